@@ -29,7 +29,7 @@ type Server struct {
 	// crossOrigin refuses cross-site browser requests (Sec-Fetch-Site,
 	// Origin against Host, plus the allowed CORS origins).
 	crossOrigin *http.CrossOriginProtection
-	now    func() time.Time
+	now         func() time.Time
 	// routes is the table every route is registered from; see routes.go.
 	routes []route
 	// closing is closed when shutdown starts, ending long-lived streams.
