@@ -36,6 +36,32 @@ func (s *Server) registerRoutes() {
 	s.add(http.MethodGet, "/api/notes/:id", s.handleNoteGet, s.ownerOfNote)
 	s.add(http.MethodPatch, "/api/notes/:id", s.handleNoteUpdate, s.ownerOfNote)
 	s.add(http.MethodDelete, "/api/notes/:id", s.handleNoteDelete, s.ownerOfNote)
+
+	// Administration (admin_*.go): users, groups, policies, the audit log,
+	// the route inventory and backups. Guarded by the role:admin rules of
+	// policy.csv; the auditors group reads the audit log.
+	s.add(http.MethodGet, "/api/admin/users", s.handleUserList, nil)
+	s.add(http.MethodPost, "/api/admin/users", s.handleUserCreate, nil)
+	s.add(http.MethodGet, "/api/admin/users/:id", s.handleUserGet, nil)
+	s.add(http.MethodPatch, "/api/admin/users/:id", s.handleUserUpdate, nil)
+	s.add(http.MethodDelete, "/api/admin/users/:id", s.handleUserDelete, nil)
+	s.add(http.MethodDelete, "/api/admin/users/:id/sessions", s.handleUserSessionsEnd, nil)
+	s.add(http.MethodGet, "/api/admin/groups", s.handleGroupList, nil)
+	s.add(http.MethodPost, "/api/admin/groups", s.handleGroupCreate, nil)
+	s.add(http.MethodGet, "/api/admin/groups/:name", s.handleGroupGet, nil)
+	s.add(http.MethodPatch, "/api/admin/groups/:name", s.handleGroupUpdate, nil)
+	s.add(http.MethodDelete, "/api/admin/groups/:name", s.handleGroupDelete, nil)
+	s.add(http.MethodPut, "/api/admin/groups/:name/members/:user_id", s.handleGroupMemberPut, nil)
+	s.add(http.MethodDelete, "/api/admin/groups/:name/members/:user_id", s.handleGroupMemberDelete, nil)
+	s.add(http.MethodGet, "/api/admin/policies", s.handlePolicyList, nil)
+	s.add(http.MethodPost, "/api/admin/policies", s.handlePolicyAdd, nil)
+	s.add(http.MethodDelete, "/api/admin/policies/:id", s.handlePolicyRemove, nil)
+	s.add(http.MethodPost, "/api/admin/policies/check", s.handlePolicyCheck, nil)
+	s.add(http.MethodPost, "/api/admin/policies/import", s.handlePolicyImport, nil)
+	s.add(http.MethodGet, "/api/admin/policies/export", s.handlePolicyExport, nil)
+	s.add(http.MethodGet, "/api/admin/audit", s.handleAuditList, nil)
+	s.add(http.MethodGet, "/api/admin/routes", s.handleRouteList, nil)
+	s.add(http.MethodGet, "/api/admin/backup", s.handleBackup, nil)
 }
 
 func (s *Server) add(method, path string, h echo.HandlerFunc, owner ownerFunc) {

@@ -79,13 +79,19 @@ func ParseModel(text string) (*Model, error) {
 	return &Model{casbin: m, text: text, compiled: isShipped(m)}, nil
 }
 
+// escapedField matches r.x and p.x, which Casbin stores escaped as r_x, p_x.
+var escapedField = regexp.MustCompile(`\b([rp])\.`)
+
 func isShipped(m model.Model) bool {
-	norm := func(s string) string { return strings.Join(strings.Fields(s), "") }
+	// Compare as Casbin keeps the text: white space dropped, r.x as r_x.
+	norm := func(s string) string {
+		return escapedField.ReplaceAllString(strings.Join(strings.Fields(s), ""), "${1}_")
+	}
 	tokens := func(sec, key string) string { return strings.Join(m[sec][key].Tokens, ",") }
 	return norm(m["m"]["m"].Value) == norm(shippedMatcher) &&
 		tokens("r", "r") == "r_sub,r_obj,r_act,r_owner,r_mfa" &&
 		tokens("p", "p") == "p_sub,p_obj,p_act,p_cond" &&
-		m["e"]["e"].Value == "some(where (p.eft == allow))" &&
+		norm(m["e"]["e"].Value) == norm("some(where (p.eft == allow))") &&
 		len(m["g"]) == 1
 }
 
