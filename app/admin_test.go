@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/app/api"
@@ -188,4 +187,3 @@ func mustFindRule(t *testing.T, h *adminHarness, token, typ string, values ...st
 	}
 }
 
-var _ = http.MethodGet

@@ -188,3 +188,10 @@ func (h *adminHarness) mustStatus(t *testing.T, token, method, path string, body
 	}
 	return data
 }
+
+func mustUnmarshal(t *testing.T, data []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("decode %s: %v", data, err)
+	}
+}
