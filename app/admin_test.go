@@ -186,4 +186,3 @@ func mustFindRule(t *testing.T, h *adminHarness, token, typ string, values ...st
 		cursor = l.NextCursor
 	}
 }
-
