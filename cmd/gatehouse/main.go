@@ -30,7 +30,10 @@ type environment struct {
 var commands = map[string]command{
 	"serve":  {"run the API server", runServe},
 	"routes": {"print every route with the rules that guard it (--check: fail on unguarded routes or dead rules)", runRoutes},
-	"policy": {"policy test FILE: check a decisions file against model and policy", runPolicy},
+	"policy": {"policy test|export|import: check decisions, or move the policy of the database as CSV", runPolicy},
+	// Offline tools on the database file (refused while a server holds it).
+	"user":   {"user create|passwd: make an account or set a password on the database file", runUser},
+	"backup": {"backup FILE: a consistent copy of the database file", runBackup},
 }
 
 func main() {

@@ -48,11 +48,15 @@ func runRoutes(ctx context.Context, env *environment, args []string) error {
 // runPolicy runs the policy tools.
 func runPolicy(ctx context.Context, env *environment, args []string) error {
 	if len(args) == 0 {
-		return errors.New("policy needs a subcommand: test FILE")
+		return errors.New("policy needs a subcommand: test, export or import")
 	}
 	switch args[0] {
 	case "test":
 		return runPolicyTest(env, args[1:])
+	case "export":
+		return runPolicyExport(ctx, env, args[1:])
+	case "import":
+		return runPolicyImport(ctx, env, args[1:])
 	}
 	return fmt.Errorf("policy: unknown subcommand %q", args[0])
 }

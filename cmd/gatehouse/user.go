@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/rbac"
+	"github.com/gatehouse/gatehouse/store"
+	"golang.org/x/term"
+)
+
+// runUser runs the offline account tools: recovery when nobody can sign in.
+func runUser(ctx context.Context, env *environment, args []string) error {
+	if len(args) == 0 {
+		return errors.New("user needs a subcommand: create or passwd")
+	}
+	switch args[0] {
+	case "create":
+		return runUserCreate(ctx, env, args[1:])
+	case "passwd":
+		return runUserPasswd(ctx, env, args[1:])
+	}
+	return fmt.Errorf("user: unknown subcommand %q (create or passwd)", args[0])
+}
+
+// offlineUser is a user in the audit records of the offline tools.
+type offlineUser struct {
+	Email           string   `json:"email"`
+	Name            string   `json:"name,omitempty"`
+	Roles           []string `json:"roles,omitempty"`
+	PasswordChanged bool     `json:"password_changed,omitempty"`
+}
+
+// runUserCreate creates a user (an admin with --admin) on the database file.
+func runUserCreate(ctx context.Context, env *environment, args []string) error {
+	fs := flag.NewFlagSet("gatehouse user create", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	email := fs.String("email", "", "email of the new user (required)")
+	name := fs.String("name", "", "display name")
+	admin := fs.Bool("admin", false, "give the user the admin role (else the user role)")
+	df := addDBFlags(fs, env, true)
+	fs.Usage = func() {
+		fmt.Fprintln(env.stderr, "usage: gatehouse user create --email E [--name N] [--admin] [--db FILE]\n\nThe password comes from GATEHOUSE_PASSWORD, or one line of standard input.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("user create: unexpected argument %q", fs.Arg(0))
+	}
+	*email = strings.TrimSpace(*email)
+	if err := app.CheckEmail(*email); err != nil {
+		return fmt.Errorf("user create: --%w", err)
+	}
+	model, err := rbac.LoadModel(df.model)
+	if err != nil {
+		return fmt.Errorf("%s: %w", df.model, err)
+	}
+	db, err := openExisting(df.db, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	// What can be refused is refused before the password is asked for.
+	err = db.View(ctx, func(tx *store.Tx) error {
+		if !tx.HasRules() {
+			return fmt.Errorf("%s has no policy yet: start gatehouse serve on it once to seed it", df.db)
+		}
+		if _, err := tx.UserByEmail(*email); err == nil {
+			return fmt.Errorf("a user with email %s exists (gatehouse user passwd sets a password)", *email)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	hash, err := newPasswordHash(ctx, env)
+	if err != nil {
+		return err
+	}
+	authz, err := rbac.New(ctx, db, model)
+	if err != nil {
+		return err
+	}
+	role := "user"
+	if *admin {
+		role = "admin"
+	}
+	u := store.User{Email: *email, Name: *name, PasswordHash: hash}
+	err = authz.Mutate(ctx, func(tx *store.Tx) error {
+		if err := tx.CreateUser(&u); errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("a user with email %s exists (gatehouse user passwd sets a password)", *email)
+		} else if err != nil {
+			return err
+		}
+		sub := rbac.UserSubject(u.ID)
+		if _, err := authz.AddRule(tx, "g", []string{sub, "role:" + role}); err != nil {
+			return err
+		}
+		return app.RecordChange(tx, 0, offlineActor, "user.create", sub, nil, offlineUser{Email: u.Email, Name: u.Name, Roles: []string{role}})
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "created user %d (%s) with role %s\n", u.ID, u.Email, role)
+	return nil
+}
+
+// runUserPasswd sets a user's password on the database file and ends their
+// login sessions.
+func runUserPasswd(ctx context.Context, env *environment, args []string) error {
+	fs := flag.NewFlagSet("gatehouse user passwd", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	email := fs.String("email", "", "email of the user (required)")
+	df := addDBFlags(fs, env, false)
+	fs.Usage = func() {
+		fmt.Fprintln(env.stderr, "usage: gatehouse user passwd --email E [--db FILE]\n\nThe password comes from GATEHOUSE_PASSWORD, or one line of standard input.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("user passwd: unexpected argument %q", fs.Arg(0))
+	}
+	if strings.TrimSpace(*email) == "" {
+		return errors.New("user passwd: --email is required")
+	}
+	db, err := openExisting(df.db, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	err = db.View(ctx, func(tx *store.Tx) error {
+		if _, err := tx.UserByEmail(*email); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no user with email %s", *email)
+		} else if err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	hash, err := newPasswordHash(ctx, env)
+	if err != nil {
+		return err
+	}
+	var u store.User
+	var ended int
+	err = db.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		if u, err = tx.UserByEmail(*email); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no user with email %s", *email)
+		} else if err != nil {
+			return err
+		}
+		u.PasswordHash = hash
+		if err := tx.UpdateUser(&u); err != nil {
+			return err
+		}
+		if ended, err = tx.DeleteUserSessions(u.ID, store.KindSession); err != nil {
+			return err
+		}
+		return app.RecordChange(tx, 0, offlineActor, "user.update", rbac.UserSubject(u.ID), nil, offlineUser{Email: u.Email, PasswordChanged: true})
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "password of user %d (%s) set; %d sessions ended\n", u.ID, u.Email, ended)
+	if u.Disabled {
+		fmt.Fprintln(env.stdout, "note: this user is disabled; an admin can enable them")
+	}
+	return nil
+}
+
+// newPasswordHash reads a new password and hashes it as the server does.
+func newPasswordHash(ctx context.Context, env *environment) (string, error) {
+	pw, err := readPassword(env)
+	if err != nil {
+		return "", err
+	}
+	return app.HashPassword(ctx, pw)
+}
+
+// maxPasswordLine bounds the line read from standard input.
+const maxPasswordLine = 4096
+
+// readPassword takes the password from GATEHOUSE_PASSWORD, else from
+// standard input: asked twice without echo on a terminal, else its first
+// line. It is never a flag, which other users could read in the process
+// list.
+func readPassword(env *environment) (string, error) {
+	if pw := env.getenv("GATEHOUSE_PASSWORD"); pw != "" {
+		return pw, nil
+	}
+	if f, ok := env.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(env.stderr, "password: ")
+		first, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(env.stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		fmt.Fprint(env.stderr, "again: ")
+		second, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(env.stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		if string(first) != string(second) {
+			return "", errors.New("the two passwords differ")
+		}
+		return string(first), nil
+	}
+	line, err := bufio.NewReaderSize(io.LimitReader(env.stdin, maxPasswordLine), maxPasswordLine).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("no password: set GATEHOUSE_PASSWORD or write it on standard input")
+	}
+	return line, nil
+}
