@@ -14,7 +14,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/store"
-	bolt "go.etcd.io/bbolt"
 )
 
 // TestBackupWhileWriting takes a backup through the API while a writer
@@ -22,12 +21,12 @@ import (
 // check and hold every note committed before the backup began, as an
 // unbroken run of ids: a snapshot, never a mix of two states.
 func TestBackupWhileWriting(t *testing.T) {
-	h := mustAdminServer(t)
-	a, admin := h.mustUser(t, "admin@example.com", []string{"admin"}, nil)
+	ts := newTestServer(t)
+	a, admin := ts.admin, ts.admin.Token
 
 	// Some bulk first, so the copy takes a while.
 	body := strings.Repeat("x", 2000)
-	err := h.db.Update(context.Background(), func(tx *store.Tx) error {
+	err := ts.db.Update(context.Background(), func(tx *store.Tx) error {
 		for range 2000 {
 			if err := tx.CreateNote(&store.Note{OwnerID: a.ID, Title: "bulk", Body: body}); err != nil {
 				return err
@@ -52,7 +51,7 @@ func TestBackupWhileWriting(t *testing.T) {
 			default:
 			}
 			n := store.Note{OwnerID: a.ID, Title: "live", Body: body}
-			if err := h.db.Update(context.Background(), func(tx *store.Tx) error { return tx.CreateNote(&n) }); err != nil {
+			if err := ts.db.Update(context.Background(), func(tx *store.Tx) error { return tx.CreateNote(&n) }); err != nil {
 				t.Error(err)
 				return
 			}
@@ -61,7 +60,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	}()
 
 	before := committed.Load()
-	req, _ := http.NewRequest("GET", h.url+"/api/admin/backup", nil)
+	req, _ := http.NewRequest("GET", ts.http.URL+"/api/admin/backup", nil)
 	req.Header.Set("Authorization", "Bearer "+admin)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -92,18 +91,14 @@ func TestBackupWhileWriting(t *testing.T) {
 	}
 	t.Logf("backup of %d bytes; %d notes committed during it", n, after-before)
 
-	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustConsistentDB(t, b)
-	b.Close()
-
 	copyDB, err := store.Open(path, store.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer copyDB.Close()
+	if err := copyDB.Check(); err != nil { // bbolt's own check of every page
+		t.Fatal(err)
+	}
 	var last uint64
 	err = copyDB.View(context.Background(), func(tx *store.Tx) error {
 		p := store.Page{Limit: 1000}
@@ -140,7 +135,7 @@ func TestBackupWhileWriting(t *testing.T) {
 
 	// Taking a copy of everyone's secrets is on the record.
 	var audit api.List[api.AuditEntry]
-	h.mustDo(t, admin, "GET", "/api/admin/audit?limit=1", nil, 200, &audit)
+	ts.mustCallJSON(t, admin, "GET", "/api/admin/audit?limit=1", nil, 200, &audit)
 	if len(audit.Items) != 1 || audit.Items[0].Action != "backup.download" || audit.Items[0].Actor != "admin@example.com" {
 		t.Errorf("last audit record %+v, want the backup", audit.Items)
 	}
@@ -148,12 +143,12 @@ func TestBackupWhileWriting(t *testing.T) {
 
 // TestRouteInventory lists the server's own routes with their rules.
 func TestRouteInventory(t *testing.T) {
-	h := mustAdminServer(t)
-	_, admin := h.mustUser(t, "admin@example.com", []string{"admin"}, nil)
+	ts := newTestServer(t)
+	admin := ts.admin.Token
 	var inv api.RouteInventory
-	h.mustDo(t, admin, "GET", "/api/admin/routes", nil, 200, &inv)
-	if len(inv.Routes) != len(h.srv.routes) || len(inv.Unguarded) != 0 {
-		t.Fatalf("%d routes (want %d), unguarded %v", len(inv.Routes), len(h.srv.routes), inv.Unguarded)
+	ts.mustCallJSON(t, admin, "GET", "/api/admin/routes", nil, 200, &inv)
+	if len(inv.Routes) != len(ts.routes) || len(inv.Unguarded) != 0 {
+		t.Fatalf("%d routes (want %d), unguarded %v", len(inv.Routes), len(ts.routes), inv.Unguarded)
 	}
 	found := false
 	for _, r := range inv.Routes {

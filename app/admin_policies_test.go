@@ -12,31 +12,31 @@ import (
 // quotes) and gets the very same bytes back from export; a malformed file
 // is refused whole and leaves the policy as it was.
 func TestPolicyCSVRoundTrip(t *testing.T) {
-	h := mustAdminServer(t)
-	_, admin := h.mustUser(t, "admin@example.com", []string{"admin"}, nil)
-	seed := mustExport(t, h, admin)
+	ts := newTestServer(t)
+	admin := ts.admin.Token
+	seed := mustExport(t, ts, admin)
 
 	csv := seed +
 		`p, role:user, "/api/reports/a,b", GET, *` + "\n" +
 		`p, group:ops, "/api/say ""hi"", now", POST, owner` + "\n" +
 		"g, group:ops, role:editor\n"
 	var res api.PolicyImportResult
-	h.mustDo(t, admin, "POST", "/api/admin/policies/import", api.PolicyImport{CSV: csv, Replace: true}, 200, &res)
+	ts.mustCallJSON(t, admin, "POST", "/api/admin/policies/import", api.PolicyImport{CSV: csv, Replace: true}, 200, &res)
 	if res != (api.PolicyImportResult{Added: 3}) {
 		t.Fatalf("import: %+v, want 3 added", res)
 	}
-	if got := mustExport(t, h, admin); got != csv {
+	if got := mustExport(t, ts, admin); got != csv {
 		t.Fatalf("export after import differs:\n%s\nwant\n%s", got, csv)
 	}
 	// The quoted values are single values, and the group they name exists.
-	r := mustFindRule(t, h, admin, "p", "group:ops", `/api/say "hi", now`, "POST", "owner")
+	r := mustFindRule(t, ts, admin, "p", "group:ops", `/api/say "hi", now`, "POST", "owner")
 	if r.ID == "" {
 		t.Fatal("rule without id")
 	}
-	h.mustStatus(t, admin, "GET", "/api/admin/groups/ops", nil, 200, "")
+	ts.mustCall(t, admin, "GET", "/api/admin/groups/ops", nil, 200, "")
 
 	// Importing the same file again changes nothing.
-	h.mustDo(t, admin, "POST", "/api/admin/policies/import", api.PolicyImport{CSV: csv, Replace: true}, 200, &res)
+	ts.mustCallJSON(t, admin, "POST", "/api/admin/policies/import", api.PolicyImport{CSV: csv, Replace: true}, 200, &res)
 	if res != (api.PolicyImportResult{}) {
 		t.Fatalf("second import: %+v, want no change", res)
 	}
@@ -49,27 +49,27 @@ func TestPolicyCSVRoundTrip(t *testing.T) {
 	}
 	for _, m := range malformed {
 		for _, replace := range []bool{false, true} {
-			data := h.mustStatus(t, admin, "POST", "/api/admin/policies/import", api.PolicyImport{CSV: m.csv, Replace: replace}, 400, api.CodeInvalidInput)
+			data := ts.mustCall(t, admin, "POST", "/api/admin/policies/import", api.PolicyImport{CSV: m.csv, Replace: replace}, 400, api.CodeInvalidInput)
 			if !strings.Contains(string(data), `"csv":"line `) {
 				t.Errorf("%s: the details do not name the line: %s", m.name, data)
 			}
-			if got := mustExport(t, h, admin); got != csv {
+			if got := mustExport(t, ts, admin); got != csv {
 				t.Fatalf("%s (replace %v): policy changed by a refused import:\n%s", m.name, replace, got)
 			}
 		}
 	}
 
 	// Replacing with the seed removes exactly what was added.
-	h.mustDo(t, admin, "POST", "/api/admin/policies/import", api.PolicyImport{CSV: seed, Replace: true}, 200, &res)
+	ts.mustCallJSON(t, admin, "POST", "/api/admin/policies/import", api.PolicyImport{CSV: seed, Replace: true}, 200, &res)
 	if res != (api.PolicyImportResult{Removed: 3}) {
 		t.Fatalf("replace with seed: %+v, want 3 removed", res)
 	}
-	if got := mustExport(t, h, admin); got != seed {
+	if got := mustExport(t, ts, admin); got != seed {
 		t.Fatalf("export after replace:\n%s\nwant\n%s", got, seed)
 	}
 
 	// Export is a CSV download.
-	req, _ := http.NewRequest("GET", h.url+"/api/admin/policies/export", nil)
+	req, _ := http.NewRequest("GET", ts.http.URL+"/api/admin/policies/export", nil)
 	req.Header.Set("Authorization", "Bearer "+admin)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -83,8 +83,8 @@ func TestPolicyCSVRoundTrip(t *testing.T) {
 
 // TestPolicyCheck asks what-if questions and reads the answers.
 func TestPolicyCheck(t *testing.T) {
-	h := mustAdminServer(t)
-	_, admin := h.mustUser(t, "admin@example.com", []string{"admin"}, nil)
+	ts := newTestServer(t)
+	admin := ts.admin.Token
 	cases := []struct {
 		name    string
 		in      api.CheckRequest
@@ -108,7 +108,7 @@ func TestPolicyCheck(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var res api.CheckResult
-			h.mustDo(t, admin, "POST", "/api/admin/policies/check", c.in, 200, &res)
+			ts.mustCallJSON(t, admin, "POST", "/api/admin/policies/check", c.in, 200, &res)
 			if res.Allowed != c.allowed || fmtRule(res.Matched) != c.matched || !strings.Contains(res.Explanation, c.says) {
 				t.Errorf("got %+v, want allowed %v, matched %s, saying %q", res, c.allowed, c.matched, c.says)
 			}

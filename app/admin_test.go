@@ -14,17 +14,17 @@ import (
 // caller. Each row is tried by the four others first (a denial changes
 // nothing) and then by the admin, whose requests build on each other.
 func TestAdminRoutesByCaller(t *testing.T) {
-	h := mustAdminServer(t)
-	_, admin := h.mustUser(t, "admin@example.com", []string{"admin"}, nil)
-	_, auditor := h.mustUser(t, "auditor@example.com", []string{"user"}, []string{"auditors"})
-	_, editor := h.mustUser(t, "editor@example.com", []string{"user"}, []string{"staff"})
-	_, user := h.mustUser(t, "user@example.com", []string{"user"}, nil)
-	target, _ := h.mustUser(t, "target@example.com", []string{"user"}, nil)
-	doomed, _ := h.mustUser(t, "doomed@example.com", []string{"user"}, nil)
+	ts := newTestServer(t)
+	admin := ts.admin.Token
+	auditor := ts.mustQuickUser(t, "auditor@example.com", []string{"user"}, []string{"auditors"}).Token
+	editor := ts.mustQuickUser(t, "editor@example.com", []string{"user"}, []string{"staff"}).Token
+	user := ts.mustQuickUser(t, "user@example.com", []string{"user"}, nil).Token
+	target := ts.mustQuickUser(t, "target@example.com", []string{"user"}, nil)
+	doomed := ts.mustQuickUser(t, "doomed@example.com", []string{"user"}, nil)
 	var rule store.Rule
-	err := h.authz.Mutate(context.Background(), func(tx *store.Tx) error {
+	err := ts.authz.Mutate(context.Background(), func(tx *store.Tx) error {
 		var err error
-		rule, err = h.authz.AddRule(tx, "p", []string{"role:user", "/api/fixture", "GET", "*"})
+		rule, err = ts.authz.AddRule(tx, "p", []string{"role:user", "/api/fixture", "GET", "*"})
 		return err
 	})
 	if err != nil {
@@ -124,57 +124,56 @@ func TestAdminRoutesByCaller(t *testing.T) {
 				status, code := cl.want(r)
 				// A request without a body is still sent without a JSON
 				// content type, so the 415 row tests the decoder.
-				h.mustStatus(t, cl.token, r.method, r.path, r.body, status, code)
+				ts.mustCall(t, cl.token, r.method, r.path, r.body, status, code)
 			})
 		}
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // TestAdminChangesApplyToNextRequest changes what an already signed-in
 // user may do, and checks that their very next request is decided by the
 // new policy: no restart, no new login.
 func TestAdminChangesApplyToNextRequest(t *testing.T) {
-	h := mustAdminServer(t)
-	_, admin := h.mustUser(t, "admin@example.com", []string{"admin"}, nil)
-	u, token := h.mustUser(t, "user@example.com", []string{"user"}, nil)
+	ts := newTestServer(t)
+	admin := ts.admin.Token
+	u := ts.mustQuickUser(t, "user@example.com", []string{"user"}, nil)
+	token := u.Token
 	uid := store.FormatID(u.ID)
 
 	t.Run("role change", func(t *testing.T) {
-		h.mustStatus(t, token, "GET", "/api/admin/users", nil, 403, "forbidden")
-		h.mustDo(t, admin, "PATCH", "/api/admin/users/"+uid, api.UpdateUserRequest{Roles: &[]string{"user", "admin"}}, 200, nil)
-		h.mustStatus(t, token, "GET", "/api/admin/users", nil, 200, "")
-		h.mustDo(t, admin, "PATCH", "/api/admin/users/"+uid, api.UpdateUserRequest{Roles: &[]string{"user"}}, 200, nil)
-		h.mustStatus(t, token, "GET", "/api/admin/users", nil, 403, "forbidden")
+		ts.mustCall(t, token, "GET", "/api/admin/users", nil, 403, "forbidden")
+		ts.mustCallJSON(t, admin, "PATCH", "/api/admin/users/"+uid, api.UpdateUserRequest{Roles: &[]string{"user", "admin"}}, 200, nil)
+		ts.mustCall(t, token, "GET", "/api/admin/users", nil, 200, "")
+		ts.mustCallJSON(t, admin, "PATCH", "/api/admin/users/"+uid, api.UpdateUserRequest{Roles: &[]string{"user"}}, 200, nil)
+		ts.mustCall(t, token, "GET", "/api/admin/users", nil, 403, "forbidden")
 	})
 	t.Run("group membership", func(t *testing.T) {
-		h.mustStatus(t, token, "GET", "/api/admin/audit", nil, 403, "forbidden")
-		h.mustDo(t, admin, "PUT", "/api/admin/groups/auditors/members/"+uid, nil, 204, nil)
-		h.mustStatus(t, token, "GET", "/api/admin/audit", nil, 200, "")
-		h.mustDo(t, admin, "DELETE", "/api/admin/groups/auditors/members/"+uid, nil, 204, nil)
-		h.mustStatus(t, token, "GET", "/api/admin/audit", nil, 403, "forbidden")
+		ts.mustCall(t, token, "GET", "/api/admin/audit", nil, 403, "forbidden")
+		ts.mustCallJSON(t, admin, "PUT", "/api/admin/groups/auditors/members/"+uid, nil, 204, nil)
+		ts.mustCall(t, token, "GET", "/api/admin/audit", nil, 200, "")
+		ts.mustCallJSON(t, admin, "DELETE", "/api/admin/groups/auditors/members/"+uid, nil, 204, nil)
+		ts.mustCall(t, token, "GET", "/api/admin/audit", nil, 403, "forbidden")
 	})
 	t.Run("policy removal", func(t *testing.T) {
 		var n api.Note
-		h.mustDo(t, token, "POST", "/api/notes", api.NoteInput{Title: ptr("mine")}, 201, &n)
-		h.mustStatus(t, token, "DELETE", "/api/notes/"+n.ID+"x", nil, 404, "not_found")
-		rule := mustFindRule(t, h, admin, "p", "role:user", "/api/notes/:id", "GET", "owner")
-		h.mustStatus(t, token, "GET", "/api/notes/"+n.ID, nil, 200, "")
-		h.mustDo(t, admin, "DELETE", "/api/admin/policies/"+rule.ID, nil, 204, nil)
-		h.mustStatus(t, token, "GET", "/api/notes/"+n.ID, nil, 403, "forbidden")
-		h.mustDo(t, admin, "POST", "/api/admin/policies", api.RuleInput{Type: rule.Type, Rule: rule.Rule}, 201, nil)
-		h.mustStatus(t, token, "GET", "/api/notes/"+n.ID, nil, 200, "")
+		ts.mustCallJSON(t, token, "POST", "/api/notes", api.NoteInput{Title: ptr("mine")}, 201, &n)
+		ts.mustCall(t, token, "DELETE", "/api/notes/"+n.ID+"x", nil, 404, "not_found")
+		rule := mustFindRule(t, ts, admin, "p", "role:user", "/api/notes/:id", "GET", "owner")
+		ts.mustCall(t, token, "GET", "/api/notes/"+n.ID, nil, 200, "")
+		ts.mustCallJSON(t, admin, "DELETE", "/api/admin/policies/"+rule.ID, nil, 204, nil)
+		ts.mustCall(t, token, "GET", "/api/notes/"+n.ID, nil, 403, "forbidden")
+		ts.mustCallJSON(t, admin, "POST", "/api/admin/policies", api.RuleInput{Type: rule.Type, Rule: rule.Rule}, 201, nil)
+		ts.mustCall(t, token, "GET", "/api/notes/"+n.ID, nil, 200, "")
 	})
 }
 
 // mustFindRule finds a rule through the API, reading every page.
-func mustFindRule(t *testing.T, h *adminHarness, token, typ string, values ...string) api.Rule {
+func mustFindRule(t *testing.T, ts *testServer, token, typ string, values ...string) api.Rule {
 	t.Helper()
 	cursor := ""
 	for {
 		var l api.List[api.Rule]
-		h.mustDo(t, token, "GET", "/api/admin/policies?limit=7&cursor="+cursor, nil, 200, &l)
+		ts.mustCallJSON(t, token, "GET", "/api/admin/policies?limit=7&cursor="+cursor, nil, 200, &l)
 		for _, r := range l.Items {
 			if r.Type == typ && fmt.Sprint(r.Rule) == fmt.Sprint(values) {
 				return r

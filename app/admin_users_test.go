@@ -15,13 +15,13 @@ import (
 // walks the pages.
 func TestUserListSearchAndPages(t *testing.T) {
 	t.Parallel()
-	h := mustAdminServer(t)
-	_, admin := h.mustUser(t, "admin@example.com", []string{"admin"}, nil)
+	ts := newTestServer(t)
+	admin := ts.admin.Token
 	for _, e := range []string{"ann@example.com", "bob@example.org", "ANNE@example.net", "carl@example.com", "joanna@example.com"} {
-		h.mustUser(t, e, []string{"user"}, nil)
+		ts.mustQuickUser(t, e, []string{"user"}, nil)
 	}
 	var l api.List[api.User]
-	h.mustDo(t, admin, "GET", "/api/admin/users?q=ann", nil, 200, &l)
+	ts.mustCallJSON(t, admin, "GET", "/api/admin/users?q=ann", nil, 200, &l)
 	var got []string
 	for _, u := range l.Items {
 		got = append(got, u.Email)
@@ -32,7 +32,7 @@ func TestUserListSearchAndPages(t *testing.T) {
 	var all []string
 	cursor := ""
 	for pages := 0; ; pages++ {
-		h.mustDo(t, admin, "GET", "/api/admin/users?limit=2&cursor="+cursor, nil, 200, &l)
+		ts.mustCallJSON(t, admin, "GET", "/api/admin/users?limit=2&cursor="+cursor, nil, 200, &l)
 		for _, u := range l.Items {
 			all = append(all, u.ID)
 		}
@@ -53,38 +53,38 @@ func TestUserListSearchAndPages(t *testing.T) {
 // ends their login sessions at once; the new password signs in.
 func TestUserUpdateEndsSessions(t *testing.T) {
 	t.Parallel()
-	h := mustAdminServer(t)
-	_, admin := h.mustUser(t, "admin@example.com", []string{"admin"}, nil)
+	ts := newTestServer(t)
+	admin := ts.admin.Token
 	var u api.User
-	h.mustDo(t, admin, "POST", "/api/admin/users", api.CreateUserRequest{Email: "pat@example.com", Name: "Pat", Password: "first password here"}, 201, &u)
+	ts.mustCallJSON(t, admin, "POST", "/api/admin/users", api.CreateUserRequest{Email: "pat@example.com", Name: "Pat", Password: "first password here"}, 201, &u)
 	if strings.Join(u.Roles, ",") != "user" || len(u.Groups) != 0 {
 		t.Fatalf("new user %+v, want role user only", u)
 	}
 	login := func(password string, status int, code string) string {
 		t.Helper()
 		var res api.LoginResponse
-		data := h.mustStatus(t, "", "POST", "/api/auth/login", api.LoginRequest{Email: "pat@example.com", Password: password}, status, code)
+		data := ts.mustCall(t, "", "POST", "/api/auth/login", api.LoginRequest{Email: "pat@example.com", Password: password}, status, code)
 		if status == 200 {
 			mustUnmarshal(t, data, &res)
 		}
 		return res.Token
 	}
 	token := login("first password here", 200, "")
-	h.mustStatus(t, token, "GET", "/api/auth/me", nil, 200, "")
+	ts.mustCall(t, token, "GET", "/api/auth/me", nil, 200, "")
 
-	h.mustDo(t, admin, "PATCH", "/api/admin/users/"+u.ID, api.UpdateUserRequest{Password: ptr("second password here")}, 200, nil)
-	h.mustStatus(t, token, "GET", "/api/auth/me", nil, 401, "unauthorized")
+	ts.mustCallJSON(t, admin, "PATCH", "/api/admin/users/"+u.ID, api.UpdateUserRequest{Password: ptr("second password here")}, 200, nil)
+	ts.mustCall(t, token, "GET", "/api/auth/me", nil, 401, "unauthorized")
 	login("first password here", 401, "invalid_credentials")
 	token = login("second password here", 200, "")
 
-	h.mustDo(t, admin, "PATCH", "/api/admin/users/"+u.ID, api.UpdateUserRequest{Disabled: ptr(true)}, 200, nil)
-	h.mustStatus(t, token, "GET", "/api/auth/me", nil, 401, "unauthorized")
-	h.mustDo(t, admin, "PATCH", "/api/admin/users/"+u.ID, api.UpdateUserRequest{Disabled: ptr(false)}, 200, nil)
+	ts.mustCallJSON(t, admin, "PATCH", "/api/admin/users/"+u.ID, api.UpdateUserRequest{Disabled: ptr(true)}, 200, nil)
+	ts.mustCall(t, token, "GET", "/api/auth/me", nil, 401, "unauthorized")
+	ts.mustCallJSON(t, admin, "PATCH", "/api/admin/users/"+u.ID, api.UpdateUserRequest{Disabled: ptr(false)}, 200, nil)
 	// Enabled again, the old session stays ended.
-	h.mustStatus(t, token, "GET", "/api/auth/me", nil, 401, "unauthorized")
+	ts.mustCall(t, token, "GET", "/api/auth/me", nil, 401, "unauthorized")
 
 	// The audit log says the password changed, and never shows a hash.
-	raw := string(h.mustStatus(t, admin, "GET", "/api/admin/audit", nil, 200, ""))
+	raw := string(ts.mustCall(t, admin, "GET", "/api/admin/audit", nil, 200, ""))
 	for _, secret := range []string{"argon2", "password_hash", "second password here"} {
 		if strings.Contains(raw, secret) {
 			t.Errorf("audit log holds %q: %s", secret, raw)
@@ -114,29 +114,29 @@ func TestUserUpdateEndsSessions(t *testing.T) {
 // audit record holds them before and after.
 func TestUserUpdateRecordsRolesAndGroups(t *testing.T) {
 	t.Parallel()
-	h := mustAdminServer(t)
-	_, admin := h.mustUser(t, "admin@example.com", []string{"admin"}, nil)
-	u, _ := h.mustUser(t, "pat@example.com", []string{"user", "editor"}, []string{"staff"})
+	ts := newTestServer(t)
+	admin := ts.admin.Token
+	u := ts.mustQuickUser(t, "pat@example.com", []string{"user", "editor"}, []string{"staff"})
 	id := store.FormatID(u.ID)
 	var got api.User
-	h.mustDo(t, admin, "PATCH", "/api/admin/users/"+id, api.UpdateUserRequest{Roles: &[]string{"user", "user", "reports"}, Groups: &[]string{"auditors"}}, 200, &got)
+	ts.mustCallJSON(t, admin, "PATCH", "/api/admin/users/"+id, api.UpdateUserRequest{Roles: &[]string{"user", "user", "reports"}, Groups: &[]string{"auditors"}}, 200, &got)
 	if strings.Join(got.Roles, ",") != "user,reports" || strings.Join(got.Groups, ",") != "auditors" {
 		t.Fatalf("after PATCH: roles %v groups %v", got.Roles, got.Groups)
 	}
-	if parents := h.authz.Parents(rbac.UserSubject(u.ID)); strings.Join(parents, ",") != "role:user,role:reports,group:auditors" {
+	if parents := ts.authz.Parents(rbac.UserSubject(u.ID)); strings.Join(parents, ",") != "role:user,role:reports,group:auditors" {
 		t.Errorf("policy links %v", parents)
 	}
 	var audit api.List[api.AuditEntry]
-	h.mustDo(t, admin, "GET", "/api/admin/audit?limit=1", nil, 200, &audit)
+	ts.mustCallJSON(t, admin, "GET", "/api/admin/audit?limit=1", nil, 200, &audit)
 	e := audit.Items[0]
 	if e.Action != "user.update" || fmtAny(e.Before["roles"]) != "[user editor]" || fmtAny(e.After["roles"]) != "[user reports]" ||
 		fmtAny(e.Before["groups"]) != "[staff]" || fmtAny(e.After["groups"]) != "[auditors]" {
 		t.Errorf("recorded %+v", e)
 	}
 	// A PATCH that changes nothing records nothing.
-	n := mustAuditCount(t, h, admin)
-	h.mustDo(t, admin, "PATCH", "/api/admin/users/"+id, api.UpdateUserRequest{Roles: &[]string{"reports", "user"}}, 200, nil)
-	if mustAuditCount(t, h, admin) != n {
+	n := mustAuditCount(t, ts, admin)
+	ts.mustCallJSON(t, admin, "PATCH", "/api/admin/users/"+id, api.UpdateUserRequest{Roles: &[]string{"reports", "user"}}, 200, nil)
+	if mustAuditCount(t, ts, admin) != n {
 		t.Error("a change of nothing was recorded")
 	}
 }
@@ -145,12 +145,13 @@ func TestUserUpdateRecordsRolesAndGroups(t *testing.T) {
 // naming the user go with them, in one transaction.
 func TestUserDeleteRemovesEverything(t *testing.T) {
 	t.Parallel()
-	h := mustAdminServer(t)
-	_, admin := h.mustUser(t, "admin@example.com", []string{"admin"}, nil)
-	u, token := h.mustUser(t, "pat@example.com", []string{"user"}, []string{"staff"})
+	ts := newTestServer(t)
+	admin := ts.admin.Token
+	u := ts.mustQuickUser(t, "pat@example.com", []string{"user"}, []string{"staff"})
+	token := u.Token
 	sub := rbac.UserSubject(u.ID)
 	ctx := context.Background()
-	err := h.authz.Mutate(ctx, func(tx *store.Tx) error {
+	err := ts.authz.Mutate(ctx, func(tx *store.Tx) error {
 		_, hash := newSecret(tokenPrefix)
 		if err := tx.CreateSession(&store.Session{UserID: u.ID, Kind: store.KindToken, Name: "ci"}, hash); err != nil {
 			return err
@@ -158,15 +159,15 @@ func TestUserDeleteRemovesEverything(t *testing.T) {
 		if err := tx.CreateNote(&store.Note{OwnerID: u.ID, Title: "mine"}); err != nil {
 			return err
 		}
-		_, err := h.authz.AddRule(tx, "p", []string{sub, "/api/reports", "GET", "*"})
+		_, err := ts.authz.AddRule(tx, "p", []string{sub, "/api/reports", "GET", "*"})
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.mustStatus(t, admin, "DELETE", "/api/admin/users/"+store.FormatID(u.ID), nil, 204, "")
-	h.mustStatus(t, token, "GET", "/api/auth/me", nil, 401, "unauthorized")
-	err = h.db.View(ctx, func(tx *store.Tx) error {
+	ts.mustCall(t, admin, "DELETE", "/api/admin/users/"+store.FormatID(u.ID), nil, 204, "")
+	ts.mustCall(t, token, "GET", "/api/auth/me", nil, 401, "unauthorized")
+	err = ts.db.View(ctx, func(tx *store.Tx) error {
 		if s, _ := tx.UserSessions(u.ID, ""); len(s) != 0 {
 			t.Errorf("sessions left: %+v", s)
 		}
@@ -181,11 +182,11 @@ func TestUserDeleteRemovesEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := h.authz.Parents(sub); len(p) != 0 {
+	if p := ts.authz.Parents(sub); len(p) != 0 {
 		t.Errorf("in-memory links left: %v", p)
 	}
 	var g api.Group
-	h.mustDo(t, admin, "GET", "/api/admin/groups/staff", nil, 200, &g)
+	ts.mustCallJSON(t, admin, "GET", "/api/admin/groups/staff", nil, 200, &g)
 	if len(g.Members) != 0 {
 		t.Errorf("staff members %v", g.Members)
 	}
@@ -194,22 +195,23 @@ func TestUserDeleteRemovesEverything(t *testing.T) {
 // TestEndSessions ends login sessions and personal tokens alike.
 func TestEndSessions(t *testing.T) {
 	t.Parallel()
-	h := mustAdminServer(t)
-	_, admin := h.mustUser(t, "admin@example.com", []string{"admin"}, nil)
-	u, session := h.mustUser(t, "pat@example.com", []string{"user"}, nil)
+	ts := newTestServer(t)
+	admin := ts.admin.Token
+	u := ts.mustQuickUser(t, "pat@example.com", []string{"user"}, nil)
+	session := u.Token
 	pat, hash := newSecret(tokenPrefix)
-	err := h.db.Update(context.Background(), func(tx *store.Tx) error {
+	err := ts.db.Update(context.Background(), func(tx *store.Tx) error {
 		return tx.CreateSession(&store.Session{UserID: u.ID, Kind: store.KindToken, Name: "ci", ExpiresAt: time.Now().Add(time.Hour)}, hash)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.mustStatus(t, pat, "GET", "/api/auth/me", nil, 200, "")
-	h.mustStatus(t, admin, "DELETE", "/api/admin/users/"+store.FormatID(u.ID)+"/sessions", nil, 204, "")
-	h.mustStatus(t, session, "GET", "/api/auth/me", nil, 401, "unauthorized")
-	h.mustStatus(t, pat, "GET", "/api/auth/me", nil, 401, "unauthorized")
+	ts.mustCall(t, pat, "GET", "/api/auth/me", nil, 200, "")
+	ts.mustCall(t, admin, "DELETE", "/api/admin/users/"+store.FormatID(u.ID)+"/sessions", nil, 204, "")
+	ts.mustCall(t, session, "GET", "/api/auth/me", nil, 401, "unauthorized")
+	ts.mustCall(t, pat, "GET", "/api/auth/me", nil, 401, "unauthorized")
 	var audit api.List[api.AuditEntry]
-	h.mustDo(t, admin, "GET", "/api/admin/audit?limit=1", nil, 200, &audit)
+	ts.mustCallJSON(t, admin, "GET", "/api/admin/audit?limit=1", nil, 200, &audit)
 	if e := audit.Items[0]; e.Action != "user.sessions.end" || e.After["sessions_ended"] != 1.0 || e.After["tokens_revoked"] != 1.0 {
 		t.Errorf("recorded %+v", e)
 	}
@@ -219,29 +221,30 @@ func TestEndSessions(t *testing.T) {
 // with every rule naming it.
 func TestGroupLifecycle(t *testing.T) {
 	t.Parallel()
-	h := mustAdminServer(t)
-	_, admin := h.mustUser(t, "admin@example.com", []string{"admin"}, nil)
-	u, token := h.mustUser(t, "pat@example.com", []string{"user"}, nil)
+	ts := newTestServer(t)
+	admin := ts.admin.Token
+	u := ts.mustQuickUser(t, "pat@example.com", []string{"user"}, nil)
+	token := u.Token
 	id := store.FormatID(u.ID)
 	var g api.Group
-	h.mustDo(t, admin, "POST", "/api/admin/groups", api.CreateGroupRequest{Name: "ops", Description: "on call", Roles: []string{"reports"}}, 201, &g)
-	h.mustDo(t, admin, "POST", "/api/admin/policies", api.RuleInput{Type: "p", Rule: []string{"group:ops", "/api/admin/routes", "GET", "*"}}, 201, nil)
-	h.mustStatus(t, token, "GET", "/api/admin/routes", nil, 403, "forbidden")
-	h.mustDo(t, admin, "PUT", "/api/admin/groups/ops/members/"+id, nil, 204, nil)
-	h.mustStatus(t, token, "GET", "/api/admin/routes", nil, 200, "")
-	h.mustDo(t, admin, "GET", "/api/admin/groups/ops", nil, 200, &g)
+	ts.mustCallJSON(t, admin, "POST", "/api/admin/groups", api.CreateGroupRequest{Name: "ops", Description: "on call", Roles: []string{"reports"}}, 201, &g)
+	ts.mustCallJSON(t, admin, "POST", "/api/admin/policies", api.RuleInput{Type: "p", Rule: []string{"group:ops", "/api/admin/routes", "GET", "*"}}, 201, nil)
+	ts.mustCall(t, token, "GET", "/api/admin/routes", nil, 403, "forbidden")
+	ts.mustCallJSON(t, admin, "PUT", "/api/admin/groups/ops/members/"+id, nil, 204, nil)
+	ts.mustCall(t, token, "GET", "/api/admin/routes", nil, 200, "")
+	ts.mustCallJSON(t, admin, "GET", "/api/admin/groups/ops", nil, 200, &g)
 	if g.Description != "on call" || strings.Join(g.Roles, ",") != "reports" || strings.Join(g.Members, ",") != id {
 		t.Fatalf("group %+v", g)
 	}
 	var u2 api.User
-	h.mustDo(t, admin, "GET", "/api/admin/users/"+id, nil, 200, &u2)
+	ts.mustCallJSON(t, admin, "GET", "/api/admin/users/"+id, nil, 200, &u2)
 	if strings.Join(u2.Groups, ",") != "ops" {
 		t.Errorf("user groups %v", u2.Groups)
 	}
 
-	h.mustStatus(t, admin, "DELETE", "/api/admin/groups/ops", nil, 204, "")
-	h.mustStatus(t, token, "GET", "/api/admin/routes", nil, 403, "forbidden")
-	err := h.db.View(context.Background(), func(tx *store.Tx) error {
+	ts.mustCall(t, admin, "DELETE", "/api/admin/groups/ops", nil, 204, "")
+	ts.mustCall(t, token, "GET", "/api/admin/routes", nil, 403, "forbidden")
+	err := ts.db.View(context.Background(), func(tx *store.Tx) error {
 		if rules, _ := tx.RulesReferencing("group:ops"); len(rules) != 0 {
 			t.Errorf("rules left: %+v", rules)
 		}
@@ -251,7 +254,7 @@ func TestGroupLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	var audit api.List[api.AuditEntry]
-	h.mustDo(t, admin, "GET", "/api/admin/audit?limit=1", nil, 200, &audit)
+	ts.mustCallJSON(t, admin, "GET", "/api/admin/audit?limit=1", nil, 200, &audit)
 	if e := audit.Items[0]; e.Action != "group.delete" || e.Target != "group:ops" || len(e.Before["rules"].([]any)) != 3 {
 		t.Errorf("recorded %+v", e)
 	}

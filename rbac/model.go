@@ -79,14 +79,9 @@ func ParseModel(text string) (*Model, error) {
 	return &Model{casbin: m, text: text, compiled: isShipped(m)}, nil
 }
 
-// escapedField matches r.x and p.x, which Casbin stores escaped as r_x, p_x.
-var escapedField = regexp.MustCompile(`\b([rp])\.`)
-
 func isShipped(m model.Model) bool {
-	// Compare as Casbin keeps the text: white space dropped, r.x as r_x.
-	norm := func(s string) string {
-		return escapedField.ReplaceAllString(strings.Join(strings.Fields(s), ""), "${1}_")
-	}
+	// Casbin stores "r.sub" as "r_sub"; compare in that form.
+	norm := func(s string) string { return strings.ReplaceAll(strings.Join(strings.Fields(s), ""), ".", "_") }
 	tokens := func(sec, key string) string { return strings.Join(m[sec][key].Tokens, ",") }
 	return norm(m["m"]["m"].Value) == norm(shippedMatcher) &&
 		tokens("r", "r") == "r_sub,r_obj,r_act,r_owner,r_mfa" &&

@@ -5,15 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
@@ -75,33 +72,6 @@ func mustRunTool(t *testing.T, db string, env map[string]string, stdin string, a
 	return out
 }
 
-// mustServe serves the database at path until the test and its subtests
-// end.
-func mustServe(t *testing.T, path string) string {
-	t.Helper()
-	db, err := store.Open(path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	model, err := rbac.LoadModel("../../model.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	authz, err := rbac.New(context.Background(), db, model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := app.DefaultConfig()
-	cfg.CookieSecure, cfg.HashConcurrency = false, 2
-	srv, err := app.NewServer(slog.New(slog.DiscardHandler), cfg, db, authz)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(func() { ts.Close(); db.Close() })
-	return ts.URL
-}
-
 // TestUserCreateAndPasswdOffline makes an admin and resets a password on
 // the file, then signs in through a server over that file.
 func TestUserCreateAndPasswdOffline(t *testing.T) {
@@ -140,7 +110,8 @@ func TestUserCreateAndPasswdOffline(t *testing.T) {
 		t.Errorf("passwd said %q", out)
 	}
 
-	url := mustServe(t, db)
+	url, _, stop := startServe(t, map[string]string{"GATEHOUSE_DB": db})
+	defer stop()
 	login := func(password string) int {
 		body, _ := json.Marshal(api.LoginRequest{Email: "root@example.com", Password: password})
 		resp, err := http.Post(url+"/api/auth/login", "application/json", bytes.NewReader(body))
@@ -282,7 +253,8 @@ func TestBackupOffline(t *testing.T) {
 func TestOfflineToolsRefuseWhileServed(t *testing.T) {
 	t.Parallel()
 	db := mustSeededDB(t)
-	mustServe(t, db)
+	_, _, stop := startServe(t, map[string]string{"GATEHOUSE_DB": db})
+	t.Cleanup(func() { _ = stop() }) // after the parallel subtests
 	csv := filepath.Join(t.TempDir(), "p.csv")
 	if err := os.WriteFile(csv, []byte("p, role:user, /api/x, GET, *\n"), 0o644); err != nil {
 		t.Fatal(err)
