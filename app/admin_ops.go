@@ -50,7 +50,7 @@ func (s *Server) handleBackup(c echo.Context) error {
 		}
 		// The status line is out: break the connection, so that the client
 		// sees a failed download and never takes a short copy for whole.
-		s.log.Error("backup failed midway", "request_id", requestID(c), "written", n, "error", err.Error())
+		s.log.Warn("backup failed midway", "request_id", requestID(c), "written", n, "error", err.Error())
 		panic(http.ErrAbortHandler)
 	}
 	// Not a change, but who took a copy of every account's secrets is
