@@ -12,6 +12,7 @@ import (
 // refused with 409, changes nothing (the admin's own session included),
 // and leaves no audit record.
 func TestLastAdminGuardEveryForm(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	a, admin := ts.admin, ts.admin.Token
 	aid := store.FormatID(a.ID)

@@ -21,6 +21,7 @@ import (
 // check and hold every note committed before the backup began, as an
 // unbroken run of ids: a snapshot, never a mix of two states.
 func TestBackupWhileWriting(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	a, admin := ts.admin, ts.admin.Token
 
@@ -143,6 +144,7 @@ func TestBackupWhileWriting(t *testing.T) {
 
 // TestRouteInventory lists the server's own routes with their rules.
 func TestRouteInventory(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	admin := ts.admin.Token
 	var inv api.RouteInventory

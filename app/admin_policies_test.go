@@ -12,6 +12,7 @@ import (
 // quotes) and gets the very same bytes back from export; a malformed file
 // is refused whole and leaves the policy as it was.
 func TestPolicyCSVRoundTrip(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	admin := ts.admin.Token
 	seed := mustExport(t, ts, admin)
@@ -83,6 +84,7 @@ func TestPolicyCSVRoundTrip(t *testing.T) {
 
 // TestPolicyCheck asks what-if questions and reads the answers.
 func TestPolicyCheck(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	admin := ts.admin.Token
 	cases := []struct {

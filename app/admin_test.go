@@ -14,6 +14,7 @@ import (
 // caller. Each row is tried by the four others first (a denial changes
 // nothing) and then by the admin, whose requests build on each other.
 func TestAdminRoutesByCaller(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	admin := ts.admin.Token
 	auditor := ts.mustQuickUser(t, "auditor@example.com", []string{"user"}, []string{"auditors"}).Token
@@ -134,6 +135,7 @@ func TestAdminRoutesByCaller(t *testing.T) {
 // user may do, and checks that their very next request is decided by the
 // new policy: no restart, no new login.
 func TestAdminChangesApplyToNextRequest(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	admin := ts.admin.Token
 	u := ts.mustQuickUser(t, "user@example.com", []string{"user"}, nil)
