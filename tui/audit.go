@@ -143,6 +143,9 @@ func (s *auditSection) view() string {
 }
 
 func (s *auditSection) shortHelp() []key.Binding {
+	if s.pane.filtering {
+		return filterKeys
+	}
 	if s.detail != nil {
 		return []key.Binding{s.back}
 	}

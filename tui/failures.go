@@ -255,6 +255,9 @@ func (s *failuresSection) view() string {
 }
 
 func (s *failuresSection) shortHelp() []key.Binding {
+	if s.pane.filtering {
+		return filterKeys
+	}
 	if s.detail != nil {
 		return []key.Binding{s.keys.Back}
 	}

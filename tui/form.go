@@ -51,10 +51,12 @@ type form struct {
 	err    string
 	keys   formKeys
 	width  int
+	hint   string // the keys, under the fields
 }
 
 func newForm(title string, submit func(values []string) (tea.Cmd, error), fields ...field) *form {
-	f := &form{title: title, fields: fields, submit: submit, keys: newFormKeys(), width: 60}
+	f := &form{title: title, fields: fields, submit: submit, keys: newFormKeys(), width: 60,
+		hint: "enter next field, on the last one submit · tab next field · esc cancel"}
 	f.setFocus(0)
 	return f
 }
@@ -148,7 +150,7 @@ func (f *form) view() string {
 	if f.err != "" {
 		b.WriteString("\n" + styleBad.Render(f.err) + "\n")
 	}
-	b.WriteString("\n" + styleMuted.Render("enter next/submit · tab next field · esc cancel"))
+	b.WriteString("\n" + styleMuted.Render(f.hint))
 	return b.String()
 }
 

@@ -162,7 +162,7 @@ func (s *groupsSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, s.keys.Roles):
 		return openForm(s.rolesForm(g))
 	case key.Matches(msg, s.keys.Delete):
-		return ask(fmt.Sprintf("Delete group %s? Its %d members lose the roles it gives (%s) and the rules that name group:%s are removed.",
+		return ask(fmt.Sprintf("Delete group %s? Its members (%d) lose the roles it gives (%s), and the rules that name group:%s are removed.",
 			g.Name, len(g.Members), joinOr(g.Roles, "none"), g.Name), s.remove(g))
 	}
 	return s.pane.updateTable(msg)
@@ -250,12 +250,15 @@ func (s *groupsSection) userID(typed string) string {
 func (s *groupsSection) view() string {
 	if m := s.members; m != nil {
 		return styleTitle.Render("Group "+m.group) + styleMuted.Render(" · esc back") + "\n" +
-			m.pane.view(styleMuted.Render(fmt.Sprintf("%d members", len(m.ids))))
+			m.pane.view(styleMuted.Render(plural(len(m.ids), "member", "members")))
 	}
 	return s.pane.view(styleMuted.Render(fmt.Sprintf("%d of %d groups", len(s.shown), len(s.groups))))
 }
 
 func (s *groupsSection) shortHelp() []key.Binding {
+	if s.pane.filtering {
+		return filterKeys
+	}
 	if s.members != nil {
 		return []key.Binding{s.keys.AddMember, s.keys.RemoveMember, s.keys.Back}
 	}
@@ -283,9 +286,9 @@ func (s *groupsSection) createForm() *form {
 			return groupChangedMsg{text: "created group " + g.Name, err: err}
 		}, nil
 	},
-		textField("Name", "", "support"),
-		textField("Description", "", "what its members do"),
-		textField("Roles", "", "editor"),
+		textField("Name", "", "e.g. support"),
+		textField("Description", "", "e.g. what its members do"),
+		textField("Roles", "", "e.g. editor"),
 	)
 }
 
@@ -300,11 +303,11 @@ func (s *groupsSection) rolesForm(g api.Group) *form {
 		roles := splitList(v[0])
 		change := s.change(g, api.UpdateGroupRequest{Roles: &roles}, "roles of group "+g.Name+": "+joinOr(roles, "none"))
 		if gone := missing(g.Roles, roles); len(gone) > 0 {
-			return ask(fmt.Sprintf("Remove role %s from group %s? Its %d members lose it unless they hold it otherwise. Its roles become: %s.",
+			return ask(fmt.Sprintf("Remove role %s from group %s? Its members (%d) lose it unless they hold it otherwise. Its roles become: %s.",
 				strings.Join(gone, ", "), g.Name, len(g.Members), joinOr(roles, "none")), change), nil
 		}
 		return change, nil
-	}, textField("Roles", strings.Join(g.Roles, ", "), "editor"))
+	}, textField("Roles", strings.Join(g.Roles, ", "), "e.g. editor"))
 	f.intro = "Comma-separated role names; this list replaces the current one."
 	return f
 }

@@ -23,7 +23,7 @@ type policiesSection struct {
 	pane   listPane
 	rules  []api.Rule
 	shown  []api.Rule
-	whatIf *form           // open what-if panel, if any
+	whatIf *form            // open what-if panel, if any
 	answer *api.CheckResult // its last answer
 	asked  api.CheckRequest // the question of that answer
 	keys   policiesKeys
@@ -218,6 +218,9 @@ func (s *policiesSection) whatIfView() string {
 }
 
 func (s *policiesSection) shortHelp() []key.Binding {
+	if s.pane.filtering {
+		return filterKeys
+	}
 	if s.whatIf != nil {
 		return []key.Binding{s.whatIf.keys.Submit, s.whatIf.keys.Next, s.keys.Close}
 	}
@@ -239,7 +242,7 @@ func (s *policiesSection) addForm() *form {
 			r, err := client.AddPolicy(context.Background(), in)
 			return policyChangedMsg{text: "added rule " + r.ID + ": " + ruleText(r), err: err}
 		}, nil
-	}, textField("Rule", "", "p, role:editor, /api/notes/:id, GET, *"))
+	}, textField("Rule", "", "e.g. p, role:editor, /api/notes/:id, GET, *"))
 	f.intro = "One line as in policy.csv: p, subject, object, action, condition\nor g, member, role or group. Condition is *, owner, mfa or totp."
 	return f
 }
@@ -264,7 +267,7 @@ func (s *policiesSection) importForm() *form {
 			return ask(fmt.Sprintf("Replace the whole policy with the rules in %s? Every rule that is not in that file is removed.", path), run), nil
 		}
 		return run, nil
-	}, textField("File", "", "policy.csv"), textField("Replace all", "no", "yes or no"))
+	}, textField("File", "", "e.g. policy.csv"), textField("Replace all", "no", "yes or no"))
 	f.intro = "Rules in the file are added. With replace, rules not in the file are removed."
 	return f
 }
@@ -281,10 +284,10 @@ func (s *policiesSection) whatIfForm() *form {
 			return checkedMsg{asked: q, answer: a, err: err}
 		}, nil
 	},
-		textField("Subject", "", "user:7, role:editor, group:staff, anonymous"),
-		textField("Object", "", "/api/notes/:id"),
-		textField("Action", "", "GET"),
-		textField("Owner", "", "user:7 (for owner-only rules; optional)"),
+		textField("Subject", "", "e.g. user:7, role:editor, group:staff, anonymous"),
+		textField("Object", "", "e.g. /api/notes/:id"),
+		textField("Action", "", "e.g. GET"),
+		textField("Owner", "", "e.g. user:7 (for owner-only rules; optional)"),
 	)
 	return f
 }

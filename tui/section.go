@@ -2,6 +2,7 @@ package tui
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -139,10 +140,20 @@ type listPane struct {
 	empty     string
 }
 
+// filterKeys are the keys of the filter input, for the short help.
+var filterKeys = []key.Binding{
+	key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),
+	key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
+}
+
 func newListPane(columns func(width int) []table.Column, empty string) listPane {
 	t := table.New(table.WithFocused(true), table.WithKeyMap(tableKeys()), table.WithStyles(tableStyles()))
 	f := newInput("text to look for")
-	return listPane{table: t, filter: f, columns: columns, empty: empty}
+	p := listPane{table: t, filter: f, columns: columns, empty: empty}
+	// The table needs its columns before its first rows, which may come
+	// before the first size does.
+	p.setSize(80, 20)
+	return p
 }
 
 // setSize fits the table to width by height, less the status line above it.
@@ -314,4 +325,12 @@ func containsFold(q string, fields ...string) bool {
 		}
 	}
 	return false
+}
+
+// plural is "1 member" or "3 members".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
@@ -32,7 +33,7 @@ type (
 func newSignIn(client *api.Client, email, problem string) *signIn {
 	s := &signIn{client: client}
 	s.form = newForm("Sign in to "+client.BaseURL, s.submit,
-		textField("Email", email, "admin@localhost"),
+		textField("Email", email, "e.g. admin@localhost"),
 		secretField("Password", ""),
 	)
 	if email != "" {
@@ -40,6 +41,7 @@ func newSignIn(client *api.Client, email, problem string) *signIn {
 	}
 	s.form.err = problem
 	s.form.intro = "An admin account, or an auditor to watch the logs."
+	s.form.hint = "enter next field, on the last one sign in · ctrl+c quit"
 	return s
 }
 
@@ -71,7 +73,7 @@ func (s *signIn) failed(err error) {
 	switch {
 	case api.IsCode(err, api.CodeMFARequired) && !s.needOTP:
 		s.needOTP = true
-		s.form.fields = append(s.form.fields, textField("Code", "", "123456"))
+		s.form.fields = append(s.form.fields, textField("Code", "", "e.g. 123456"))
 		s.form.setWidth(s.form.width)
 		s.form.setFocus(2)
 		s.form.err = "This account has a second factor: type the code from your authenticator app."
@@ -83,6 +85,9 @@ func (s *signIn) failed(err error) {
 }
 
 func (s *signIn) update(msg tea.Msg) tea.Cmd {
+	if k, ok := msg.(tea.KeyMsg); ok && key.Matches(k, s.form.keys.Cancel) {
+		return nil // there is nothing to go back to
+	}
 	_, cmd := s.form.update(msg)
 	return cmd
 }

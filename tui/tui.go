@@ -362,6 +362,8 @@ func (m *Model) bodyView() string {
 	return m.visible[m.active].view()
 }
 
+// headerView is the server, who is signed in and the stream's state, which
+// keeps its place on the right when the line is too long for the terminal.
 func (m *Model) headerView() string {
 	who := m.me.Email
 	if who == "" {
@@ -369,16 +371,19 @@ func (m *Model) headerView() string {
 	}
 	role := "admin"
 	if !m.admin {
-		role = joinOr(append(append([]string{}, m.me.Roles...), m.me.Groups...), "no roles") + ", read-only"
+		role = "read-only"
 	}
-	stream := m.failures.state
-	streamText := styleGood.Render("stream " + stream.String())
-	if stream.phase != streamLive {
-		streamText = styleWarn.Render("stream " + stream.String())
-	}
+	server := strings.TrimPrefix(strings.TrimPrefix(m.client.BaseURL, "http://"), "https://")
 	sep := styleMuted.Render(" │ ")
-	line := styleBrand.Render("gatehouse") + sep + m.client.BaseURL + sep + who + styleMuted.Render(" ("+role+")") + sep + streamText
-	return truncate(line, m.width)
+	left := styleBrand.Render("gatehouse") + sep + server + sep + who + styleMuted.Render(" ("+role+")")
+	stream := m.failures.state
+	right := styleGood.Render("● stream " + stream.String())
+	if stream.phase != streamLive {
+		right = styleWarn.Render("● stream " + stream.String())
+	}
+	left = truncate(left, m.width-lipgloss.Width(right)-1)
+	gap := max(m.width-lipgloss.Width(left)-lipgloss.Width(right), 1)
+	return truncate(left+strings.Repeat(" ", gap)+right, m.width)
 }
 
 func (m *Model) tabsView() string {
@@ -418,7 +423,7 @@ func (m *Model) helpView() string {
 		current := m.visible[m.active]
 		keys = append(keys, current.shortHelp()...)
 		if current.typing() {
-			keys = append(keys, key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "stop typing")))
+			keys = append(keys, m.keys.ForceQuit)
 		} else {
 			keys = append(keys, m.keys.Next, m.keys.Help, m.keys.Quit)
 		}
@@ -429,9 +434,9 @@ func (m *Model) helpView() string {
 
 func (m *Model) fullHelpView() string {
 	current := m.visible[m.active]
-	groups := append(current.fullHelp(), []key.Binding{m.keys.Next, m.keys.Prev, m.keys.Jump},
-		[]key.Binding{m.keys.Help, m.keys.Back, m.keys.Quit, m.keys.ForceQuit})
-	title := styleTitle.Render("Keys of " + current.title())
+	everywhere := [][]key.Binding{{m.keys.Next, m.keys.Prev, m.keys.Jump}, {m.keys.Help, m.keys.Back, m.keys.Quit, m.keys.ForceQuit}}
 	text := "Before anything is deleted, disabled or removed, the console asks; the answer is No unless you press y."
-	return title + "\n\n" + m.help.FullHelpView(groups) + "\n\n" + styleMuted.Width(m.width).Render(text)
+	return styleTitle.Render("Keys of "+current.title()) + "\n\n" + m.help.FullHelpView(current.fullHelp()) + "\n\n" +
+		styleTitle.Render("Everywhere") + "\n\n" + m.help.FullHelpView(everywhere) + "\n\n" +
+		styleMuted.Width(m.width).Render(text)
 }

@@ -192,6 +192,9 @@ func (s *usersSection) view() string {
 }
 
 func (s *usersSection) shortHelp() []key.Binding {
+	if s.pane.filtering {
+		return filterKeys
+	}
 	return []key.Binding{s.keys.New, s.keys.Roles, s.keys.Groups, s.keys.Delete, s.list.Filter}
 }
 
@@ -216,11 +219,11 @@ func (s *usersSection) createForm() *form {
 			return userChangedMsg{text: fmt.Sprintf("created %s (id %s)", u.Email, u.ID), err: err}
 		}, nil
 	},
-		textField("Email", "", "alice@example.com"),
-		textField("Name", "", "Alice"),
+		textField("Email", "", "e.g. alice@example.com"),
+		textField("Name", "", "e.g. Alice"),
 		secretField("Password", "12 to 128 characters"),
-		textField("Roles", "user", "user, editor, admin"),
-		textField("Groups", "", "staff, auditors"),
+		textField("Roles", "user", "e.g. user, editor, admin"),
+		textField("Groups", "", "e.g. staff, auditors"),
 	)
 }
 
@@ -239,7 +242,7 @@ func (s *usersSection) rolesForm(u api.User) *form {
 				strings.Join(gone, ", "), u.Email, u.ID, joinOr(roles, "none")), change), nil
 		}
 		return change, nil
-	}, textField("Roles", strings.Join(u.Roles, ", "), "user, editor, admin"))
+	}, textField("Roles", strings.Join(u.Roles, ", "), "e.g. user, editor, admin"))
 	f.intro = "Comma-separated role names; this list replaces the current one."
 	return f
 }
@@ -253,7 +256,7 @@ func (s *usersSection) groupsForm(u api.User) *form {
 				u.Email, u.ID, strings.Join(gone, ", "), joinOr(groups, "none")), change), nil
 		}
 		return change, nil
-	}, textField("Groups", strings.Join(u.Groups, ", "), "staff, auditors"))
+	}, textField("Groups", strings.Join(u.Groups, ", "), "e.g. staff, auditors"))
 	f.intro = "Comma-separated group names; this list replaces the current one."
 	return f
 }
