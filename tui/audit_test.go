@@ -18,7 +18,7 @@ func TestAuditNewestFirstAndDetail(t *testing.T) {
 		t.Fatalf("audit order = %v, want newest first [a2 a1 a3]", ids)
 	}
 	press(t, m, "enter")
-	view := m.View()
+	view := screen(m)
 	for _, s := range []string{"Change a2", "Actor       admin@example.com (id 1)", "Action      user.update", "Before\n  {\n    \"roles\": [\n      \"user\"\n    ]\n  }"} {
 		if !strings.Contains(view, s) {
 			t.Errorf("detail lacks %q:\n%s", s, view)

@@ -167,3 +167,12 @@ func assertViewSize(t *testing.T, view string, width, height int) {
 		}
 	}
 }
+
+// screen is m's view without the spaces that pad its lines.
+func screen(m *Model) string {
+	lines := strings.Split(m.View(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	return strings.Join(lines, "\n")
+}

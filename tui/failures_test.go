@@ -35,8 +35,8 @@ func TestFailuresNewestOnTopAndPause(t *testing.T) {
 	if got := failureIDs(s.shown); !slices.Equal(got, []string{"f4", "f3", "f2", "f1"}) {
 		t.Errorf("paused list moved: %v", got)
 	}
-	if !strings.Contains(m.View(), "paused, 2 new") {
-		t.Errorf("view does not say paused, 2 new:\n%s", m.View())
+	if !strings.Contains(screen(m), "paused, 2 new") {
+		t.Errorf("view does not say paused, 2 new:\n%s", screen(m))
 	}
 	press(t, m, "space")
 	if got := failureIDs(s.shown); !slices.Equal(got, []string{"f2", "f5", "f4", "f3", "f1"}) {
@@ -93,7 +93,7 @@ func TestFailuresDetail(t *testing.T) {
 	if m.failures.detail == nil {
 		t.Fatal("enter did not open the detail")
 	}
-	view := m.View()
+	view := screen(m)
 	for _, s := range []string{"Auth failure f2", "Request id  req-2", "Denied      user:3 DELETE /api/notes/:id", "Last        2026-11-23 09:29:40 UTC (3 times)"} {
 		if !strings.Contains(view, s) {
 			t.Errorf("detail lacks %q", s)

@@ -134,7 +134,7 @@ func TestPoliciesWhatIf(t *testing.T) {
 	if got := f.seen(); !slices.Equal(got, want) {
 		t.Fatalf("requests = %q, want %q", got, want)
 	}
-	view := m.View()
+	view := screen(m)
 	for _, s := range []string{"DENIED  user:3 DELETE /api/notes/:id (owner user:3)", "no rule lets user:3 DELETE /api/notes/:id; gatehouse denies by default."} {
 		if !strings.Contains(view, s) {
 			t.Errorf("view lacks %q:\n%s", s, view)

@@ -32,8 +32,8 @@ func TestSignInWithCode(t *testing.T) {
 	if !m.signIn.needOTP || len(m.signIn.form.fields) != 3 || m.signIn.form.focus != 2 {
 		t.Fatalf("mfa_required did not ask for the code: %+v", m.signIn)
 	}
-	if !strings.Contains(m.View(), "This account has a second factor") {
-		t.Errorf("view does not explain the code:\n%s", m.View())
+	if !strings.Contains(screen(m), "This account has a second factor") {
+		t.Errorf("view does not explain the code:\n%s", screen(m))
 	}
 	typeText(t, m, "000000")
 	press(t, m, "enter")
@@ -102,7 +102,7 @@ func TestAuditorSeesOnlyTheLogs(t *testing.T) {
 	if got := titles(m); !slices.Equal(got, []string{"Auth failures", "Audit"}) {
 		t.Errorf("sections = %v, want the two logs", got)
 	}
-	view := m.View()
+	view := screen(m)
 	if !strings.Contains(view, "audrey@example.com (read-only)") {
 		t.Errorf("header does not say read-only:\n%s", view)
 	}
@@ -156,8 +156,8 @@ func TestNavigationKeys(t *testing.T) {
 		}
 	}
 	press(t, m, "?")
-	if !m.showHelp || !strings.Contains(m.View(), "Keys of Users") || !strings.Contains(m.View(), "reset password") {
-		t.Fatalf("? did not show the full help:\n%s", m.View())
+	if !m.showHelp || !strings.Contains(screen(m), "Keys of Users") || !strings.Contains(screen(m), "reset password") {
+		t.Fatalf("? did not show the full help:\n%s", screen(m))
 	}
 	press(t, m, "esc")
 	if m.showHelp {
@@ -196,8 +196,8 @@ func TestNoticeClearsOnlyItsOwnLine(t *testing.T) {
 	if m.notice != "not allowed: user:1 may not DELETE /api/admin/users/1" || m.noticeOK {
 		t.Fatalf("notice = %q ok=%v", m.notice, m.noticeOK)
 	}
-	if !strings.Contains(m.View(), "✗ not allowed: user:1 may not DELETE") {
-		t.Errorf("footer lacks the 403 message:\n%s", m.View())
+	if !strings.Contains(screen(m), "✗ not allowed: user:1 may not DELETE") {
+		t.Errorf("footer lacks the 403 message:\n%s", screen(m))
 	}
 	m.Update(clearNoticeMsg{id: 1}) // the first line's timer
 	if m.notice == "" {

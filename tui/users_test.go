@@ -182,7 +182,7 @@ func TestUsersPasswordMustMatch(t *testing.T) {
 	if m.form == nil || m.form.err != "the two passwords differ" {
 		t.Fatalf("form = %+v", m.form)
 	}
-	if strings.Contains(m.View(), "first password") {
+	if strings.Contains(screen(m), "first password") {
 		t.Error("the password is shown in clear")
 	}
 	press(t, m, "esc")
