@@ -1,0 +1,404 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse/app/api"
+	"github.com/gatehouse/gatehouse/rbac"
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/labstack/echo/v4"
+)
+
+// Secrets handed to clients: 32 random bytes behind a prefix that says what
+// they are, so that secret scanners can spot a leaked one.
+const (
+	sessionPrefix = "gatehouse_sess_"
+	tokenPrefix   = "gatehouse_pat_"
+	secretLen     = 43 // base64url of 32 bytes
+	cookieName    = "gatehouse_session"
+	csrfHeader    = "X-CSRF-Token"
+)
+
+// newSecret returns a fresh secret with prefix and the SHA-256 under which
+// it is stored. The secret itself is never stored.
+func newSecret(prefix string) (secret string, hash []byte) {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	secret = prefix + base64.RawURLEncoding.EncodeToString(b[:])
+	sum := sha256.Sum256([]byte(secret))
+	return secret, sum[:]
+}
+
+// parseSecret checks the shape of a presented secret and returns its hash.
+// Anything not shaped like a secret this server makes is refused without a
+// database lookup.
+func parseSecret(s string) ([]byte, bool) {
+	rest, ok := strings.CutPrefix(s, sessionPrefix)
+	if !ok {
+		rest, ok = strings.CutPrefix(s, tokenPrefix)
+	}
+	if !ok || len(rest) != secretLen {
+		return nil, false
+	}
+	if _, err := base64.RawURLEncoding.DecodeString(rest); err != nil {
+		return nil, false
+	}
+	sum := sha256.Sum256([]byte(s))
+	return sum[:], true
+}
+
+// csrfToken is the CSRF token bound to a session secret: derived from it,
+// so it needs no storage, and useless without the cookie it belongs to.
+func csrfToken(secret string) string {
+	sum := sha256.Sum256([]byte("gatehouse csrf\x00" + secret))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// caller is who made a request: nil for anonymous.
+type caller struct {
+	user    store.User
+	session store.Session
+	// secret is the presented credential, kept to check the CSRF token.
+	secret string
+	// cookie says the credential came from the session cookie.
+	cookie bool
+}
+
+func callerOf(c echo.Context) *caller {
+	cl, _ := c.Get(ctxCaller).(*caller)
+	return cl
+}
+
+func (cl *caller) subject() string {
+	if cl == nil {
+		return rbac.Anonymous
+	}
+	return rbac.UserSubject(cl.user.ID)
+}
+
+// mfa is the caller's second-factor state as the model knows it.
+func (cl *caller) mfa() string {
+	switch {
+	case cl == nil || !cl.user.MFA.Enabled:
+		return rbac.MFANone
+	case cl.session.MFA:
+		return rbac.MFAVerified
+	}
+	return rbac.MFAMissing
+}
+
+func (cl *caller) readOnly() bool { return cl != nil && cl.session.ReadOnly }
+
+// credential finds the presented secret: a Bearer token first, else the
+// session cookie.
+func credential(r *http.Request) (secret string, fromCookie bool, present bool) {
+	if h := r.Header.Get(echo.HeaderAuthorization); h != "" {
+		scheme, token, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return "", false, true
+		}
+		return strings.TrimSpace(token), false, true
+	}
+	if ck, err := r.Cookie(cookieName); err == nil && ck.Value != "" {
+		return ck.Value, true, true
+	}
+	return "", false, false
+}
+
+var errCSRF = apiError(http.StatusForbidden, api.CodeCSRFFailed, "cross-site request refused: send X-CSRF-Token from your login, from the same site")
+
+// authenticate finds the caller. A bad Bearer token is a 401 on any route;
+// a stale cookie counts as anonymous, so a browser can still sign in again.
+// Requests without a Bearer token are browser-like: unsafe ones must not be
+// cross-site, and with a cookie must carry the session's CSRF token.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		secret, fromCookie, present := credential(req)
+		unsafe := !safeMethod(req.Method)
+		if unsafe && (!present || fromCookie) {
+			if err := s.crossOrigin.Check(req); err != nil {
+				return errCSRF
+			}
+		}
+		if !present {
+			return next(c)
+		}
+		cl, err := s.lookupCaller(req.Context(), secret)
+		switch {
+		case errors.Is(err, store.ErrNotFound) && fromCookie:
+			return next(c)
+		case errors.Is(err, store.ErrNotFound):
+			return errUnauthorized
+		case err != nil:
+			return err
+		}
+		cl.cookie = fromCookie
+		c.Set(ctxCaller, cl)
+		if unsafe && fromCookie {
+			got := req.Header.Get(csrfHeader)
+			if subtle.ConstantTimeCompare([]byte(got), []byte(csrfToken(secret))) != 1 {
+				return errCSRF
+			}
+		}
+		return next(c)
+	}
+}
+
+// lookupCaller finds the live session of secret and its enabled user, in
+// one read transaction.
+func (s *Server) lookupCaller(ctx context.Context, secret string) (*caller, error) {
+	hash, ok := parseSecret(secret)
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	cl := &caller{secret: secret}
+	err := s.db.View(ctx, func(tx *store.Tx) error {
+		var err error
+		if cl.session, err = tx.SessionByHash(hash); err != nil {
+			return err
+		}
+		cl.user, err = tx.User(cl.session.UserID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cl.session.Expired(s.now()) || cl.user.Disabled {
+		return nil, store.ErrNotFound
+	}
+	return cl, nil
+}
+
+// toUser is a user as the API shows it, with the roles and groups the
+// policy links them to directly.
+func (s *Server) toUser(u store.User) api.User {
+	out := api.User{
+		ID: store.FormatID(u.ID), Email: u.Email, Name: u.Name, Disabled: u.Disabled,
+		MFAEnabled: u.MFA.Enabled, CreatedAt: u.CreatedAt, Roles: []string{}, Groups: []string{},
+	}
+	for _, p := range s.authz.Parents(rbac.UserSubject(u.ID)) {
+		if name, ok := strings.CutPrefix(p, "role:"); ok {
+			out.Roles = append(out.Roles, name)
+		} else if name, ok := strings.CutPrefix(p, "group:"); ok {
+			out.Groups = append(out.Groups, name)
+		}
+	}
+	return out
+}
+
+// checkEmail returns the problem with an email address, or "".
+func checkEmail(email string) string {
+	if len(email) > 254 {
+		return "must be at most 254 characters"
+	}
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email || a.Name != "" {
+		return "must be an email address like name@example.com"
+	}
+	return ""
+}
+
+// checkName returns the problem with a display name, or "".
+func checkName(name string) string {
+	if utf8.RuneCountInString(name) > 100 || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "must be at most 100 printable characters"
+	}
+	return ""
+}
+
+func (s *Server) handleRegister(c echo.Context) error {
+	if !s.cfg.AllowRegistration {
+		return apiError(http.StatusForbidden, api.CodeForbidden, "registration is closed: ask an admin for an account")
+	}
+	var in api.RegisterRequest
+	if err := s.decodeJSON(c, &in); err != nil {
+		return err
+	}
+	in.Email = strings.TrimSpace(in.Email)
+	problems := map[string]string{}
+	if p := checkEmail(in.Email); p != "" {
+		problems["email"] = p
+	}
+	if p := checkPassword(in.Password); p != "" {
+		problems["password"] = p
+	}
+	if p := checkName(in.Name); p != "" {
+		problems["name"] = p
+	}
+	if len(problems) > 0 {
+		return invalidInput(problems)
+	}
+	u, err := s.CreateUser(c.Request().Context(), in.Email, in.Name, in.Password, []string{"user"})
+	if errors.Is(err, store.ErrConflict) {
+		return apiError(http.StatusConflict, api.CodeConflict, "an account with this email exists")
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, s.toUser(u))
+}
+
+var errInvalidCredentials = apiError(http.StatusUnauthorized, api.CodeInvalidCredentials, "wrong email or password")
+
+func (s *Server) handleLogin(c echo.Context) error {
+	var in api.LoginRequest
+	if err := s.decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if len(in.Email) > 254 || len(in.Password) > 4*maxPasswordLen {
+		return errInvalidCredentials
+	}
+	ctx := c.Request().Context()
+	var u store.User
+	err := s.db.View(ctx, func(tx *store.Tx) error {
+		var err error
+		u, err = tx.UserByEmail(in.Email)
+		return err
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	// An unknown email is checked against the dummy hash: the same work,
+	// the same answer, as a wrong password.
+	ok, err := s.hasher.verify(ctx, in.Password, u.PasswordHash)
+	if err != nil {
+		return err
+	}
+	if !ok || u.Disabled {
+		return errInvalidCredentials
+	}
+	mfa, err := s.checkLoginOTP(c, &u, in.OTP)
+	if err != nil {
+		return err
+	}
+	secret, sess, err := s.startSession(ctx, u, mfa)
+	if err != nil {
+		return err
+	}
+	c.SetCookie(&http.Cookie{
+		Name: cookieName, Value: secret, Path: "/api", Expires: sess.ExpiresAt,
+		MaxAge: int(s.cfg.SessionTTL / time.Second), HttpOnly: true, Secure: s.cfg.CookieSecure,
+		SameSite: http.SameSiteStrictMode,
+	})
+	return c.JSON(http.StatusOK, api.LoginResponse{
+		Token: secret, ExpiresAt: sess.ExpiresAt, CSRFToken: csrfToken(secret), User: s.toUser(u),
+	})
+}
+
+// startSession stores a new login session for u.
+func (s *Server) startSession(ctx context.Context, u store.User, mfa bool) (string, store.Session, error) {
+	secret, hash := newSecret(sessionPrefix)
+	now := s.now().UTC()
+	sess := store.Session{UserID: u.ID, Kind: store.KindSession, MFA: mfa, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
+	err := s.db.Update(ctx, func(tx *store.Tx) error {
+		return tx.CreateSession(&sess, hash)
+	})
+	return secret, sess, err
+}
+
+func (s *Server) handleLogout(c echo.Context) error {
+	cl := callerOf(c)
+	err := s.db.Update(c.Request().Context(), func(tx *store.Tx) error {
+		return tx.DeleteSession(cl.session.ID)
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	c.SetCookie(&http.Cookie{Name: cookieName, Value: "", Path: "/api", MaxAge: -1, HttpOnly: true,
+		Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode})
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) handleMeGet(c echo.Context) error {
+	return c.JSON(http.StatusOK, s.toUser(callerOf(c).user))
+}
+
+func (s *Server) handleMeUpdate(c echo.Context) error {
+	cl := callerOf(c)
+	var in api.UpdateMeRequest
+	if err := s.decodeJSON(c, &in); err != nil {
+		return err
+	}
+	problems := map[string]string{}
+	if in.Name != nil {
+		if p := checkName(*in.Name); p != "" {
+			problems["name"] = p
+		}
+	}
+	var newHash string
+	if in.Password != nil {
+		if p := checkPassword(*in.Password); p != "" {
+			problems["password"] = p
+		}
+		if in.CurrentPassword == nil {
+			problems["current_password"] = "is needed to change the password"
+		}
+	}
+	if len(problems) > 0 {
+		return invalidInput(problems)
+	}
+	ctx := c.Request().Context()
+	if in.Password != nil {
+		ok, err := s.hasher.verify(ctx, *in.CurrentPassword, cl.user.PasswordHash)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return invalidInput(map[string]string{"current_password": "is wrong"})
+		}
+		if newHash, err = s.hasher.hash(ctx, *in.Password); err != nil {
+			return err
+		}
+	}
+	var u store.User
+	err := s.db.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		if u, err = tx.User(cl.user.ID); err != nil {
+			return err
+		}
+		if in.Name != nil {
+			u.Name = *in.Name
+		}
+		if newHash != "" {
+			u.PasswordHash = newHash
+			// A new password ends every other login session at once.
+			if err := endSessionsExcept(tx, u.ID, cl.session.ID); err != nil {
+				return err
+			}
+		}
+		return tx.UpdateUser(&u)
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.toUser(u))
+}
+
+// endSessionsExcept ends a user's login sessions but keep (0 for none).
+// Personal API tokens are revoked separately.
+func endSessionsExcept(tx *store.Tx, userID, keep uint64) error {
+	sessions, err := tx.UserSessions(userID, store.KindSession)
+	if err != nil {
+		return err
+	}
+	for _, sess := range sessions {
+		if sess.ID == keep {
+			continue
+		}
+		if err := tx.DeleteSession(sess.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}

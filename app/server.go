@@ -1,0 +1,151 @@
+// Package app is gatehouse's HTTP API: the Echo server, its routes in one
+// place, the middleware that authenticates, authorizes and defends every
+// request, the handlers, and the one error handler.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse/rbac"
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/labstack/echo/v4"
+)
+
+// Server is the gatehouse API.
+type Server struct {
+	log    *slog.Logger
+	cfg    Config
+	db     *store.DB
+	authz  *rbac.Authorizer
+	echo   *echo.Echo
+	hasher *hasher
+	// crossOrigin refuses cross-site browser requests (Sec-Fetch-Site,
+	// Origin against Host, plus the allowed CORS origins).
+	crossOrigin *http.CrossOriginProtection
+	now         func() time.Time
+	// routes is the table every route is registered from; see routes.go.
+	routes []route
+	// closing is closed when shutdown starts, ending long-lived streams.
+	closing   chan struct{}
+	closeOnce sync.Once
+}
+
+// NewServer builds the API over an open database and authorizer.
+func NewServer(log *slog.Logger, cfg Config, db *store.DB, authz *rbac.Authorizer) (*Server, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	h, err := newHasher(cfg.HashConcurrency)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		log:     log,
+		cfg:     cfg,
+		db:      db,
+		authz:   authz,
+		hasher:  h,
+		now:     cfg.Now,
+		closing: make(chan struct{}),
+	}
+	s.crossOrigin = http.NewCrossOriginProtection()
+	for _, o := range cfg.CORSOrigins {
+		if err := s.crossOrigin.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("app: CORS origin %q: %w", o, err)
+		}
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	// The client IP is the peer address unless the peer is a trusted proxy:
+	// Echo would otherwise believe any X-Forwarded-For a client sends.
+	e.IPExtractor = s.clientIP
+	s.echo = e
+	s.registerRoutes()
+	keys := make([][2]string, len(s.routes))
+	for i, r := range s.routes {
+		keys[i] = [2]string{r.method, r.path}
+	}
+	authz.SetRoutes(keys)
+	return s, nil
+}
+
+// ServeHTTP makes the server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// HTTPServer wraps the API in an http.Server with timeouts set, so that
+// slow or idle clients cannot hold connections forever.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{
+		Addr:              s.cfg.Addr,
+		Handler:           s,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Serve answers requests on l until ctx ends, then shuts down gracefully:
+// it stops accepting, ends streams, and waits up to ShutdownTimeout for
+// in-flight requests to finish.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	srv := s.HTTPServer()
+	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	go s.sweepSessions(ctx)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout.String())
+	s.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Close ends long-lived streams. Serve calls it on shutdown.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closing) })
+}
+
+// sweepSessions removes expired sessions now and then, so the file does not
+// grow with sessions nobody will use again.
+func (s *Server) sweepSessions(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.closing:
+			return
+		case <-t.C:
+			err := s.db.Update(ctx, func(tx *store.Tx) error {
+				_, err := tx.DeleteExpiredSessions(s.now(), 10000)
+				return err
+			})
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("sweep expired sessions", "error", err.Error())
+			}
+		}
+	}
+}

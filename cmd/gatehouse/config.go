@@ -1,0 +1,202 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/app"
+	"github.com/ulule/limiter/v3"
+)
+
+// serveConfig is what `gatehouse serve` runs with.
+type serveConfig struct {
+	app.Config
+	DB            string
+	Model         string
+	Policy        string
+	AdminEmail    string
+	AdminPassword string
+}
+
+// setting is one configuration value: a flag, its GATEHOUSE_ variable and
+// a parser that stores it and says what is wrong with a bad value.
+type setting struct {
+	flag, env, def, usage string
+	set                   func(string) error
+}
+
+func serveSettings(c *serveConfig) []setting {
+	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
+	return []setting{
+		{"addr", "GATEHOUSE_ADDR", "127.0.0.1:8080", "listen address", str(&c.Addr)},
+		{"db", "GATEHOUSE_DB", "data/gatehouse.db", "bbolt database file (its folder is created)", str(&c.DB)},
+		{"model", "GATEHOUSE_MODEL", "model.conf", "Casbin model", str(&c.Model)},
+		{"policy", "GATEHOUSE_POLICY", "policy.csv", "seed policy, loaded only into a database without one", str(&c.Policy)},
+		{"admin-email", "GATEHOUSE_ADMIN_EMAIL", "admin@localhost", "first admin, created only in a database without users", str(&c.AdminEmail)},
+		{"", "GATEHOUSE_ADMIN_PASSWORD", "", "first admin's password (random and printed once when empty)", str(&c.AdminPassword)},
+		{"rate-limit", "GATEHOUSE_RATE_LIMIT", "600-M", "requests per client IP, as N-S, N-M, N-H or N-D", func(v string) error {
+			_, err := parseRate(v)
+			c.RateLimit = v
+			return err
+		}},
+		{"login-rate-limit", "GATEHOUSE_LOGIN_RATE_LIMIT", "10-M", "login and register attempts per client IP and per email", func(v string) error {
+			_, err := parseRate(v)
+			c.LoginRateLimit = v
+			return err
+		}},
+		{"trusted-proxies", "GATEHOUSE_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed", func(v string) (err error) {
+			c.TrustedProxies, err = parsePrefixes(v)
+			return err
+		}},
+		{"cookie-secure", "GATEHOUSE_COOKIE_SECURE", "true", "Secure flag on cookies (and HSTS)", func(v string) (err error) {
+			c.CookieSecure, err = parseBool(v)
+			return err
+		}},
+		{"cors-origins", "GATEHOUSE_CORS_ORIGINS", "", "comma-separated browser origins allowed to call the API", func(v string) (err error) {
+			c.CORSOrigins, err = parseOrigins(v)
+			return err
+		}},
+		{"body-limit", "GATEHOUSE_BODY_LIMIT", "1M", "largest request body (K, M suffixes)", func(v string) (err error) {
+			c.BodyLimit, err = parseSize(v)
+			return err
+		}},
+		{"session-ttl", "GATEHOUSE_SESSION_TTL", "24h", "session lifetime", func(v string) (err error) {
+			c.SessionTTL, err = parsePositiveDuration(v)
+			return err
+		}},
+		{"allow-registration", "GATEHOUSE_ALLOW_REGISTRATION", "true", "whether POST /api/auth/register is open", func(v string) (err error) {
+			c.AllowRegistration, err = parseBool(v)
+			return err
+		}},
+		{"shutdown-timeout", "GATEHOUSE_SHUTDOWN_TIMEOUT", "10s", "how long in-flight requests may take to finish on shutdown", func(v string) (err error) {
+			c.ShutdownTimeout, err = parsePositiveDuration(v)
+			return err
+		}},
+	}
+}
+
+// parseSettings applies defaults, then the environment, then flags: flags
+// win. A bad value is one line naming where it came from and what is wrong.
+func parseSettings(name string, settings []setting, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	given := map[string]*string{}
+	for _, s := range settings {
+		if s.flag == "" {
+			continue
+		}
+		v := new(string)
+		given[s.flag] = v
+		fs.StringVar(v, s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, s := range settings {
+		value, source := s.def, "default of "+s.env
+		if v := getenv(s.env); v != "" {
+			value, source = v, s.env
+		}
+		if s.flag != "" && set[s.flag] {
+			value, source = *given[s.flag], "--"+s.flag
+		}
+		if err := s.set(value); err != nil {
+			return fmt.Errorf("%s: %q %v", source, value, err)
+		}
+	}
+	return nil
+}
+
+// errUsage means the flag package already printed what was wrong.
+var errUsage = errors.New("usage")
+
+func parseRate(v string) (limiter.Rate, error) {
+	r, err := limiter.NewRateFromFormatted(v)
+	if err != nil || r.Limit <= 0 {
+		return r, errors.New("is not a rate like 600-M (requests per S, M, H or D)")
+	}
+	return r, nil
+}
+
+func parseBool(v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, errors.New("is not true or false")
+	}
+	return b, nil
+}
+
+func parsePositiveDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, errors.New("is not a positive duration like 24h or 30m")
+	}
+	return d, nil
+}
+
+func parseSize(v string) (int64, error) {
+	mult := int64(1)
+	num := strings.ToUpper(strings.TrimSpace(v))
+	switch {
+	case strings.HasSuffix(num, "K"):
+		mult, num = 1<<10, strings.TrimSuffix(num, "K")
+	case strings.HasSuffix(num, "M"):
+		mult, num = 1<<20, strings.TrimSuffix(num, "M")
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (64<<20)/mult {
+		return 0, errors.New("is not a size from 1 to 64M, like 512K or 1M")
+	}
+	return n * mult, nil
+}
+
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range splitList(v) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("has %q, which is not a CIDR like 10.0.0.0/8 or an IP", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+func parseOrigins(v string) ([]string, error) {
+	var out []string
+	for _, s := range splitList(v) {
+		if s == "*" {
+			return nil, errors.New("may not be *: list the origins, credentials are never shared with any origin")
+		}
+		if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") || strings.Count(s, "/") != 2 {
+			return nil, fmt.Errorf("has %q, which is not an origin like https://app.example.com", s)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,331 @@
+package rbac
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/casbin/casbin/v2"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// ErrLastAdmin refuses a change that would leave no enabled user holding
+// role:admin, which no one could then undo without the offline tools.
+var ErrLastAdmin = errors.New("this change would leave no enabled admin: make someone else an admin first")
+
+// ValidationError carries the problems of a refused rule by field.
+type ValidationError struct {
+	Details map[string]string
+}
+
+func (e *ValidationError) Error() string {
+	keys := make([]string, 0, len(e.Details))
+	for k := range e.Details {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + ": " + e.Details[k]
+	}
+	return "rbac: invalid rule: " + strings.Join(parts, "; ")
+}
+
+// Authorizer decides requests against the policy stored in db, and is the
+// only way the policy changes: every change commits to bbolt first and is
+// then applied in memory under the same lock, so memory follows the commit
+// order and the very next decision sees it.
+type Authorizer struct {
+	db    *store.DB
+	model *Model
+
+	// write serializes changes: store commit and memory update together.
+	write sync.Mutex
+	// mu guards the in-memory policy (engine or enforcer).
+	mu  sync.RWMutex
+	eng *engine
+	// enf enforces a model the engine does not understand.
+	enf *casbin.SyncedEnforcer
+}
+
+// New loads the policy stored in db.
+func New(ctx context.Context, db *store.DB, m *Model) (*Authorizer, error) {
+	a := &Authorizer{db: db, model: m, eng: newEngine()}
+	if !m.compiled {
+		enf, err := casbin.NewSyncedEnforcer(m.casbin, NewAdapter(db))
+		if err != nil {
+			return nil, fmt.Errorf("rbac: casbin: %w", err)
+		}
+		enf.EnableAutoSave(false) // changes are written by Mutate, in its transaction
+		a.enf = enf
+	}
+	err := db.View(ctx, func(tx *store.Tx) error {
+		return tx.ForEachRule(func(r store.Rule) error {
+			a.eng.apply(true, r.ID, r.Type, r.Values)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rbac: load policy: %w", err)
+	}
+	a.eng.reindex()
+	return a, nil
+}
+
+// Model is the model decisions are made under.
+func (a *Authorizer) Model() *Model { return a.model }
+
+// SetRoutes tells the authorizer which (method, route template) pairs exist,
+// so that their rules are indexed ahead of any request.
+func (a *Authorizer) SetRoutes(routes [][2]string) {
+	keys := make([]routeKey, len(routes))
+	for i, r := range routes {
+		keys[i] = routeKey{act: r[0], obj: r[1]}
+	}
+	a.mu.Lock()
+	a.eng.setRoutes(keys)
+	a.mu.Unlock()
+}
+
+// Decide answers req.
+func (a *Authorizer) Decide(req Request) Decision {
+	if a.enf != nil {
+		return a.casbinDecide(req)
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.eng.decide(req)
+}
+
+// Explain answers req with a sentence that says why.
+func (a *Authorizer) Explain(req Request) (Decision, string) {
+	if a.enf != nil {
+		d := a.casbinDecide(req)
+		if d.Allowed {
+			return d, "allowed: rule " + strings.Join(d.Rule, ", ") + " matched"
+		}
+		return d, "denied: no rule of the policy matched (custom model: no further explanation)"
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.eng.explain(req)
+}
+
+func (a *Authorizer) casbinDecide(req Request) Decision {
+	args := []any{req.Sub, req.Obj, req.Act, req.Owner, req.MFA}
+	if n := len(a.model.casbin["r"]["r"].Tokens); n < len(args) {
+		args = args[:n]
+	}
+	ok, rule, err := a.enf.EnforceEx(args...)
+	if err == nil && ok {
+		return Decision{Allowed: true, Rule: rule}
+	}
+	if req.MFA != MFAVerified && len(args) == 5 {
+		args[4] = MFAVerified
+		up, _, err := a.enf.EnforceEx(args...)
+		return Decision{StepUp: err == nil && up}
+	}
+	return Decision{}
+}
+
+// Parents are the roles and groups sub is directly linked to.
+func (a *Authorizer) Parents(sub string) []string {
+	if a.enf != nil {
+		roles, _ := a.enf.GetRolesForUser(sub)
+		return roles
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return slices.Clone(a.eng.parents[sub])
+}
+
+// Members are the subjects directly linked to target.
+func (a *Authorizer) Members(target string) []string {
+	if a.enf != nil {
+		users, _ := a.enf.GetUsersForRole(target)
+		return users
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return slices.Clone(a.eng.children[target])
+}
+
+// Mutate runs fn in one store transaction and, once it has committed,
+// applies the rules it added and removed to the in-memory policy. It
+// refuses (and rolls back) a change that leaves no enabled admin.
+func (a *Authorizer) Mutate(ctx context.Context, fn func(tx *store.Tx) error) error {
+	if a.db == nil {
+		return errors.New("rbac: this authorizer holds a policy in memory only")
+	}
+	a.write.Lock()
+	defer a.write.Unlock()
+	var changes []store.RuleChange
+	err := a.db.Update(ctx, func(tx *store.Tx) error {
+		before, err := countAdmins(tx)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		after, err := countAdmins(tx)
+		if err != nil {
+			return err
+		}
+		if before > 0 && after == 0 {
+			return ErrLastAdmin
+		}
+		changes = tx.Changes()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	a.apply(changes)
+	return nil
+}
+
+func (a *Authorizer) apply(changes []store.RuleChange) {
+	if len(changes) == 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	reindex := false
+	for _, c := range changes {
+		reindex = a.eng.apply(c.Added, c.Rule.ID, c.Rule.Type, c.Rule.Values) || reindex
+		if a.enf != nil {
+			sec := c.Rule.Type[:1]
+			if c.Added {
+				_ = a.enf.GetModel().AddPolicy(sec, c.Rule.Type, c.Rule.Values)
+			} else {
+				_, _ = a.enf.GetModel().RemovePolicy(sec, c.Rule.Type, c.Rule.Values)
+			}
+		}
+	}
+	if reindex {
+		a.eng.reindex()
+	}
+	if a.enf != nil {
+		_ = a.enf.BuildRoleLinks()
+	}
+}
+
+// AddRule checks a rule against the model and adds it in tx, creating the
+// groups it names that do not exist yet.
+func (a *Authorizer) AddRule(tx *store.Tx, typ string, values []string) (store.Rule, error) {
+	if problems := a.model.ValidateRule(typ, values); problems != nil {
+		return store.Rule{}, &ValidationError{Details: problems}
+	}
+	for _, v := range values {
+		if name, ok := strings.CutPrefix(v, "group:"); ok && a.model.compiled {
+			if _, err := tx.Group(name); errors.Is(err, store.ErrNotFound) {
+				if err := tx.CreateGroup(&store.Group{Name: name}); err != nil {
+					return store.Rule{}, err
+				}
+			}
+		}
+	}
+	return tx.AddRule(typ, values)
+}
+
+// countAdmins counts the enabled users that reach role:admin through g
+// links, walking the links backwards from the role inside tx (so it sees
+// the transaction's own changes).
+func countAdmins(tx *store.Tx) (int, error) {
+	seen := map[string]bool{RoleAdmin: true}
+	queue := []string{RoleAdmin}
+	count := 0
+	for hop := 0; hop < maxHops && len(queue) > 0; hop++ {
+		var next []string
+		for _, target := range queue {
+			rules, err := tx.RulesReferencing(target)
+			if err != nil {
+				return 0, err
+			}
+			for _, r := range rules {
+				if r.Type != "g" || len(r.Values) != 2 || r.Values[1] != target || seen[r.Values[0]] {
+					continue
+				}
+				member := r.Values[0]
+				seen[member] = true
+				if id, ok := UserID(member); ok {
+					if u, err := tx.User(id); err == nil && !u.Disabled {
+						count++
+					}
+					continue
+				}
+				next = append(next, member)
+			}
+		}
+		queue = next
+	}
+	return count, nil
+}
+
+// UserSubject is the subject of the user with id.
+func UserSubject(id uint64) string { return "user:" + store.FormatID(id) }
+
+// UserID reads the id of a user subject.
+func UserID(sub string) (uint64, bool) {
+	s, ok := strings.CutPrefix(sub, "user:")
+	if !ok {
+		return 0, false
+	}
+	id, err := store.ParseID(s)
+	return id, err == nil
+}
+
+// Grants returns the p rules whose object and action match obj and act, in
+// policy order: the rules that could grant the route.
+func (a *Authorizer) Grants(obj, act string) [][]string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	var out [][]string
+	for _, r := range a.eng.candidates(obj, act) {
+		out = append(out, r.values())
+	}
+	return out
+}
+
+// DeadRules returns the p rules that match none of the routes given to
+// SetRoutes.
+func (a *Authorizer) DeadRules() [][]string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	live := map[*prule]bool{}
+	for _, rules := range a.eng.byRoute {
+		for _, r := range rules {
+			live[r] = true
+		}
+	}
+	var out [][]string
+	for _, r := range a.eng.rules {
+		if !live[r] {
+			out = append(out, r.values())
+		}
+	}
+	return out
+}
+
+// Seed adds rules to an empty policy, in one transaction, and reports
+// whether it did: a database that has any rule keeps its own policy.
+func (a *Authorizer) Seed(ctx context.Context, rules []CSVRule) (bool, error) {
+	seeded := false
+	err := a.Mutate(ctx, func(tx *store.Tx) error {
+		if tx.HasRules() {
+			return nil
+		}
+		for _, r := range rules {
+			if _, err := a.AddRule(tx, r.Type, r.Values); err != nil && !errors.Is(err, store.ErrConflict) {
+				return fmt.Errorf("seed policy line %d: %w", r.Line, err)
+			}
+		}
+		seeded = true
+		return nil
+	})
+	return seeded, err
+}
