@@ -72,11 +72,7 @@ func (s *auditSection) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case auditLoadedMsg:
 		if msg.err != nil {
-			if isForbidden(msg.err) {
-				s.pane.denied = describeError(msg.err)
-				return nil
-			}
-			return fail(msg.err)
+			return s.pane.loadFailed(msg.err)
 		}
 		s.entries = append([]api.AuditEntry(nil), msg.entries...)
 		sort.SliceStable(s.entries, func(i, j int) bool { return s.entries[i].Time.After(s.entries[j].Time) })

@@ -113,11 +113,7 @@ func (s *failuresSection) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case failuresLoadedMsg:
 		if msg.err != nil {
-			if isForbidden(msg.err) {
-				s.pane.denied = describeError(msg.err)
-				return nil
-			}
-			return fail(msg.err)
+			return s.pane.loadFailed(msg.err)
 		}
 		s.items = mergeFailures(s.items, msg.items)
 		s.refresh()
@@ -245,7 +241,7 @@ func (s *failuresSection) view() string {
 	case streamRetrying, streamConnecting:
 		status = styleWarn.Render("● " + s.state.String())
 	case streamDenied, streamOff:
-		status = styleBad.Render("● stream " + s.state.String())
+		status = styleBad.Render("● " + s.state.String())
 	}
 	if s.paused {
 		status += "  " + styleWarn.Render(fmt.Sprintf("paused, %d new", len(s.pending)))

@@ -104,11 +104,7 @@ func (s *groupsSection) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case groupsLoadedMsg:
 		if msg.err != nil {
-			if isForbidden(msg.err) {
-				s.pane.denied = describeError(msg.err)
-				return nil
-			}
-			return fail(msg.err)
+			return s.pane.loadFailed(msg.err)
 		}
 		s.groups = msg.groups
 		for _, u := range msg.users {

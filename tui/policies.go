@@ -106,11 +106,7 @@ func (s *policiesSection) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case policiesLoadedMsg:
 		if msg.err != nil {
-			if isForbidden(msg.err) {
-				s.pane.denied = describeError(msg.err)
-				return nil
-			}
-			return fail(msg.err)
+			return s.pane.loadFailed(msg.err)
 		}
 		s.rules = msg.rules
 		s.refresh()

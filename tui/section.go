@@ -127,13 +127,13 @@ func newInput(placeholder string) textinput.Model {
 
 // listPane is the filterable table that is the body of most sections. The
 // section keeps the items and turns the filter into rows; the pane owns the
-// table, the filter input and the states around them (loading, denied).
+// table, the filter input and the states around them (loading, failed).
 type listPane struct {
 	table     table.Model
 	filter    textinput.Model
 	filtering bool
 	loaded    bool
-	denied    string
+	problem   string // why there is nothing to show: the load's error
 	width     int
 	height    int
 	columns   func(width int) []table.Column
@@ -169,13 +169,24 @@ func (p *listPane) setSize(width, height int) {
 // setRows replaces the rows, keeping the cursor where it can.
 func (p *listPane) setRows(rows []table.Row) {
 	p.loaded = true
-	p.denied = ""
+	p.problem = ""
 	cur := p.table.Cursor()
 	p.table.SetRows(rows)
 	if cur >= len(rows) {
 		cur = len(rows) - 1
 	}
 	p.table.SetCursor(max(cur, 0))
+}
+
+// loadFailed shows why the list could not be loaded in its place; other
+// than a refusal (whose message the list shows), the footer says it too.
+func (p *listPane) loadFailed(err error) tea.Cmd {
+	p.problem = "Could not load: " + describeError(err)
+	if isForbidden(err) {
+		p.problem = describeError(err)
+		return nil
+	}
+	return fail(err)
 }
 
 // query is the filter as typed, lower-cased.
@@ -227,8 +238,8 @@ func (p *listPane) view(status string) string {
 	}
 	var body string
 	switch {
-	case p.denied != "":
-		body = styleBad.Render(p.denied)
+	case p.problem != "":
+		body = styleBad.Render(lipgloss.NewStyle().Width(p.width).Render(p.problem))
 	case !p.loaded:
 		body = styleMuted.Render("loading…")
 	case len(p.table.Rows()) == 0:

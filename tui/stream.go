@@ -29,19 +29,19 @@ type streamState struct {
 	err     error
 }
 
-// String is the state in a few words: "live", "reconnecting in 4s".
+// String is the state in a few words: "stream live", "reconnecting in 4s".
 func (s streamState) String() string {
 	switch s.phase {
 	case streamConnecting:
 		return "connecting…"
 	case streamLive:
-		return "live"
+		return "stream live"
 	case streamRetrying:
 		return "reconnecting in " + s.retryIn.String()
 	case streamDenied:
-		return "not allowed"
+		return "stream refused"
 	}
-	return "off"
+	return "stream off"
 }
 
 // streamMsg is one event of the stream's goroutine: a failure or a new state.

@@ -33,7 +33,7 @@ func TestStreamLiveThenReconnects(t *testing.T) {
 	t.Cleanup(s.stop)
 
 	wantState(t, nextStreamMsg(t, s.start()), streamConnecting, "connecting…")
-	wantState(t, nextStreamMsg(t, s.wait()), streamLive, "live")
+	wantState(t, nextStreamMsg(t, s.wait()), streamLive, "stream live")
 
 	f.stream <- newFailure
 	msg := nextStreamMsg(t, s.wait())
@@ -48,7 +48,7 @@ func TestStreamLiveThenReconnects(t *testing.T) {
 	if waited := time.Since(start); waited < 900*time.Millisecond {
 		t.Errorf("reconnected after %v, want a backoff of 1s", waited)
 	}
-	wantState(t, nextStreamMsg(t, s.wait()), streamLive, "live")
+	wantState(t, nextStreamMsg(t, s.wait()), streamLive, "stream live")
 }
 
 func TestStreamRefusedStops(t *testing.T) {
@@ -58,7 +58,7 @@ func TestStreamRefusedStops(t *testing.T) {
 	t.Cleanup(s.stop)
 	wantState(t, nextStreamMsg(t, s.start()), streamConnecting, "connecting…")
 	msg := nextStreamMsg(t, s.wait())
-	wantState(t, msg, streamDenied, "not allowed")
+	wantState(t, msg, streamDenied, "stream refused")
 	if !api.IsCode(msg.state.err, api.CodeUnauthorized) {
 		t.Errorf("err = %v, want unauthorized", msg.state.err)
 	}

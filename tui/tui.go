@@ -377,9 +377,9 @@ func (m *Model) headerView() string {
 	sep := styleMuted.Render(" │ ")
 	left := styleBrand.Render("gatehouse") + sep + server + sep + who + styleMuted.Render(" ("+role+")")
 	stream := m.failures.state
-	right := styleGood.Render("● stream " + stream.String())
+	right := styleGood.Render("● " + stream.String())
 	if stream.phase != streamLive {
-		right = styleWarn.Render("● stream " + stream.String())
+		right = styleWarn.Render("● " + stream.String())
 	}
 	left = truncate(left, m.width-lipgloss.Width(right)-1)
 	gap := max(m.width-lipgloss.Width(left)-lipgloss.Width(right), 1)

@@ -97,11 +97,7 @@ func (s *usersSection) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case usersLoadedMsg:
 		if msg.err != nil {
-			if isForbidden(msg.err) {
-				s.pane.denied = describeError(msg.err)
-				return nil
-			}
-			return fail(msg.err)
+			return s.pane.loadFailed(msg.err)
 		}
 		s.users = msg.users
 		s.refresh()

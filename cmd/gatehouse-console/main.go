@@ -26,10 +26,12 @@ import (
 const defaultServer = "http://127.0.0.1:8080"
 
 func main() {
-	if err := run(os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "gatehouse-console:", err)
-		}
+	err := run(os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "gatehouse-console:", err)
 		os.Exit(2)
 	}
 }
