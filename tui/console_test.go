@@ -11,6 +11,8 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
+
+	"github.com/gatehouse/gatehouse/app/api"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -176,3 +178,9 @@ func screen(m *Model) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// newClient is a client of the server at url.
+func newClient(url, token string) *api.Client { return api.NewClient(url, token) }
+
+// windowSize is a window size message.
+func windowSize(w, h int) tea.WindowSizeMsg { return tea.WindowSizeMsg{Width: w, Height: h} }

@@ -261,7 +261,11 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 func (m *Model) signedIn(msg signedInMsg) tea.Cmd {
 	if msg.err != nil {
 		if m.signIn == nil {
-			m.signIn = newSignIn(m.client, "", "The token was not accepted: "+describeError(msg.err))
+			problem := "Could not check the token: " + describeError(msg.err)
+			if api.IsCode(msg.err, api.CodeUnauthorized) {
+				problem = "The token was not accepted: " + describeError(msg.err)
+			}
+			m.signIn = newSignIn(m.client, "", problem)
 			m.resize()
 		} else {
 			m.signIn.failed(msg.err)
