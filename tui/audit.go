@@ -103,6 +103,9 @@ func (s *auditSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 	switch {
 	case key.Matches(msg, s.list.Filter):
 		return s.pane.startFilter()
+	case key.Matches(msg, s.list.Clear) && s.pane.clearFilter():
+		s.refresh()
+		return nil
 	case key.Matches(msg, s.list.Refresh):
 		return s.load()
 	case key.Matches(msg, s.list.Open):

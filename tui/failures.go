@@ -162,6 +162,9 @@ func (s *failuresSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 	switch {
 	case key.Matches(msg, s.list.Filter):
 		return s.pane.startFilter()
+	case key.Matches(msg, s.list.Clear) && s.pane.clearFilter():
+		s.refresh()
+		return nil
 	case key.Matches(msg, s.keys.Pause):
 		s.paused = !s.paused
 		if !s.paused {

@@ -26,9 +26,9 @@ func newGlobalKeys() globalKeys {
 
 // listKeys are the keys shared by the sections that show a table.
 type listKeys struct {
-	Up, Down, Top, Bottom key.Binding
-	Filter, Refresh       key.Binding
-	Open                  key.Binding
+	Up, Down, Top, Bottom  key.Binding
+	Filter, Clear, Refresh key.Binding
+	Open                   key.Binding
 }
 
 func newListKeys() listKeys {
@@ -38,6 +38,7 @@ func newListKeys() listKeys {
 		Top:     key.NewBinding(key.WithKeys("home"), key.WithHelp("home", "first")),
 		Bottom:  key.NewBinding(key.WithKeys("end"), key.WithHelp("end", "last")),
 		Filter:  key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
+		Clear:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear the filter")),
 		Refresh: key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "reload")),
 		Open:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "details")),
 	}
@@ -45,7 +46,7 @@ func newListKeys() listKeys {
 
 // navigation returns the bindings of moving around a list, for full help.
 func (k listKeys) navigation() []key.Binding {
-	return []key.Binding{k.Up, k.Down, k.Top, k.Bottom, k.Filter, k.Refresh}
+	return []key.Binding{k.Up, k.Down, k.Top, k.Bottom, k.Filter, k.Clear, k.Refresh}
 }
 
 // tableKeys is the bubbles table keymap without the single letters it

@@ -78,7 +78,7 @@ func (s *policiesSection) load() tea.Cmd {
 	return func() tea.Msg {
 		var all []api.Rule
 		opts := api.ListOptions{Limit: 100}
-		for range usersPageLimit {
+		for range maxPages {
 			l, err := client.ListPolicies(context.Background(), opts)
 			if err != nil {
 				return policiesLoadedMsg{err: err}
@@ -145,6 +145,9 @@ func (s *policiesSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 	switch {
 	case key.Matches(msg, s.list.Filter):
 		return s.pane.startFilter()
+	case key.Matches(msg, s.list.Clear) && s.pane.clearFilter():
+		s.refresh()
+		return nil
 	case key.Matches(msg, s.list.Refresh):
 		return s.load()
 	case key.Matches(msg, s.keys.Add):

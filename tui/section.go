@@ -189,6 +189,15 @@ func (p *listPane) loadFailed(err error) tea.Cmd {
 	return fail(err)
 }
 
+// clearFilter drops a kept filter; it reports whether there was one.
+func (p *listPane) clearFilter() bool {
+	if p.filter.Value() == "" {
+		return false
+	}
+	p.filter.SetValue("")
+	return true
+}
+
 // query is the filter as typed, lower-cased.
 func (p *listPane) query() string {
 	return strings.ToLower(strings.TrimSpace(p.filter.Value()))

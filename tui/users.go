@@ -40,8 +40,8 @@ type (
 	}
 )
 
-// usersPageLimit bounds how many pages of users the section loads.
-const usersPageLimit = 20
+// maxPages bounds how many pages of 100 a list loads.
+const maxPages = 20
 
 func newUsersSection(client *api.Client) *usersSection {
 	s := &usersSection{
@@ -74,7 +74,7 @@ func (s *usersSection) load() tea.Cmd {
 	return func() tea.Msg {
 		var all []api.User
 		opts := api.ListOptions{Limit: 100}
-		for range usersPageLimit {
+		for range maxPages {
 			l, err := client.ListUsers(context.Background(), opts)
 			if err != nil {
 				return usersLoadedMsg{err: err}
@@ -123,6 +123,9 @@ func (s *usersSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 	switch {
 	case key.Matches(msg, s.list.Filter):
 		return s.pane.startFilter()
+	case key.Matches(msg, s.list.Clear) && s.pane.clearFilter():
+		s.refresh()
+		return nil
 	case key.Matches(msg, s.list.Refresh):
 		return s.load()
 	case key.Matches(msg, s.keys.New):

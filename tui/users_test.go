@@ -70,9 +70,15 @@ func TestUsersFilter(t *testing.T) {
 	if m.users.typing() || m.users.pane.filter.Value() != "editor" {
 		t.Errorf("enter should keep the filter and give the keyboard back")
 	}
-	press(t, m, "/", "esc")
-	if len(m.users.shown) != 4 {
-		t.Errorf("esc in the filter shows %d users, want all 4", len(m.users.shown))
+	press(t, m, "esc")
+	if len(m.users.shown) != 4 || m.users.pane.filter.Value() != "" {
+		t.Errorf("esc on the list shows %d users, want the filter gone and all 4", len(m.users.shown))
+	}
+	press(t, m, "/")
+	typeText(t, m, "carol")
+	press(t, m, "esc")
+	if len(m.users.shown) != 4 || m.users.typing() {
+		t.Errorf("esc in the filter shows %d users, want all 4 and the keyboard back", len(m.users.shown))
 	}
 }
 
