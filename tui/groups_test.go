@@ -91,3 +91,18 @@ func TestGroupsRoleRemovalAsks(t *testing.T) {
 		t.Errorf("requests = %q, want %q", got, want)
 	}
 }
+
+func TestGroupsDescribe(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	m := mustConsole(t, f, "admin-token", 80, 24)
+	press(t, m, "2", "e")
+	if m.form == nil || m.form.title != "Description of auditors" {
+		t.Fatalf("form = %+v", m.form)
+	}
+	typeText(t, m, " and nothing else")
+	press(t, m, "enter")
+	if got, want := f.seen(), []string{`PATCH /api/admin/groups/auditors {"description":"read the logs and nothing else"}`}; !slices.Equal(got, want) {
+		t.Errorf("requests = %q, want %q", got, want)
+	}
+}

@@ -196,3 +196,24 @@ func TestUsersPasswordMustMatch(t *testing.T) {
 		t.Errorf("esc left the form %v, sent %q", m.form, f.seen())
 	}
 }
+
+func TestUsersEditName(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	m := mustConsole(t, f, "admin-token", 80, 24)
+	press(t, m, "down", "e")
+	if m.form == nil || m.form.fields[0].input.Value() != "Audrey Auditor" {
+		t.Fatalf("name form = %+v, want it filled with the name", m.form)
+	}
+	press(t, m, "end")
+	for range len(" Auditor") {
+		press(t, m, "backspace")
+	}
+	press(t, m, "enter")
+	if got, want := f.seen(), []string{`PATCH /api/admin/users/2 {"name":"Audrey"}`}; !slices.Equal(got, want) {
+		t.Errorf("requests = %q, want %q", got, want)
+	}
+	if m.users.shown[1].Name != "Audrey" {
+		t.Errorf("after the reload the name is %q", m.users.shown[1].Name)
+	}
+}
