@@ -134,8 +134,9 @@ func (f *form) update(msg tea.Msg) (formState, tea.Cmd) {
 func (f *form) view() string {
 	var b strings.Builder
 	b.WriteString(styleTitle.Render(f.title) + "\n")
+	wrap := lipgloss.NewStyle().Width(max(f.width-4, 20))
 	if f.intro != "" {
-		b.WriteString(styleMuted.Render(f.intro) + "\n")
+		b.WriteString(styleMuted.Inherit(wrap).Render(f.intro) + "\n")
 	}
 	b.WriteString("\n")
 	lw := f.labelWidth()
@@ -148,7 +149,7 @@ func (f *form) view() string {
 		b.WriteString(marker + styleLabel.Render(label) + fl.input.View() + "\n")
 	}
 	if f.err != "" {
-		b.WriteString("\n" + styleBad.Render(f.err) + "\n")
+		b.WriteString("\n" + styleBad.Inherit(wrap).Render(f.err) + "\n")
 	}
 	b.WriteString("\n" + styleMuted.Render(f.hint))
 	return b.String()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -81,6 +82,11 @@ func openForm(f *form) tea.Cmd {
 func describeError(err error) string {
 	var e *api.Error
 	if !errors.As(err, &e) {
+		// A transport error: say what the network said, not the URL again.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return "cannot reach the server: " + ue.Err.Error()
+		}
 		return err.Error()
 	}
 	msg := e.Message

@@ -247,3 +247,19 @@ func TestDescribeError(t *testing.T) {
 }
 
 var _ tea.Model = (*Model)(nil)
+
+// A server that cannot be reached is an error in the form, which still fits.
+func TestSignInServerDown(t *testing.T) {
+	t.Parallel()
+	m := newModel(newClient("http://127.0.0.1:1", ""), testClock(), false, "admin@example.com")
+	m.Update(windowSize(80, 24))
+	typeText(t, m, "whatever password")
+	press(t, m, "enter")
+	if m.signIn == nil || !strings.Contains(m.signIn.form.err, "connection refused") {
+		t.Fatalf("signIn = %+v, want the connection error", m.signIn)
+	}
+	assertViewSize(t, m.View(), 80, 24)
+	if !strings.Contains(screen(m), "connection refused") {
+		t.Errorf("the error is not on screen:\n%s", screen(m))
+	}
+}
