@@ -227,7 +227,7 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 			m.showHelp = false
 		}
 		return nil
-	case len(m.visible) == 0:
+	case len(m.visible) == 0: // checking the token
 		if key.Matches(msg, m.keys.Quit) {
 			return m.quit()
 		}
@@ -345,6 +345,10 @@ func (m *Model) View() string {
 	if m.signIn != nil {
 		return m.signIn.view()
 	}
+	if len(m.visible) == 0 {
+		text := styleMuted.Render("Checking the token with " + m.client.BaseURL + "…")
+		return lipgloss.Place(m.width, m.height, lipgloss.Center, lipgloss.Center, text)
+	}
 	body := m.bodyView()
 	body = lipgloss.NewStyle().Width(m.width).Height(m.bodyHeight()).MaxHeight(m.bodyHeight()).MaxWidth(m.width).Render(body)
 	return strings.Join([]string{m.headerView(), m.tabsView(), body, m.noticeView(), m.helpView()}, "\n")
@@ -352,8 +356,6 @@ func (m *Model) View() string {
 
 func (m *Model) bodyView() string {
 	switch {
-	case len(m.visible) == 0:
-		return styleMuted.Render("signing in…")
 	case m.question != nil:
 		box := styleDanger.Render(m.question.view(m.dialogWidth() - 4))
 		return lipgloss.Place(m.width, m.bodyHeight(), lipgloss.Center, lipgloss.Center, box)

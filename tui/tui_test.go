@@ -263,3 +263,18 @@ func TestSignInServerDown(t *testing.T) {
 		t.Errorf("the error is not on screen:\n%s", screen(m))
 	}
 }
+
+// While the token is being checked the screen says so, and q quits.
+func TestCheckingToken(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	m := newModel(f.client("admin-token"), testClock(), false, "")
+	m.Update(windowSize(80, 24))
+	if !strings.Contains(screen(m), "Checking the token with http://gatehouse.test:8080…") {
+		t.Errorf("screen:\n%s", screen(m))
+	}
+	assertViewSize(t, m.View(), 80, 24)
+	if !quits(press(t, m, "q")) {
+		t.Error("q did not quit while the token was checked")
+	}
+}
