@@ -1,0 +1,187 @@
+package tui
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/table"
+	"github.com/charmbracelet/bubbles/viewport"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/gatehouse/gatehouse/app/api"
+)
+
+// auditSection is the audit log: who changed which user, group or policy,
+// newest first, with a detail view of the change.
+type auditSection struct {
+	client  *api.Client
+	clock   clock
+	pane    listPane
+	entries []api.AuditEntry
+	shown   []api.AuditEntry
+	detail  *viewport.Model
+	list    listKeys
+	back    key.Binding
+}
+
+type auditLoadedMsg struct {
+	entries []api.AuditEntry
+	err     error
+}
+
+func newAuditSection(client *api.Client, c clock) *auditSection {
+	s := &auditSection{
+		client: client,
+		clock:  c,
+		list:   newListKeys(),
+		back:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back to the list")),
+	}
+	s.pane = newListPane(func(w int) []table.Column {
+		return fitColumns(w,
+			[]string{"Time", "Actor", "Action", "Target"},
+			[]int{14, 0, 0, 0},
+			[]int{0, 4, 3, 4})
+	}, "Nothing changed yet.")
+	return s
+}
+
+func (s *auditSection) title() string { return "Audit" }
+
+func (s *auditSection) load() tea.Cmd {
+	client := s.client
+	return func() tea.Msg {
+		l, err := client.ListAudit(context.Background(), api.ListOptions{Limit: 100})
+		return auditLoadedMsg{entries: l.Items, err: err}
+	}
+}
+
+func (s *auditSection) setSize(w, h int) {
+	s.pane.setSize(w, h)
+	if s.detail != nil {
+		s.detail.Width, s.detail.Height = w, h
+	}
+}
+
+func (s *auditSection) typing() bool { return s.pane.filtering }
+
+func (s *auditSection) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case auditLoadedMsg:
+		if msg.err != nil {
+			return s.pane.loadFailed(msg.err)
+		}
+		s.entries = append([]api.AuditEntry(nil), msg.entries...)
+		sort.SliceStable(s.entries, func(i, j int) bool { return s.entries[i].Time.After(s.entries[j].Time) })
+		s.refresh()
+	case tea.KeyMsg:
+		return s.handleKey(msg)
+	}
+	return nil
+}
+
+func (s *auditSection) handleKey(msg tea.KeyMsg) tea.Cmd {
+	if s.detail != nil {
+		if key.Matches(msg, s.back) {
+			s.detail = nil
+			return nil
+		}
+		var cmd tea.Cmd
+		*s.detail, cmd = s.detail.Update(msg)
+		return cmd
+	}
+	if s.pane.filtering {
+		changed, cmd := s.pane.updateFilter(msg)
+		if changed {
+			s.refresh()
+		}
+		return cmd
+	}
+	switch {
+	case key.Matches(msg, s.list.Filter):
+		return s.pane.startFilter()
+	case key.Matches(msg, s.list.Clear) && s.pane.clearFilter():
+		s.refresh()
+		return nil
+	case key.Matches(msg, s.list.Refresh):
+		return s.load()
+	case key.Matches(msg, s.list.Open):
+		i := s.pane.table.Cursor()
+		if i >= 0 && i < len(s.shown) {
+			vp := viewport.New(s.pane.width, s.pane.height)
+			vp.SetContent(auditDetail(s.shown[i], s.clock))
+			s.detail = &vp
+		}
+		return nil
+	}
+	return s.pane.updateTable(msg)
+}
+
+func (s *auditSection) refresh() {
+	q := s.pane.query()
+	s.shown = s.shown[:0]
+	rows := make([]table.Row, 0, len(s.entries))
+	for _, e := range s.entries {
+		if !containsFold(q, e.Actor, e.ActorID, e.Action, e.Target) {
+			continue
+		}
+		s.shown = append(s.shown, e)
+		rows = append(rows, table.Row{s.clock.medium(e.Time), auditActor(e), e.Action, e.Target})
+	}
+	s.pane.setRows(rows)
+}
+
+func (s *auditSection) view() string {
+	if s.detail != nil {
+		return s.detail.View()
+	}
+	return s.pane.view(styleMuted.Render(fmt.Sprintf("%d changes, newest first", len(s.shown))))
+}
+
+func (s *auditSection) shortHelp() []key.Binding {
+	if s.pane.filtering {
+		return filterKeys
+	}
+	if s.detail != nil {
+		return []key.Binding{s.back}
+	}
+	return []key.Binding{s.list.Open, s.list.Filter, s.list.Refresh}
+}
+
+func (s *auditSection) fullHelp() [][]key.Binding {
+	return [][]key.Binding{{s.list.Open, s.back}, s.list.navigation()}
+}
+
+// auditActor names who made a change: their email, else their id.
+func auditActor(e api.AuditEntry) string {
+	if e.Actor != "" {
+		return e.Actor
+	}
+	return "user:" + e.ActorID
+}
+
+// auditDetail shows one change with the changed thing before and after.
+func auditDetail(e api.AuditEntry, c clock) string {
+	text := detailText("Change "+e.ID, [][2]string{
+		{"Time", c.long(e.Time)},
+		{"Actor", auditActor(e) + " (id " + e.ActorID + ")"},
+		{"Action", e.Action},
+		{"Target", e.Target},
+	})
+	text = strings.TrimSuffix(text, styleMuted.Render("esc back"))
+	for _, part := range []struct {
+		label string
+		value map[string]any
+	}{{"Before", e.Before}, {"After", e.After}} {
+		body := "(nothing)"
+		if part.value != nil {
+			b, _ := json.MarshalIndent(part.value, "  ", "  ")
+			body = string(b)
+		}
+		text += styleLabel.Render(part.label) + "\n  " + body + "\n"
+	}
+	return text + "\n" + styleMuted.Render("esc back")
+}

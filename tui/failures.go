@@ -1,0 +1,359 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/table"
+	"github.com/charmbracelet/bubbles/viewport"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/gatehouse/gatehouse/app/api"
+)
+
+// failuresKept is how many auth failures the tail keeps in memory.
+const failuresKept = 1000
+
+// failuresTick is how often the per-minute count is brought up to date.
+const failuresTick = 5 * time.Second
+
+// failuresSection is the live tail of recorded 401, 403 and 429 answers:
+// the recent history first, then the stream, newest on top.
+type failuresSection struct {
+	client  *api.Client
+	clock   clock
+	pane    listPane
+	items   []api.AuthFailure // newest first
+	shown   []api.AuthFailure // items that pass the filter, as in the table
+	pending []api.AuthFailure // arrived while paused, newest first
+	paused  bool
+	follow  bool // follow the live stream
+	stream  *failureStream
+	state   streamState
+	detail  *viewport.Model
+	keys    failuresKeys
+	list    listKeys
+}
+
+type failuresKeys struct {
+	Pause, Back key.Binding
+}
+
+type (
+	failuresLoadedMsg struct {
+		items []api.AuthFailure
+		err   error
+	}
+	failuresTickMsg struct{}
+)
+
+func newFailuresSection(client *api.Client, c clock, follow bool) *failuresSection {
+	s := &failuresSection{
+		client: client,
+		clock:  c,
+		follow: follow,
+		list:   newListKeys(),
+		keys: failuresKeys{
+			Pause: key.NewBinding(key.WithKeys(" "), key.WithHelp("space", "pause/resume")),
+			Back:  key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back to the list")),
+		},
+	}
+	s.pane = newListPane(func(w int) []table.Column {
+		return fitColumns(w,
+			[]string{"Time", "St", "Reason", "Client IP", "User", "Request", "×"},
+			[]int{8, 3, 0, 0, 6, 0, 4},
+			[]int{0, 0, 3, 3, 0, 5, 0})
+	}, "No auth failures yet. They appear here as they happen.")
+	s.list.Filter.SetHelp("/", "filter (reason:, ip:, user:)")
+	return s
+}
+
+func (s *failuresSection) title() string { return "Auth failures" }
+
+func (s *failuresSection) load() tea.Cmd {
+	cmds := []tea.Cmd{s.fetch(), s.clock.after(failuresTick, failuresTickMsg{})}
+	if s.follow && s.stream == nil {
+		s.stream = newFailureStream(s.client)
+		s.state = streamState{phase: streamConnecting}
+		cmds = append(cmds, s.stream.start())
+	}
+	return tea.Batch(cmds...)
+}
+
+func (s *failuresSection) fetch() tea.Cmd {
+	client := s.client
+	return func() tea.Msg {
+		l, err := client.ListAuthFailures(context.Background(), api.ListOptions{Limit: 100})
+		return failuresLoadedMsg{items: l.Items, err: err}
+	}
+}
+
+// stop ends the stream; the root calls it when the console quits.
+func (s *failuresSection) stop() {
+	if s.stream != nil {
+		s.stream.stop()
+	}
+}
+
+func (s *failuresSection) setSize(w, h int) {
+	s.pane.setSize(w, h)
+	if s.detail != nil {
+		s.detail.Width, s.detail.Height = w, h
+	}
+}
+
+func (s *failuresSection) typing() bool { return s.pane.filtering }
+
+func (s *failuresSection) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case failuresLoadedMsg:
+		if msg.err != nil {
+			return s.pane.loadFailed(msg.err)
+		}
+		s.items = mergeFailures(s.items, msg.items)
+		s.refresh()
+		return nil
+	case streamMsg:
+		if msg.state != nil {
+			s.state = *msg.state
+		}
+		if msg.failure != nil {
+			if s.paused {
+				s.pending = mergeFailures(s.pending, []api.AuthFailure{*msg.failure})
+			} else {
+				s.items = mergeFailures(s.items, []api.AuthFailure{*msg.failure})
+				s.refresh()
+			}
+		}
+		if s.state.phase == streamDenied || s.stream == nil {
+			return nil
+		}
+		return s.stream.wait()
+	case failuresTickMsg:
+		return s.clock.after(failuresTick, failuresTickMsg{})
+	case tea.KeyMsg:
+		return s.handleKey(msg)
+	}
+	return nil
+}
+
+func (s *failuresSection) handleKey(msg tea.KeyMsg) tea.Cmd {
+	if s.detail != nil {
+		if key.Matches(msg, s.keys.Back) {
+			s.detail = nil
+			return nil
+		}
+		var cmd tea.Cmd
+		*s.detail, cmd = s.detail.Update(msg)
+		return cmd
+	}
+	if s.pane.filtering {
+		changed, cmd := s.pane.updateFilter(msg)
+		if changed {
+			s.refresh()
+		}
+		return cmd
+	}
+	switch {
+	case key.Matches(msg, s.list.Filter):
+		return s.pane.startFilter()
+	case key.Matches(msg, s.list.Clear) && s.pane.clearFilter():
+		s.refresh()
+		return nil
+	case key.Matches(msg, s.keys.Pause):
+		s.paused = !s.paused
+		if !s.paused {
+			s.items = mergeFailures(s.items, s.pending)
+			s.pending = nil
+			s.refresh()
+		}
+		return nil
+	case key.Matches(msg, s.list.Refresh):
+		return s.fetch()
+	case key.Matches(msg, s.list.Open):
+		if f, ok := s.selected(); ok {
+			vp := viewport.New(s.pane.width, s.pane.height)
+			vp.SetContent(failureDetail(f, s.clock))
+			s.detail = &vp
+		}
+		return nil
+	}
+	return s.pane.updateTable(msg)
+}
+
+func (s *failuresSection) selected() (api.AuthFailure, bool) {
+	i := s.pane.table.Cursor()
+	if i < 0 || i >= len(s.shown) {
+		return api.AuthFailure{}, false
+	}
+	return s.shown[i], true
+}
+
+// refresh re-applies the filter and rebuilds the rows.
+func (s *failuresSection) refresh() {
+	q := s.pane.query()
+	s.shown = s.shown[:0]
+	rows := make([]table.Row, 0, len(s.items))
+	for _, f := range s.items {
+		if !failureMatches(f, q) {
+			continue
+		}
+		s.shown = append(s.shown, f)
+		user := f.UserID
+		if user == "" {
+			user = "-"
+		}
+		rows = append(rows, table.Row{
+			s.clock.short(failureLatest(f)),
+			strconv.Itoa(f.Status),
+			f.Reason,
+			f.IP,
+			user,
+			f.Method + " " + f.Path,
+			strconv.Itoa(max(f.Count, 1)),
+		})
+	}
+	s.pane.setRows(rows)
+}
+
+// perMinute counts the failures of the last minute, folded ones included.
+func (s *failuresSection) perMinute() int {
+	since := s.clock.now().Add(-time.Minute)
+	n := 0
+	for _, list := range [][]api.AuthFailure{s.items, s.pending} {
+		for _, f := range list {
+			if failureLatest(f).After(since) {
+				n += max(f.Count, 1)
+			}
+		}
+	}
+	return n
+}
+
+func (s *failuresSection) view() string {
+	if s.detail != nil {
+		return s.detail.View()
+	}
+	status := styleGood.Render("● " + s.state.String())
+	switch s.state.phase {
+	case streamRetrying, streamConnecting:
+		status = styleWarn.Render("● " + s.state.String())
+	case streamDenied, streamOff:
+		status = styleBad.Render("● " + s.state.String())
+	}
+	if s.paused {
+		status += "  " + styleWarn.Render(fmt.Sprintf("paused, %d new", len(s.pending)))
+	}
+	status += styleMuted.Render(fmt.Sprintf("  %d in the last minute · %d shown", s.perMinute(), len(s.shown)))
+	return s.pane.view(status)
+}
+
+func (s *failuresSection) shortHelp() []key.Binding {
+	if s.pane.filtering {
+		return filterKeys
+	}
+	if s.detail != nil {
+		return []key.Binding{s.keys.Back}
+	}
+	return []key.Binding{s.keys.Pause, s.list.Filter, s.list.Open}
+}
+
+func (s *failuresSection) fullHelp() [][]key.Binding {
+	return [][]key.Binding{{s.keys.Pause, s.list.Open, s.keys.Back}, s.list.navigation()}
+}
+
+// failureLatest is when a failure last happened.
+func failureLatest(f api.AuthFailure) time.Time {
+	if f.LastTime.After(f.Time) {
+		return f.LastTime
+	}
+	return f.Time
+}
+
+// mergeFailures adds fresh to have, a record with a known id replacing the
+// old one (a folded failure whose count grew), newest first, at most
+// failuresKept.
+func mergeFailures(have, fresh []api.AuthFailure) []api.AuthFailure {
+	byID := make(map[string]int, len(have))
+	out := make([]api.AuthFailure, 0, len(have)+len(fresh))
+	for _, f := range append(append([]api.AuthFailure{}, fresh...), have...) {
+		if i, ok := byID[f.ID]; ok && f.ID != "" {
+			if failureLatest(f).After(failureLatest(out[i])) || f.Count > out[i].Count {
+				out[i] = f
+			}
+			continue
+		}
+		byID[f.ID] = len(out)
+		out = append(out, f)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return failureLatest(out[i]).After(failureLatest(out[j])) })
+	if len(out) > failuresKept {
+		out = out[:failuresKept]
+	}
+	return out
+}
+
+// failureMatches reports whether f passes the filter q: words such as
+// "reason:forbidden", "ip:10.0.0.1" or "user:7" match that field, and bare
+// words match the reason, IP, user or path. Every word must match.
+func failureMatches(f api.AuthFailure, q string) bool {
+	for _, word := range strings.Fields(q) {
+		field, value, ok := strings.Cut(word, ":")
+		var hit bool
+		switch {
+		case ok && field == "reason":
+			hit = containsFold(value, f.Reason)
+		case ok && field == "ip":
+			hit = containsFold(value, f.IP)
+		case ok && field == "user":
+			hit = containsFold(value, f.UserID)
+		default:
+			hit = containsFold(word, f.Reason, f.IP, f.UserID, f.Path, strconv.Itoa(f.Status))
+		}
+		if !hit {
+			return false
+		}
+	}
+	return true
+}
+
+// failureDetail is every recorded field of f, for the detail view.
+func failureDetail(f api.AuthFailure, c clock) string {
+	user := f.UserID
+	if user == "" {
+		user = "anonymous"
+	}
+	lines := [][2]string{
+		{"Time", c.long(f.Time)},
+		{"Last", fmt.Sprintf("%s (%d times)", c.long(failureLatest(f)), max(f.Count, 1))},
+		{"Status", fmt.Sprintf("%d %s", f.Status, f.Reason)},
+		{"Client IP", f.IP},
+		{"Request", f.Method + " " + f.Path},
+		{"Route", f.Route},
+		{"User", user},
+		{"Request id", f.RequestID},
+	}
+	if f.Subject != "" || f.Object != "" {
+		lines = append(lines, [2]string{"Denied", fmt.Sprintf("%s %s %s", f.Subject, f.Action, f.Object)})
+	}
+	if f.Explanation != "" {
+		lines = append(lines, [2]string{"Why", f.Explanation})
+	}
+	return detailText("Auth failure "+f.ID, lines)
+}
+
+// detailText lays out label/value pairs under a title.
+func detailText(title string, lines [][2]string) string {
+	var b strings.Builder
+	b.WriteString(styleTitle.Render(title) + "\n\n")
+	for _, l := range lines {
+		fmt.Fprintf(&b, "%s %s\n", styleLabel.Render(fmt.Sprintf("%-11s", l[0])), l[1])
+	}
+	b.WriteString("\n" + styleMuted.Render("esc back"))
+	return b.String()
+}

@@ -1,0 +1,334 @@
+package tui
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/table"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/gatehouse/gatehouse/app/api"
+)
+
+// policiesSection lists every policy rule and changes them: add, remove,
+// import a CSV file. Its what-if panel asks the server whether a subject
+// may act on an object, and shows the answer with its explanation.
+type policiesSection struct {
+	client *api.Client
+	pane   listPane
+	rules  []api.Rule
+	shown  []api.Rule
+	whatIf *form            // open what-if panel, if any
+	answer *api.CheckResult // its last answer
+	asked  api.CheckRequest // the question of that answer
+	keys   policiesKeys
+	list   listKeys
+}
+
+type policiesKeys struct {
+	Add, Remove, Import, WhatIf, Close key.Binding
+}
+
+type (
+	policiesLoadedMsg struct {
+		rules []api.Rule
+		err   error
+	}
+	policyChangedMsg struct {
+		text string
+		err  error
+	}
+	checkedMsg struct {
+		asked  api.CheckRequest
+		answer api.CheckResult
+		err    error
+	}
+)
+
+func newPoliciesSection(client *api.Client) *policiesSection {
+	s := &policiesSection{
+		client: client,
+		list:   newListKeys(),
+		keys: policiesKeys{
+			Add:    key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "add rule")),
+			Remove: key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "remove rule")),
+			Import: key.NewBinding(key.WithKeys("i"), key.WithHelp("i", "import CSV")),
+			WhatIf: key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "what if…")),
+			Close:  key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "close what-if")),
+		},
+	}
+	s.pane = newListPane(func(w int) []table.Column {
+		return fitColumns(w,
+			[]string{"ID", "T", "Subject", "Object", "Action", "Cond"},
+			[]int{4, 1, 0, 0, 0, 5},
+			[]int{0, 0, 4, 6, 2, 0})
+	}, "No rules match.")
+	return s
+}
+
+func (s *policiesSection) title() string { return "Policies" }
+
+func (s *policiesSection) load() tea.Cmd {
+	client := s.client
+	return func() tea.Msg {
+		var all []api.Rule
+		opts := api.ListOptions{Limit: 100}
+		for range maxPages {
+			l, err := client.ListPolicies(context.Background(), opts)
+			if err != nil {
+				return policiesLoadedMsg{err: err}
+			}
+			all = append(all, l.Items...)
+			if l.NextCursor == "" {
+				break
+			}
+			opts.Cursor = l.NextCursor
+		}
+		return policiesLoadedMsg{rules: all}
+	}
+}
+
+func (s *policiesSection) setSize(w, h int) {
+	s.pane.setSize(w, h)
+	if s.whatIf != nil {
+		s.whatIf.setWidth(w)
+	}
+}
+
+func (s *policiesSection) typing() bool { return s.pane.filtering || s.whatIf != nil }
+
+func (s *policiesSection) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case policiesLoadedMsg:
+		if msg.err != nil {
+			return s.pane.loadFailed(msg.err)
+		}
+		s.rules = msg.rules
+		s.refresh()
+	case policyChangedMsg:
+		if msg.err != nil {
+			return tea.Batch(fail(msg.err), s.load())
+		}
+		return tea.Batch(notify(msg.text), s.load())
+	case checkedMsg:
+		if msg.err != nil {
+			s.answer = nil
+			return fail(msg.err)
+		}
+		s.asked, s.answer = msg.asked, &msg.answer
+	case tea.KeyMsg:
+		return s.handleKey(msg)
+	}
+	return nil
+}
+
+func (s *policiesSection) handleKey(msg tea.KeyMsg) tea.Cmd {
+	if s.whatIf != nil {
+		state, cmd := s.whatIf.update(msg)
+		if state == formCancelled {
+			s.whatIf, s.answer = nil, nil
+		}
+		return cmd
+	}
+	if s.pane.filtering {
+		changed, cmd := s.pane.updateFilter(msg)
+		if changed {
+			s.refresh()
+		}
+		return cmd
+	}
+	switch {
+	case key.Matches(msg, s.list.Filter):
+		return s.pane.startFilter()
+	case key.Matches(msg, s.list.Clear) && s.pane.clearFilter():
+		s.refresh()
+		return nil
+	case key.Matches(msg, s.list.Refresh):
+		return s.load()
+	case key.Matches(msg, s.keys.Add):
+		return openForm(s.addForm())
+	case key.Matches(msg, s.keys.Import):
+		return openForm(s.importForm())
+	case key.Matches(msg, s.keys.WhatIf):
+		s.whatIf = s.whatIfForm()
+		s.whatIf.setWidth(s.pane.width)
+		return nil
+	case key.Matches(msg, s.keys.Remove):
+		i := s.pane.table.Cursor()
+		if i < 0 || i >= len(s.shown) {
+			return nil
+		}
+		r := s.shown[i]
+		return ask(fmt.Sprintf("Remove rule %s: %s? What it %s stops at the next request.",
+			r.ID, ruleText(r), map[bool]string{true: "grants", false: "links"}[r.Type == "p"]), s.remove(r))
+	}
+	return s.pane.updateTable(msg)
+}
+
+func (s *policiesSection) refresh() {
+	q := s.pane.query()
+	s.shown = s.shown[:0]
+	rows := make([]table.Row, 0, len(s.rules))
+	for _, r := range s.rules {
+		if !containsFold(q, ruleText(r)) {
+			continue
+		}
+		s.shown = append(s.shown, r)
+		cells := append([]string{r.ID, r.Type}, r.Rule...)
+		for len(cells) < 6 {
+			cells = append(cells, "")
+		}
+		rows = append(rows, table.Row(cells[:6]))
+	}
+	s.pane.setRows(rows)
+}
+
+func (s *policiesSection) view() string {
+	if s.whatIf != nil {
+		return s.whatIfView()
+	}
+	return s.pane.view(styleMuted.Render(fmt.Sprintf("%d of %d rules · p: subject, object, action, condition · g: member, role or group", len(s.shown), len(s.rules))))
+}
+
+func (s *policiesSection) whatIfView() string {
+	out := s.whatIf.view() + "\n\n"
+	if s.answer == nil {
+		return out + styleMuted.Render("Fill in the request and press enter on the last field.")
+	}
+	verdict := styleBad.Render("DENIED")
+	if s.answer.Allowed {
+		verdict = styleGood.Render("ALLOWED")
+	}
+	q := s.asked
+	out += fmt.Sprintf("%s  %s %s %s", styleBold.Render(verdict), q.Subject, q.Action, q.Object)
+	if q.Owner != "" {
+		out += " (owner " + q.Owner + ")"
+	}
+	out += "\n"
+	if len(s.answer.Matched) > 0 {
+		out += styleLabel.Render("rule ") + strings.Join(s.answer.Matched, ", ") + "\n"
+	}
+	return out + wrapText(s.answer.Explanation, s.pane.width)
+}
+
+func (s *policiesSection) shortHelp() []key.Binding {
+	if s.pane.filtering {
+		return filterKeys
+	}
+	if s.whatIf != nil {
+		return []key.Binding{s.whatIf.keys.Submit, s.whatIf.keys.Next, s.keys.Close}
+	}
+	return []key.Binding{s.keys.Add, s.keys.Remove, s.keys.Import, s.keys.WhatIf, s.list.Filter}
+}
+
+func (s *policiesSection) fullHelp() [][]key.Binding {
+	return [][]key.Binding{{s.keys.Add, s.keys.Remove, s.keys.Import, s.keys.WhatIf, s.keys.Close}, s.list.navigation()}
+}
+
+func (s *policiesSection) addForm() *form {
+	client := s.client
+	f := newForm("Add a rule", func(v []string) (tea.Cmd, error) {
+		in, err := parseRule(v[0])
+		if err != nil {
+			return nil, err
+		}
+		return func() tea.Msg {
+			r, err := client.AddPolicy(context.Background(), in)
+			return policyChangedMsg{text: "added rule " + r.ID + ": " + ruleText(r), err: err}
+		}, nil
+	}, textField("Rule", "", "e.g. p, role:editor, /api/notes/:id, GET, *"))
+	f.intro = "One line as in policy.csv: p, subject, object, action, condition\nor g, member, role or group. Condition is *, owner, mfa or totp."
+	return f
+}
+
+func (s *policiesSection) importForm() *form {
+	client := s.client
+	f := newForm("Import rules from a CSV file", func(v []string) (tea.Cmd, error) {
+		path := v[0]
+		if path == "" {
+			return nil, errors.New("which file?")
+		}
+		replace := strings.HasPrefix(strings.ToLower(v[1]), "y")
+		run := func() tea.Msg {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return policyChangedMsg{err: err}
+			}
+			res, err := client.ImportPolicies(context.Background(), api.PolicyImport{CSV: string(b), Replace: replace})
+			return policyChangedMsg{text: fmt.Sprintf("imported %s: %d rules added, %d removed", path, res.Added, res.Removed), err: err}
+		}
+		if replace {
+			return ask(fmt.Sprintf("Replace the whole policy with the rules in %s? Every rule that is not in that file is removed.", path), run), nil
+		}
+		return run, nil
+	}, textField("File", "", "e.g. policy.csv"), textField("Replace all", "no", "yes or no"))
+	f.intro = "Rules in the file are added. With replace, rules not in the file are removed."
+	return f
+}
+
+func (s *policiesSection) whatIfForm() *form {
+	client := s.client
+	f := newForm("What if…", func(v []string) (tea.Cmd, error) {
+		if v[0] == "" || v[1] == "" || v[2] == "" {
+			return nil, errors.New("subject, object and action are needed")
+		}
+		q := api.CheckRequest{Subject: v[0], Object: v[1], Action: strings.ToUpper(v[2]), Owner: v[3]}
+		return func() tea.Msg {
+			a, err := client.CheckPolicy(context.Background(), q)
+			return checkedMsg{asked: q, answer: a, err: err}
+		}, nil
+	},
+		textField("Subject", "", "e.g. user:7, role:editor, group:staff, anonymous"),
+		textField("Object", "", "e.g. /api/notes/:id"),
+		textField("Action", "", "e.g. GET"),
+		textField("Owner", "", "e.g. user:7 (for owner-only rules; optional)"),
+	)
+	return f
+}
+
+func (s *policiesSection) remove(r api.Rule) tea.Cmd {
+	client := s.client
+	return func() tea.Msg {
+		err := client.RemovePolicy(context.Background(), r.ID)
+		return policyChangedMsg{text: "removed rule " + r.ID + ": " + ruleText(r), err: err}
+	}
+}
+
+// ruleText is a rule as a line of policy.csv.
+func ruleText(r api.Rule) string {
+	return strings.Join(append([]string{r.Type}, r.Rule...), ", ")
+}
+
+// parseRule reads a line of policy.csv. A p rule without a condition gets
+// "*", which is what the seed policy writes for "no condition".
+func parseRule(line string) (api.RuleInput, error) {
+	rd := csv.NewReader(strings.NewReader(line))
+	rd.TrimLeadingSpace = true
+	rec, err := rd.Read()
+	if err != nil {
+		return api.RuleInput{}, fmt.Errorf("not a CSV line: %w", err)
+	}
+	for i := range rec {
+		rec[i] = strings.TrimSpace(rec[i])
+	}
+	switch {
+	case rec[0] == "p" && (len(rec) == 4 || len(rec) == 5):
+		if len(rec) == 4 {
+			rec = append(rec, "*")
+		}
+		return api.RuleInput{Type: "p", Rule: rec[1:]}, nil
+	case rec[0] == "g" && len(rec) == 3:
+		return api.RuleInput{Type: "g", Rule: rec[1:]}, nil
+	}
+	return api.RuleInput{}, errors.New("write p, subject, object, action[, condition] or g, member, role")
+}
+
+// wrapText wraps text to width.
+func wrapText(text string, width int) string {
+	return styleMuted.Width(max(width, 10)).Render(text)
+}
