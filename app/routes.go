@@ -36,6 +36,17 @@ func (s *Server) registerRoutes() {
 	s.add(http.MethodGet, "/api/notes/:id", s.handleNoteGet, s.ownerOfNote)
 	s.add(http.MethodPatch, "/api/notes/:id", s.handleNoteUpdate, s.ownerOfNote)
 	s.add(http.MethodDelete, "/api/notes/:id", s.handleNoteDelete, s.ownerOfNote)
+
+	// Second factor and personal API tokens (mfa.go, tokens.go,
+	// admin_mfa.go). Tokens and the second factor are managed only from a
+	// login session; an admin can reset anyone's second factor.
+	s.add(http.MethodPost, "/api/auth/mfa/setup", s.handleMFASetup, nil)
+	s.add(http.MethodPost, "/api/auth/mfa/enable", s.handleMFAEnable, nil)
+	s.add(http.MethodDelete, "/api/auth/mfa", s.handleMFADisable, nil)
+	s.add(http.MethodGet, "/api/auth/tokens", s.handleTokenList, nil)
+	s.add(http.MethodPost, "/api/auth/tokens", s.handleTokenCreate, nil)
+	s.add(http.MethodDelete, "/api/auth/tokens/:id", s.handleTokenDelete, s.ownerOfToken)
+	s.add(http.MethodDelete, "/api/admin/users/:id/mfa", s.handleAdminMFAReset, nil)
 }
 
 func (s *Server) add(method, path string, h echo.HandlerFunc, owner ownerFunc) {
