@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse/app/api"
-	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -17,36 +16,32 @@ import (
 // who did it without any secret. Only admins may.
 func TestAdminMFAReset(t *testing.T) {
 	t.Parallel()
-	e := newCredEnv(t)
-	const email = "erin@example.com"
-	erin := e.mustCreateUser(t, email, "user")
-	session := e.login(t, email, "")
-	secret := e.mustEnableMFA(t, session)
-	verified := e.login(t, email, e.code(t, secret, 0))
+	ts, clock := newClockedServer(t)
+	erin := ts.mustUser([]string{"user"})
+	secret := ts.mustEnableMFA(erin, clock)
+	verified := ts.loginWithCode(erin.Email, totpCode(t, secret, clock, 0))
 	var tok api.CreatedToken
-	e.call(t, http.MethodPost, "/api/auth/tokens", verified, api.CreateTokenRequest{Name: "backup job"}).
-		want(t, http.StatusCreated, &tok)
-	admin := e.login(t, testAdminEmail, "")
-	route := "/api/admin/users/" + store.FormatID(erin) + "/mfa"
+	expect(t, ts.do(http.MethodPost, "/api/auth/tokens", &verified, api.CreateTokenRequest{Name: "backup job"}, &tok), http.StatusCreated, "")
+	route := "/api/admin/users/" + store.FormatID(erin.ID) + "/mfa"
 
-	e.call(t, http.MethodDelete, route, verified, nil).wantError(t, http.StatusForbidden, api.CodeForbidden)
-	e.call(t, http.MethodDelete, route, "", nil).wantError(t, http.StatusUnauthorized, api.CodeUnauthorized)
-	e.call(t, http.MethodDelete, "/api/admin/users/999/mfa", admin, nil).wantError(t, http.StatusNotFound, api.CodeNotFound)
-	e.call(t, http.MethodDelete, "/api/admin/users/x/mfa", admin, nil).wantError(t, http.StatusNotFound, api.CodeNotFound)
+	expect(t, ts.do(http.MethodDelete, route, &verified, nil, nil), http.StatusForbidden, api.CodeForbidden)
+	expect(t, ts.do(http.MethodDelete, route, nil, nil, nil), http.StatusUnauthorized, api.CodeUnauthorized)
+	expect(t, ts.do(http.MethodDelete, "/api/admin/users/999/mfa", &ts.admin, nil, nil), http.StatusNotFound, api.CodeNotFound)
+	expect(t, ts.do(http.MethodDelete, "/api/admin/users/x/mfa", &ts.admin, nil, nil), http.StatusNotFound, api.CodeNotFound)
 
-	e.call(t, http.MethodDelete, route, admin, nil).want(t, http.StatusNoContent, nil)
-	if u := e.mustUser(t, email); u.MFA != (store.MFA{}) {
-		t.Fatalf("after reset MFA is %+v, want nothing", u.MFA)
+	expect(t, ts.do(http.MethodDelete, route, &ts.admin, nil, nil), http.StatusNoContent, "")
+	if m := ts.storedUser(erin.ID).MFA; m != (store.MFA{}) {
+		t.Fatalf("after reset MFA is enabled=%v, want nothing stored", m.Enabled)
 	}
-	for _, s := range []string{session, verified} {
-		e.call(t, http.MethodGet, "/api/auth/me", s, nil).wantError(t, http.StatusUnauthorized, api.CodeUnauthorized)
+	for _, u := range []testUser{erin, verified} {
+		expect(t, ts.do(http.MethodGet, "/api/auth/me", &u, nil, nil), http.StatusUnauthorized, api.CodeUnauthorized)
 	}
-	e.call(t, http.MethodGet, "/api/auth/me", tok.Secret, nil).want(t, http.StatusOK, nil)
-	e.call(t, http.MethodGet, "/api/auth/me", admin, nil).want(t, http.StatusOK, nil)
-	e.login(t, email, "")
+	expect(t, ts.do(http.MethodGet, "/api/auth/me", bearer(tok.Secret), nil, nil), http.StatusOK, "")
+	expect(t, ts.do(http.MethodGet, "/api/auth/me", &ts.admin, nil, nil), http.StatusOK, "")
+	ts.login(erin.Email, testPassword)
 
 	var reset *store.AuditRecord
-	recs := e.audit(t)
+	recs := ts.auditLog()
 	for i, r := range recs {
 		if strings.Contains(string(r.Before)+string(r.After), secret) {
 			t.Errorf("audit record %s holds the TOTP secret", r.Action)
@@ -55,8 +50,8 @@ func TestAdminMFAReset(t *testing.T) {
 			reset = &recs[i]
 		}
 	}
-	if reset == nil || reset.ActorID != e.adminID || reset.Target != rbac.UserSubject(erin) {
-		t.Fatalf("mfa.reset audit record %+v, want by the admin on user %d", reset, erin)
+	if reset == nil || reset.ActorID != ts.admin.ID || reset.Target != erin.Subject() {
+		t.Fatalf("mfa.reset audit record %+v, want by the admin on %s", reset, erin.Subject())
 	}
 	var before, after map[string]any
 	if err := json.Unmarshal(reset.Before, &before); err != nil {

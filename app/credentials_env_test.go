@@ -1,39 +1,28 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse/app/api"
-	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/pquerna/otp/totp"
 )
 
-// This file is the harness of the second-factor and token tests: a real
-// server over a real bbolt file with the shipped model and seed policy,
-// served on a loopback port, with a clock the test moves.
+// Helpers of the second-factor and token tests, on top of the core test
+// server: a clock the test moves, logins with a code, and readers of the
+// audit log and the auth-failure lines of the server log.
 
 // testClock is a clock the test sets. It starts 10 s into a TOTP step, so
-// that whole-step moves keep it inside a step.
+// that moves by whole steps stay inside a step.
 type testClock struct {
 	mu  sync.Mutex
 	now time.Time
-}
-
-func newTestClock() *testClock {
-	return &testClock{now: time.Date(2031, 3, 4, 12, 0, 10, 0, time.UTC)}
 }
 
 func (c *testClock) Now() time.Time {
@@ -48,227 +37,81 @@ func (c *testClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// lockedBuffer collects the server log; handlers write to it concurrently.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// credEnv is one server with its database, clock and log.
-type credEnv struct {
-	srv   *Server
-	db    *store.DB
-	authz *rbac.Authorizer
-	clock *testClock
-	log   *lockedBuffer
-	url   string
-	// adminID is the first admin, made by Bootstrap.
-	adminID uint64
-}
-
-const (
-	testAdminEmail = "admin@example.com"
-	testPassword   = "correct horse battery staple"
-)
-
-func newCredEnv(t *testing.T) *credEnv {
+// newClockedServer is a test server whose clock the test moves.
+func newClockedServer(t *testing.T) (*testServer, *testClock) {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(filepath.Join(t.TempDir(), "gatehouse.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	model, err := rbac.LoadModel("../model.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open("../policy.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed, err := rbac.ParseCSV(f, model)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	authz, err := rbac.New(ctx, db, model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &credEnv{db: db, authz: authz, clock: newTestClock(), log: &lockedBuffer{}}
-	cfg := DefaultConfig()
-	cfg.Now = e.clock.Now
-	cfg.CookieSecure = false
-	cfg.HashConcurrency = 2
-	e.srv, err = NewServer(slog.New(slog.NewJSONHandler(e.log, nil)), cfg, db, authz)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.srv.Bootstrap(ctx, seed, testAdminEmail, testPassword); err != nil {
-		t.Fatal(err)
-	}
-	e.adminID = e.mustUserID(t, testAdminEmail)
-	hs := httptest.NewServer(e.srv)
-	t.Cleanup(hs.Close)
-	e.url = hs.URL
-	return e
+	clock := &testClock{now: time.Date(2031, 3, 4, 12, 0, 10, 0, time.UTC)}
+	return newTestServer(t, func(c *Config) { c.Now = clock.Now }), clock
 }
 
-// mustCreateUser makes a user holding roles, with the test password.
-func (e *credEnv) mustCreateUser(t *testing.T, email string, roles ...string) uint64 {
-	t.Helper()
-	u, err := e.srv.CreateUser(context.Background(), email, "", testPassword, roles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.ID
+// bearer is a caller presenting secret as its Bearer token.
+func bearer(secret string) *testUser { return &testUser{Token: secret} }
+
+// tryLogin sends a login with an optional code and returns the answer.
+func (ts *testServer) tryLogin(email, password, otp string) *http.Response {
+	ts.t.Helper()
+	return ts.do(http.MethodPost, "/api/auth/login", nil, api.LoginRequest{Email: email, Password: password, OTP: otp}, nil)
 }
 
-func (e *credEnv) mustUserID(t *testing.T, email string) uint64 {
-	t.Helper()
-	return e.mustUser(t, email).ID
-}
-
-// mustUser reads a user as stored.
-func (e *credEnv) mustUser(t *testing.T, email string) store.User {
-	t.Helper()
-	var u store.User
-	err := e.db.View(context.Background(), func(tx *store.Tx) error {
-		var err error
-		u, err = tx.UserByEmail(email)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+// loginWithCode signs in with the password and a code.
+func (ts *testServer) loginWithCode(email, otp string) testUser {
+	ts.t.Helper()
+	var out api.LoginResponse
+	resp := ts.do(http.MethodPost, "/api/auth/login", nil, api.LoginRequest{Email: email, Password: testPassword, OTP: otp}, &out)
+	expect(ts.t, resp, http.StatusOK, "")
+	u := testUser{Email: email, Token: out.Token, CSRF: out.CSRFToken}
+	u.ID, _ = store.ParseID(out.User.ID)
 	return u
 }
 
-// answer is one HTTP answer, body read.
-type answer struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// call sends a request with an optional Bearer credential and JSON body.
-func (e *credEnv) call(t *testing.T, method, path, bearer string, body any) answer {
+// totpCode is the code of secret at the clock moved by steps.
+func totpCode(t *testing.T, secret string, clock *testClock, steps int) string {
 	t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, e.url+path, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return answer{status: resp.StatusCode, header: resp.Header, body: b}
-}
-
-// want checks the status of a successful answer and decodes it into out
-// (when not nil).
-func (a answer) want(t *testing.T, status int, out any) {
-	t.Helper()
-	if a.status != status {
-		t.Fatalf("status %d, want %d; body %s", a.status, status, a.body)
-	}
-	if out != nil {
-		if err := json.Unmarshal(a.body, out); err != nil {
-			t.Fatalf("decode %s: %v", a.body, err)
-		}
-	}
-}
-
-// wantError checks an error answer's exact status and error code, and
-// returns the decoded error.
-func (a answer) wantError(t *testing.T, status int, code string) api.Error {
-	t.Helper()
-	var e api.Error
-	if err := json.Unmarshal(a.body, &e); err != nil {
-		t.Fatalf("status %d, body %q is not an error answer: %v", a.status, a.body, err)
-	}
-	if a.status != status || e.Code != code {
-		t.Fatalf("got %d %s (%s), want %d %s", a.status, e.Code, e.Message, status, code)
-	}
-	return e
-}
-
-// login signs in and returns the session token; otp may be empty.
-func (e *credEnv) login(t *testing.T, email, otp string) string {
-	t.Helper()
-	var out api.LoginResponse
-	e.call(t, http.MethodPost, "/api/auth/login", "", api.LoginRequest{Email: email, Password: testPassword, OTP: otp}).
-		want(t, http.StatusOK, &out)
-	return out.Token
-}
-
-// code is the TOTP code of secret at the test clock moved by steps.
-func (e *credEnv) code(t *testing.T, secret string, steps int) string {
-	t.Helper()
-	c, err := totp.GenerateCodeCustom(secret, e.clock.Now().Add(time.Duration(steps)*totpPeriod*time.Second), totpOpts)
+	c, err := totp.GenerateCodeCustom(secret, clock.Now().Add(time.Duration(steps)*totpPeriod*time.Second), totpOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
-// mustEnableMFA runs setup and enable for the holder of session and returns
-// the secret. It moves the clock one step on, so that the enabling code is
-// not the one the caller uses next.
-func (e *credEnv) mustEnableMFA(t *testing.T, session string) string {
-	t.Helper()
+// mustEnableMFA runs setup and enable as u and returns the secret. It moves
+// the clock one step on, so that the enabling code is not the next one.
+func (ts *testServer) mustEnableMFA(u testUser, clock *testClock) string {
+	ts.t.Helper()
 	var setup api.MFASetup
-	e.call(t, http.MethodPost, "/api/auth/mfa/setup", session, nil).want(t, http.StatusOK, &setup)
-	e.call(t, http.MethodPost, "/api/auth/mfa/enable", session, api.MFAEnableRequest{OTP: e.code(t, setup.Secret, 0)}).
-		want(t, http.StatusOK, nil)
-	e.clock.Advance(totpPeriod * time.Second)
+	expect(ts.t, ts.do(http.MethodPost, "/api/auth/mfa/setup", &u, nil, &setup), http.StatusOK, "")
+	expect(ts.t, ts.do(http.MethodPost, "/api/auth/mfa/enable", &u, api.MFAEnableRequest{OTP: totpCode(ts.t, setup.Secret, clock, 0)}, nil), http.StatusOK, "")
+	clock.Advance(totpPeriod * time.Second)
 	return setup.Secret
 }
 
-// audit returns the audit log, oldest first.
-func (e *credEnv) audit(t *testing.T) []store.AuditRecord {
-	t.Helper()
-	var all []store.AuditRecord
-	err := e.db.View(context.Background(), func(tx *store.Tx) error {
+// storedUser reads a user as stored.
+func (ts *testServer) storedUser(id uint64) store.User {
+	ts.t.Helper()
+	var u store.User
+	err := ts.db.View(context.Background(), func(tx *store.Tx) error {
+		var err error
+		u, err = tx.User(id)
+		return err
+	})
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return u
+}
+
+// auditLog returns the audit log, oldest first.
+func (ts *testServer) auditLog() []store.AuditRecord {
+	ts.t.Helper()
+	var newestFirst []store.AuditRecord
+	err := ts.db.View(context.Background(), func(tx *store.Tx) error {
 		p := store.Page{Limit: 100}
 		for {
 			recs, next, err := tx.ListAudit(p)
 			if err != nil {
 				return err
 			}
-			all = append(all, recs...)
+			newestFirst = append(newestFirst, recs...)
 			if next == "" {
 				return nil
 			}
@@ -276,12 +119,13 @@ func (e *credEnv) audit(t *testing.T) []store.AuditRecord {
 		}
 	})
 	if err != nil {
-		t.Fatal(err)
+		ts.t.Fatal(err)
 	}
-	for i, j := 0, len(all)-1; i < j; i, j = i+1, j-1 {
-		all[i], all[j] = all[j], all[i]
+	out := make([]store.AuditRecord, len(newestFirst))
+	for i, r := range newestFirst {
+		out[len(out)-1-i] = r
 	}
-	return all
+	return out
 }
 
 // auditActions lists the actions of the audit records on target.
@@ -295,17 +139,18 @@ func auditActions(recs []store.AuditRecord, target string) []string {
 	return out
 }
 
-// failureReasons lists the reasons of the auth-failure log lines, in order.
-func (e *credEnv) failureReasons(t *testing.T) []string {
-	t.Helper()
+// failureReasons lists, in order, the reasons of the auth-failure lines
+// the server logged (the lines fail2ban reads).
+func (ts *testServer) failureReasons() []string {
+	ts.t.Helper()
 	var out []string
-	for line := range strings.Lines(e.log.String()) {
+	for line := range strings.Lines(ts.logs.String()) {
 		var rec struct {
 			Msg    string `json:"msg"`
 			Reason string `json:"reason"`
 		}
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
+			ts.t.Fatalf("log line %q: %v", line, err)
 		}
 		if rec.Msg == "auth failure" {
 			out = append(out, rec.Reason)
@@ -314,17 +159,17 @@ func (e *credEnv) failureReasons(t *testing.T) []string {
 	return out
 }
 
-// countSessions counts the stored login sessions and tokens of a user.
-func (e *credEnv) countSessions(t *testing.T, userID uint64, kind string) int {
-	t.Helper()
+// countSessions counts a user's stored sessions of kind.
+func (ts *testServer) countSessions(userID uint64, kind string) int {
+	ts.t.Helper()
 	var n int
-	err := e.db.View(context.Background(), func(tx *store.Tx) error {
+	err := ts.db.View(context.Background(), func(tx *store.Tx) error {
 		s, err := tx.UserSessions(userID, kind)
 		n = len(s)
 		return err
 	})
 	if err != nil {
-		t.Fatal(err)
+		ts.t.Fatal(err)
 	}
 	return n
 }

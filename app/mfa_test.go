@@ -20,120 +20,109 @@ import (
 // clock skew, disable.
 func TestMFALifecycle(t *testing.T) {
 	t.Parallel()
-	e := newCredEnv(t)
-	const email = "alice@example.com"
-	alice := e.mustCreateUser(t, email, "user")
-	session := e.login(t, email, "")
-	other := e.login(t, email, "")
+	ts, clock := newClockedServer(t)
+	alice := ts.mustUser([]string{"user"})
+	other := ts.login(alice.Email, testPassword)
 
 	// Setup: a secret and an otpauth:// URI for the authenticator app,
 	// stored as pending until a code proves the app has it.
 	var setup api.MFASetup
-	a := e.call(t, http.MethodPost, "/api/auth/mfa/setup", session, nil)
-	a.want(t, http.StatusOK, &setup)
-	if got := a.header.Get("Cache-Control"); got != "no-store" {
+	resp := ts.do(http.MethodPost, "/api/auth/mfa/setup", &alice, nil, &setup)
+	expect(t, resp, http.StatusOK, "")
+	if got := resp.Header.Get("Cache-Control"); got != "no-store" {
 		t.Errorf("setup Cache-Control %q, want no-store", got)
 	}
 	key, err := otp.NewKeyFromURL(setup.URI)
 	if err != nil {
 		t.Fatalf("setup URI %q: %v", setup.URI, err)
 	}
-	if key.Type() != "totp" || key.Issuer() != "gatehouse" || key.AccountName() != email || key.Secret() != setup.Secret || key.Period() != 30 {
+	if key.Type() != "totp" || key.Issuer() != "gatehouse" || key.AccountName() != alice.Email || key.Secret() != setup.Secret || key.Period() != 30 {
 		t.Fatalf("setup URI %q: type %s issuer %s account %s period %d", setup.URI, key.Type(), key.Issuer(), key.AccountName(), key.Period())
 	}
-	if u := e.mustUser(t, email); u.MFA.Enabled || u.MFA.Pending != setup.Secret || u.MFA.Secret != "" {
-		t.Fatalf("after setup MFA is %+v, want only pending", u.MFA)
+	if m := ts.storedUser(alice.ID).MFA; m.Enabled || m.Pending != setup.Secret || m.Secret != "" {
+		t.Fatalf("after setup MFA is enabled=%v, want only pending", m.Enabled)
 	}
-	// Not enabled yet: login still needs only the password.
-	e.login(t, email, "")
 
 	// Enable: a wrong code is refused and recorded; the right one turns
 	// the factor on and ends the other, password-only session.
-	e.call(t, http.MethodPost, "/api/auth/mfa/enable", session, api.MFAEnableRequest{OTP: "000000"}).
-		wantError(t, http.StatusUnauthorized, api.CodeInvalidCredentials)
+	expect(t, ts.do(http.MethodPost, "/api/auth/mfa/enable", &alice, api.MFAEnableRequest{OTP: "000000"}, nil),
+		http.StatusUnauthorized, api.CodeInvalidCredentials)
 	var me api.User
-	e.call(t, http.MethodPost, "/api/auth/mfa/enable", session, api.MFAEnableRequest{OTP: e.code(t, setup.Secret, 0)}).
-		want(t, http.StatusOK, &me)
+	expect(t, ts.do(http.MethodPost, "/api/auth/mfa/enable", &alice, api.MFAEnableRequest{OTP: totpCode(t, setup.Secret, clock, 0)}, &me),
+		http.StatusOK, "")
 	if !me.MFAEnabled {
 		t.Fatal("enable answered mfa_enabled false")
 	}
-	if u := e.mustUser(t, email); !u.MFA.Enabled || u.MFA.Secret != setup.Secret || u.MFA.Pending != "" {
-		t.Fatalf("after enable MFA is enabled=%v pending=%q", u.MFA.Enabled, u.MFA.Pending)
+	if m := ts.storedUser(alice.ID).MFA; !m.Enabled || m.Secret != setup.Secret || m.Pending != "" {
+		t.Fatalf("after enable MFA is enabled=%v pending=%v", m.Enabled, m.Pending != "")
 	}
-	e.call(t, http.MethodGet, "/api/auth/me", other, nil).wantError(t, http.StatusUnauthorized, api.CodeUnauthorized)
-	e.call(t, http.MethodGet, "/api/auth/me", session, nil).want(t, http.StatusOK, nil)
-	e.call(t, http.MethodPost, "/api/auth/mfa/setup", session, nil).wantError(t, http.StatusConflict, api.CodeConflict)
+	expect(t, ts.do(http.MethodGet, "/api/auth/me", &other, nil, nil), http.StatusUnauthorized, api.CodeUnauthorized)
+	expect(t, ts.do(http.MethodGet, "/api/auth/me", &alice, nil, nil), http.StatusOK, "")
+	expect(t, ts.do(http.MethodPost, "/api/auth/mfa/setup", &alice, nil, nil), http.StatusConflict, api.CodeConflict)
 
-	// Login without a code: 401 mfa_required, and no session, no cookie.
-	before := e.countSessions(t, alice, store.KindSession)
-	for _, otp := range []string{"", "123"} {
-		a := e.call(t, http.MethodPost, "/api/auth/login", "", api.LoginRequest{Email: email, Password: testPassword, OTP: otp})
-		if otp == "" {
-			a.wantError(t, http.StatusUnauthorized, api.CodeMFARequired)
-		} else {
-			a.wantError(t, http.StatusUnauthorized, api.CodeInvalidCredentials)
-		}
-		if c := a.header.Values("Set-Cookie"); len(c) != 0 {
+	// Login without a code: 401 mfa_required, and no session, no cookie;
+	// a wrong password says nothing of the second factor.
+	before := ts.countSessions(alice.ID, store.KindSession)
+	for _, tt := range []struct{ password, otp, code string }{
+		{testPassword, "", api.CodeMFARequired},
+		{testPassword, "123", api.CodeInvalidCredentials},
+		{"wrong password!", "", api.CodeInvalidCredentials},
+	} {
+		resp := ts.tryLogin(alice.Email, tt.password, tt.otp)
+		expect(t, resp, http.StatusUnauthorized, tt.code)
+		if c := resp.Header.Values("Set-Cookie"); len(c) != 0 {
 			t.Fatalf("refused login set cookies %q", c)
 		}
 	}
-	// A wrong password with no code says nothing about the second factor.
-	e.call(t, http.MethodPost, "/api/auth/login", "", api.LoginRequest{Email: email, Password: "wrong password!!"}).
-		wantError(t, http.StatusUnauthorized, api.CodeInvalidCredentials)
-	if after := e.countSessions(t, alice, store.KindSession); after != before {
+	if after := ts.countSessions(alice.ID, store.KindSession); after != before {
 		t.Fatalf("refused logins stored sessions: %d, then %d", before, after)
 	}
 
 	// The code that enabled the factor is spent: same step, refused.
-	e.call(t, http.MethodPost, "/api/auth/login", "", api.LoginRequest{Email: email, Password: testPassword, OTP: e.code(t, setup.Secret, 0)}).
-		wantError(t, http.StatusUnauthorized, api.CodeInvalidCredentials)
+	expect(t, ts.tryLogin(alice.Email, testPassword, totpCode(t, setup.Secret, clock, 0)), http.StatusUnauthorized, api.CodeInvalidCredentials)
 
-	// Next step: a fresh code signs in, once.
-	e.clock.Advance(30 * time.Second)
-	fresh := e.code(t, setup.Secret, 0)
-	a = e.call(t, http.MethodPost, "/api/auth/login", "", api.LoginRequest{Email: email, Password: testPassword, OTP: fresh})
+	// Next step: a fresh code signs in, with a cookie, once.
+	clock.Advance(30 * time.Second)
+	fresh := totpCode(t, setup.Secret, clock, 0)
 	var login api.LoginResponse
-	a.want(t, http.StatusOK, &login)
-	if len(a.header.Values("Set-Cookie")) != 1 {
-		t.Fatalf("login with code set cookies %q", a.header.Values("Set-Cookie"))
+	resp = ts.do(http.MethodPost, "/api/auth/login", nil, api.LoginRequest{Email: alice.Email, Password: testPassword, OTP: fresh}, &login)
+	expect(t, resp, http.StatusOK, "")
+	if len(resp.Header.Values("Set-Cookie")) != 1 {
+		t.Fatalf("login with code set cookies %q", resp.Header.Values("Set-Cookie"))
 	}
-	if cl, err := e.srv.lookupCaller(context.Background(), login.Token); err != nil || !cl.session.MFA {
-		t.Fatalf("session of a login with code: MFA %v, err %v; want true", cl != nil && cl.session.MFA, err)
+	if cl, err := ts.lookupCaller(context.Background(), login.Token); err != nil || !cl.session.MFA {
+		t.Fatalf("session of a login with a code: err %v; want it to prove the second factor", err)
 	}
-	e.call(t, http.MethodPost, "/api/auth/login", "", api.LoginRequest{Email: email, Password: testPassword, OTP: fresh}).
-		wantError(t, http.StatusUnauthorized, api.CodeInvalidCredentials)
+	expect(t, ts.tryLogin(alice.Email, testPassword, fresh), http.StatusUnauthorized, api.CodeInvalidCredentials)
 
 	// Skew: one step either side is accepted, two are not. The refusals
-	// come first, when no recent step is spent, so that only skew refuses.
-	e.clock.Advance(5 * 30 * time.Second)
+	// come first, while no recent step is spent, so that only skew refuses.
+	clock.Advance(5 * 30 * time.Second)
 	for _, steps := range []int{-2, 2} {
-		e.call(t, http.MethodPost, "/api/auth/login", "", api.LoginRequest{Email: email, Password: testPassword, OTP: e.code(t, setup.Secret, steps)}).
-			wantError(t, http.StatusUnauthorized, api.CodeInvalidCredentials)
+		expect(t, ts.tryLogin(alice.Email, testPassword, totpCode(t, setup.Secret, clock, steps)), http.StatusUnauthorized, api.CodeInvalidCredentials)
 	}
-	e.login(t, email, e.code(t, setup.Secret, +1))
-	e.clock.Advance(3 * 30 * time.Second)
-	e.login(t, email, e.code(t, setup.Secret, -1))
+	ts.loginWithCode(alice.Email, totpCode(t, setup.Secret, clock, +1))
+	clock.Advance(3 * 30 * time.Second)
+	ts.loginWithCode(alice.Email, totpCode(t, setup.Secret, clock, -1))
 
-	// Disable needs proof: a wrong code is refused, a current one works.
-	e.clock.Advance(30 * time.Second)
-	e.call(t, http.MethodDelete, "/api/auth/mfa", session, api.MFADisableRequest{}).
-		wantError(t, http.StatusBadRequest, api.CodeInvalidInput)
-	e.call(t, http.MethodDelete, "/api/auth/mfa", session, api.MFADisableRequest{OTP: "111111", Password: testPassword}).
-		wantError(t, http.StatusBadRequest, api.CodeInvalidInput)
-	e.call(t, http.MethodDelete, "/api/auth/mfa", session, api.MFADisableRequest{OTP: e.code(t, setup.Secret, 3)}).
-		wantError(t, http.StatusUnauthorized, api.CodeInvalidCredentials)
-	e.call(t, http.MethodDelete, "/api/auth/mfa", session, api.MFADisableRequest{OTP: e.code(t, setup.Secret, 0)}).
-		want(t, http.StatusNoContent, nil)
-	if u := e.mustUser(t, email); u.MFA != (store.MFA{}) {
-		t.Fatalf("after disable MFA is %+v, want nothing", u.MFA)
+	// Disable needs one proof: a wrong code is refused, a current one works.
+	clock.Advance(30 * time.Second)
+	for _, in := range []api.MFADisableRequest{{}, {OTP: "111111", Password: testPassword}} {
+		expect(t, ts.do(http.MethodDelete, "/api/auth/mfa", &alice, in, nil), http.StatusBadRequest, api.CodeInvalidInput)
 	}
-	e.call(t, http.MethodDelete, "/api/auth/mfa", session, api.MFADisableRequest{Password: testPassword}).
-		wantError(t, http.StatusConflict, api.CodeConflict)
-	e.login(t, email, "")
+	expect(t, ts.do(http.MethodDelete, "/api/auth/mfa", &alice, api.MFADisableRequest{OTP: totpCode(t, setup.Secret, clock, 3)}, nil),
+		http.StatusUnauthorized, api.CodeInvalidCredentials)
+	expect(t, ts.do(http.MethodDelete, "/api/auth/mfa", &alice, api.MFADisableRequest{OTP: totpCode(t, setup.Secret, clock, 0)}, nil),
+		http.StatusNoContent, "")
+	if m := ts.storedUser(alice.ID).MFA; m != (store.MFA{}) {
+		t.Fatalf("after disable MFA is enabled=%v, want nothing stored", m.Enabled)
+	}
+	expect(t, ts.do(http.MethodDelete, "/api/auth/mfa", &alice, api.MFADisableRequest{Password: testPassword}, nil),
+		http.StatusConflict, api.CodeConflict)
+	ts.login(alice.Email, testPassword)
 
-	// Every refused code is in the auth-failure log and the audit log;
-	// the secret is in neither, nor anywhere in the server log.
-	reasons := e.failureReasons(t)
+	// Every refused code is in the auth-failure log and the audit log; the
+	// secret is in neither, nor anywhere in the server log.
 	wantReasons := []string{
 		"bad_otp",             // enable with 000000
 		"unauthorized",        // the session ended by enable
@@ -144,12 +133,12 @@ func TestMFALifecycle(t *testing.T) {
 		"bad_otp", "bad_otp", // skew -2, +2
 		"bad_otp", // disable with a wrong code
 	}
-	if !slices.Equal(reasons, wantReasons) {
-		t.Errorf("auth-failure reasons %q, want %q", reasons, wantReasons)
+	if got := ts.failureReasons(); !slices.Equal(got, wantReasons) {
+		t.Errorf("auth-failure reasons %q, want %q", got, wantReasons)
 	}
-	recs := e.audit(t)
+	recs := ts.auditLog()
 	wantActions := []string{"mfa.fail", "mfa.enable", "mfa.fail", "mfa.fail", "mfa.fail", "mfa.fail", "mfa.fail", "mfa.fail", "mfa.disable"}
-	if got := auditActions(recs, rbac.UserSubject(alice)); !slices.Equal(got, wantActions) {
+	if got := auditActions(recs, alice.Subject()); !slices.Equal(got, wantActions) {
 		t.Errorf("audit actions %q, want %q", got, wantActions)
 	}
 	for _, r := range recs {
@@ -157,7 +146,7 @@ func TestMFALifecycle(t *testing.T) {
 			t.Errorf("audit record %s holds the TOTP secret", r.Action)
 		}
 	}
-	if strings.Contains(e.log.String(), setup.Secret) {
+	if strings.Contains(ts.logs.String(), setup.Secret) {
 		t.Error("the server log holds the TOTP secret")
 	}
 }
@@ -167,35 +156,33 @@ func TestMFALifecycle(t *testing.T) {
 // recorded.
 func TestMFADisableWithPassword(t *testing.T) {
 	t.Parallel()
-	e := newCredEnv(t)
-	const email = "bob@example.com"
-	bob := e.mustCreateUser(t, email, "user")
-	session := e.login(t, email, "")
-	e.mustEnableMFA(t, session)
+	ts, clock := newClockedServer(t)
+	bob := ts.mustUser([]string{"user"})
+	ts.mustEnableMFA(bob, clock)
 
-	e.call(t, http.MethodDelete, "/api/auth/mfa", session, api.MFADisableRequest{Password: "not the password"}).
-		wantError(t, http.StatusUnauthorized, api.CodeInvalidCredentials)
-	if !e.mustUser(t, email).MFA.Enabled {
+	expect(t, ts.do(http.MethodDelete, "/api/auth/mfa", &bob, api.MFADisableRequest{Password: "not the password"}, nil),
+		http.StatusUnauthorized, api.CodeInvalidCredentials)
+	if !ts.storedUser(bob.ID).MFA.Enabled {
 		t.Fatal("a wrong password turned the second factor off")
 	}
-	e.call(t, http.MethodDelete, "/api/auth/mfa", session, api.MFADisableRequest{Password: testPassword}).
-		want(t, http.StatusNoContent, nil)
-	e.login(t, email, "")
+	expect(t, ts.do(http.MethodDelete, "/api/auth/mfa", &bob, api.MFADisableRequest{Password: testPassword}, nil),
+		http.StatusNoContent, "")
+	ts.login(bob.Email, testPassword)
 
-	if got, want := e.failureReasons(t), []string{"bad_password"}; !slices.Equal(got, want) {
+	if got, want := ts.failureReasons(), []string{"bad_password"}; !slices.Equal(got, want) {
 		t.Errorf("auth-failure reasons %q, want %q", got, want)
 	}
 	want := []string{"mfa.enable", "mfa.fail", "mfa.disable"}
-	if got := auditActions(e.audit(t), rbac.UserSubject(bob)); !slices.Equal(got, want) {
+	if got := auditActions(ts.auditLog(), bob.Subject()); !slices.Equal(got, want) {
 		t.Errorf("audit actions %q, want %q", got, want)
 	}
 }
 
 // replaceRule swaps one rule for another in one policy change, as an admin
 // would through the policy API.
-func replaceRule(t *testing.T, e *credEnv, from, to []string) {
-	t.Helper()
-	err := e.authz.Mutate(context.Background(), func(tx *store.Tx) error {
+func (ts *testServer) replaceRule(from, to []string) {
+	ts.t.Helper()
+	err := ts.authz.Mutate(context.Background(), func(tx *store.Tx) error {
 		r, err := tx.FindRule("p", from)
 		if err != nil {
 			return err
@@ -203,11 +190,11 @@ func replaceRule(t *testing.T, e *credEnv, from, to []string) {
 		if _, err := tx.RemoveRule(r.ID); err != nil {
 			return err
 		}
-		_, err = e.authz.AddRule(tx, "p", to)
+		_, err = ts.authz.AddRule(tx, "p", to)
 		return err
 	})
 	if err != nil {
-		t.Fatal(err)
+		ts.t.Fatal(err)
 	}
 }
 
@@ -217,42 +204,42 @@ func replaceRule(t *testing.T, e *credEnv, from, to []string) {
 // requirement on the next request, without a restart or a new login.
 func TestMFAStepUpByPolicy(t *testing.T) {
 	t.Parallel()
-	e := newCredEnv(t)
-	target := e.mustCreateUser(t, "carol@example.com", "user")
-	route := "/api/admin/users/" + store.FormatID(target) + "/mfa"
+	ts, clock := newClockedServer(t)
+	carol := ts.mustUser([]string{"user"})
+	route := "/api/admin/users/" + store.FormatID(carol.ID) + "/mfa"
 	broad := []string{"role:admin", "/api/admin/users*", "*", "*"}
 	withMFA := []string{"role:admin", "/api/admin/users*", "*", "mfa"}
 	withTOTP := []string{"role:admin", "/api/admin/users*", "*", "totp"}
 
-	passwordOnly := e.login(t, testAdminEmail, "")
-	replaceRule(t, e, broad, withMFA)
+	passwordOnly := ts.admin
+	ts.replaceRule(broad, withMFA)
 	// An admin without a second factor is not asked for one under mfa...
-	e.call(t, http.MethodDelete, route, passwordOnly, nil).want(t, http.StatusNoContent, nil)
+	expect(t, ts.do(http.MethodDelete, route, &passwordOnly, nil, nil), http.StatusNoContent, "")
 	// ...but is under totp, and cannot get past it.
-	replaceRule(t, e, withMFA, withTOTP)
-	e.call(t, http.MethodDelete, route, passwordOnly, nil).wantError(t, http.StatusForbidden, api.CodeMFARequired)
-	replaceRule(t, e, withTOTP, withMFA)
+	ts.replaceRule(withMFA, withTOTP)
+	expect(t, ts.do(http.MethodDelete, route, &passwordOnly, nil, nil), http.StatusForbidden, api.CodeMFARequired)
+	ts.replaceRule(withTOTP, withMFA)
 
 	// The admin enables the factor: the enabling session stays
-	// password-only, a login with a code proves it.
-	secret := e.mustEnableMFA(t, passwordOnly)
-	withCode := e.login(t, testAdminEmail, e.code(t, secret, 0))
+	// password-only; a login with a code proves it, a token never does.
+	secret := ts.mustEnableMFA(passwordOnly, clock)
+	withCode := ts.loginWithCode(ts.admin.Email, totpCode(t, secret, clock, 0))
 	var tok api.CreatedToken
-	e.call(t, http.MethodPost, "/api/auth/tokens", withCode, api.CreateTokenRequest{Name: "ci"}).want(t, http.StatusCreated, &tok)
+	expect(t, ts.do(http.MethodPost, "/api/auth/tokens", &withCode, api.CreateTokenRequest{Name: "ci"}, &tok), http.StatusCreated, "")
 
-	e.call(t, http.MethodDelete, route, passwordOnly, nil).wantError(t, http.StatusForbidden, api.CodeMFARequired)
-	e.call(t, http.MethodDelete, route, tok.Secret, nil).wantError(t, http.StatusForbidden, api.CodeMFARequired)
-	e.call(t, http.MethodDelete, route, withCode, nil).want(t, http.StatusNoContent, nil)
+	expect(t, ts.do(http.MethodDelete, route, &passwordOnly, nil, nil), http.StatusForbidden, api.CodeMFARequired)
+	expect(t, ts.do(http.MethodDelete, route, bearer(tok.Secret), nil, nil), http.StatusForbidden, api.CodeMFARequired)
+	expect(t, ts.do(http.MethodDelete, route, &withCode, nil, nil), http.StatusNoContent, "")
 
 	// Lift the requirement: the very next request passes.
-	replaceRule(t, e, withMFA, broad)
-	e.call(t, http.MethodDelete, route, passwordOnly, nil).want(t, http.StatusNoContent, nil)
-	e.call(t, http.MethodDelete, route, tok.Secret, nil).want(t, http.StatusNoContent, nil)
+	ts.replaceRule(withMFA, broad)
+	expect(t, ts.do(http.MethodDelete, route, &passwordOnly, nil, nil), http.StatusNoContent, "")
+	expect(t, ts.do(http.MethodDelete, route, bearer(tok.Secret), nil, nil), http.StatusNoContent, "")
 
 	// The seed policy asks it of admins who have a second factor on the
 	// policy routes.
 	for _, mfa := range []string{rbac.MFAMissing, rbac.MFAVerified, rbac.MFANone} {
-		d := e.authz.Decide(rbac.Request{Sub: rbac.UserSubject(e.adminID), Obj: "/api/admin/policies", Act: http.MethodGet, MFA: mfa})
+		d := ts.authz.Decide(rbac.Request{Sub: ts.admin.Subject(), Obj: "/api/admin/policies", Act: http.MethodGet, MFA: mfa})
 		if d.Allowed != (mfa != rbac.MFAMissing) || d.StepUp != (mfa == rbac.MFAMissing) {
 			t.Errorf("seed policy, admin with mfa %s on /api/admin/policies: %+v", mfa, d)
 		}

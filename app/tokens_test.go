@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse/app/api"
-	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -18,24 +18,28 @@ import (
 // one server: the subtests run in order and build on each other.
 func TestTokens(t *testing.T) {
 	t.Parallel()
-	e := newCredEnv(t)
-	const email = "dave@example.com"
-	dave := e.mustCreateUser(t, email, "user")
-	session := e.login(t, email, "")
-	admin := e.login(t, testAdminEmail, "")
+	ts, clock := newClockedServer(t)
+	dave := ts.mustUser([]string{"user"})
 	var adminNote api.Note
-	title := "the admin's"
-	e.call(t, http.MethodPost, "/api/notes", admin, api.NoteInput{Title: &title}).want(t, http.StatusCreated, &adminNote)
+	expect(t, ts.do(http.MethodPost, "/api/notes", &ts.admin, map[string]string{"title": "the admin's"}, &adminNote), http.StatusCreated, "")
 
 	create := func(t *testing.T, in api.CreateTokenRequest) api.CreatedToken {
 		t.Helper()
 		var tok api.CreatedToken
-		a := e.call(t, http.MethodPost, "/api/auth/tokens", session, in)
-		a.want(t, http.StatusCreated, &tok)
-		if got := a.header.Get("Cache-Control"); got != "no-store" {
+		resp := ts.do(http.MethodPost, "/api/auth/tokens", &dave, in, &tok)
+		expect(t, resp, http.StatusCreated, "")
+		if got := resp.Header.Get("Cache-Control"); got != "no-store" {
 			t.Errorf("create Cache-Control %q, want no-store", got)
 		}
 		return tok
+	}
+	list := func(t *testing.T, query string) (api.List[api.Token], []byte) {
+		t.Helper()
+		var l api.List[api.Token]
+		resp := ts.do(http.MethodGet, "/api/auth/tokens"+query, &dave, nil, &l)
+		expect(t, resp, http.StatusOK, "")
+		body, _ := io.ReadAll(resp.Body)
+		return l, body
 	}
 
 	var full, readOnly api.CreatedToken
@@ -47,30 +51,28 @@ func TestTokens(t *testing.T) {
 		if full.Name != "deploy script" || full.ReadOnly || full.ExpiresAt != nil {
 			t.Fatalf("created %+v", full.Token)
 		}
-		a := e.call(t, http.MethodGet, "/api/auth/tokens", session, nil)
-		var list api.List[api.Token]
-		a.want(t, http.StatusOK, &list)
-		if len(list.Items) != 1 || list.Items[0] != full.Token {
-			t.Fatalf("list %+v, want just %+v", list.Items, full.Token)
+		l, body := list(t, "")
+		if len(l.Items) != 1 || l.Items[0] != full.Token {
+			t.Fatalf("list %+v, want just %+v", l.Items, full.Token)
 		}
-		if bytes.Contains(a.body, []byte(full.Secret)) || bytes.Contains(a.body, []byte(`"token"`)) {
-			t.Fatalf("the list shows a secret: %s", a.body)
+		if bytes.Contains(body, []byte(full.Secret)) || bytes.Contains(body, []byte(`"token"`)) {
+			t.Fatalf("the list shows a secret: %s", body)
 		}
 	})
 
 	t.Run("acts as its user with current roles, no CSRF", func(t *testing.T) {
 		var me api.User
-		e.call(t, http.MethodGet, "/api/auth/me", full.Secret, nil).want(t, http.StatusOK, &me)
-		if me.ID != store.FormatID(dave) {
-			t.Fatalf("token acts as user %s, want %d", me.ID, dave)
+		expect(t, ts.do(http.MethodGet, "/api/auth/me", bearer(full.Secret), nil, &me), http.StatusOK, "")
+		if me.ID != store.FormatID(dave.ID) {
+			t.Fatalf("token acts as user %s, want %d", me.ID, dave.ID)
 		}
-		title := "from a script"
-		e.call(t, http.MethodPost, "/api/notes", full.Secret, api.NoteInput{Title: &title}).want(t, http.StatusCreated, nil)
-		e.call(t, http.MethodGet, "/api/notes/"+adminNote.ID, full.Secret, nil).wantError(t, http.StatusForbidden, api.CodeForbidden)
-		setRole(t, e, dave, "editor", true)
-		e.call(t, http.MethodGet, "/api/notes/"+adminNote.ID, full.Secret, nil).want(t, http.StatusOK, nil)
-		setRole(t, e, dave, "editor", false)
-		e.call(t, http.MethodGet, "/api/notes/"+adminNote.ID, full.Secret, nil).wantError(t, http.StatusForbidden, api.CodeForbidden)
+		expect(t, ts.do(http.MethodPost, "/api/notes", bearer(full.Secret), map[string]string{"title": "from a script"}, nil), http.StatusCreated, "")
+		note := "/api/notes/" + adminNote.ID
+		expect(t, ts.do(http.MethodGet, note, bearer(full.Secret), nil, nil), http.StatusForbidden, api.CodeForbidden)
+		editor := ts.mustRule("g", dave.Subject(), "role:editor")
+		expect(t, ts.do(http.MethodGet, note, bearer(full.Secret), nil, nil), http.StatusOK, "")
+		ts.removeRule(editor.ID)
+		expect(t, ts.do(http.MethodGet, note, bearer(full.Secret), nil, nil), http.StatusForbidden, api.CodeForbidden)
 	})
 
 	t.Run("read-only allows safe methods only", func(t *testing.T) {
@@ -78,12 +80,11 @@ func TestTokens(t *testing.T) {
 		if !readOnly.ReadOnly {
 			t.Fatal("created token is not read-only")
 		}
-		e.call(t, http.MethodGet, "/api/notes", readOnly.Secret, nil).want(t, http.StatusOK, nil)
-		e.call(t, http.MethodGet, "/api/auth/tokens", readOnly.Secret, nil).want(t, http.StatusOK, nil)
-		title := "nope"
-		e.call(t, http.MethodPost, "/api/notes", readOnly.Secret, api.NoteInput{Title: &title}).wantError(t, http.StatusForbidden, api.CodeForbidden)
-		e.call(t, http.MethodPost, "/api/auth/logout", readOnly.Secret, nil).wantError(t, http.StatusForbidden, api.CodeForbidden)
-		e.call(t, http.MethodDelete, "/api/auth/tokens/"+readOnly.ID, readOnly.Secret, nil).wantError(t, http.StatusForbidden, api.CodeForbidden)
+		expect(t, ts.do(http.MethodGet, "/api/notes", bearer(readOnly.Secret), nil, nil), http.StatusOK, "")
+		expect(t, ts.do(http.MethodGet, "/api/auth/tokens", bearer(readOnly.Secret), nil, nil), http.StatusOK, "")
+		expect(t, ts.do(http.MethodPost, "/api/notes", bearer(readOnly.Secret), map[string]string{"title": "no"}, nil), http.StatusForbidden, api.CodeForbidden)
+		expect(t, ts.do(http.MethodPost, "/api/auth/logout", bearer(readOnly.Secret), nil, nil), http.StatusForbidden, api.CodeForbidden)
+		expect(t, ts.do(http.MethodDelete, "/api/auth/tokens/"+readOnly.ID, bearer(readOnly.Secret), nil, nil), http.StatusForbidden, api.CodeForbidden)
 	})
 
 	t.Run("tokens cannot manage tokens or the second factor", func(t *testing.T) {
@@ -97,16 +98,16 @@ func TestTokens(t *testing.T) {
 			{http.MethodPost, "/api/auth/mfa/enable", api.MFAEnableRequest{OTP: "123456"}},
 			{http.MethodDelete, "/api/auth/mfa", api.MFADisableRequest{Password: testPassword}},
 		} {
-			e.call(t, r.method, r.path, full.Secret, r.body).wantError(t, http.StatusForbidden, api.CodeForbidden)
+			expect(t, ts.do(r.method, r.path, bearer(full.Secret), r.body, nil), http.StatusForbidden, api.CodeForbidden)
 		}
-		if n := e.countSessions(t, dave, store.KindToken); n != 2 {
+		if n := ts.countSessions(dave.ID, store.KindToken); n != 2 {
 			t.Fatalf("%d tokens, want the 2 made by the session", n)
 		}
 	})
 
 	t.Run("hashed at rest", func(t *testing.T) {
 		var backup bytes.Buffer
-		if _, err := e.db.WriteTo(context.Background(), &backup); err != nil {
+		if _, err := ts.db.WriteTo(context.Background(), &backup); err != nil {
 			t.Fatal(err)
 		}
 		for _, tok := range []api.CreatedToken{full, readOnly} {
@@ -134,60 +135,62 @@ func TestTokens(t *testing.T) {
 			{api.CreateTokenRequest{Name: "ok", ExpiresIn: "30s"}, "expires_in"},
 			{api.CreateTokenRequest{Name: "ok", ExpiresIn: "100000h"}, "expires_in"},
 		} {
-			err := e.call(t, http.MethodPost, "/api/auth/tokens", session, tt.in).wantError(t, http.StatusBadRequest, api.CodeInvalidInput)
-			if _, ok := err.Details[tt.field]; !ok || len(err.Details) != 1 {
-				t.Errorf("%+v: details %v, want one about %s", tt.in, err.Details, tt.field)
+			var e api.Error
+			expect(t, ts.do(http.MethodPost, "/api/auth/tokens", &dave, tt.in, &e), http.StatusBadRequest, api.CodeInvalidInput)
+			if _, ok := e.Details[tt.field]; !ok || len(e.Details) != 1 {
+				t.Errorf("%+v: details %v, want one about %s", tt.in, e.Details, tt.field)
 			}
 		}
 	})
 
 	t.Run("revocation takes effect on the next request", func(t *testing.T) {
+		path := "/api/auth/tokens/" + full.ID
 		// Someone else's token: not theirs to revoke.
-		e.call(t, http.MethodDelete, "/api/auth/tokens/"+full.ID, admin, nil).wantError(t, http.StatusForbidden, api.CodeForbidden)
-		e.call(t, http.MethodDelete, "/api/auth/tokens/"+full.ID, session, nil).want(t, http.StatusNoContent, nil)
-		e.call(t, http.MethodGet, "/api/auth/me", full.Secret, nil).wantError(t, http.StatusUnauthorized, api.CodeUnauthorized)
-		e.call(t, http.MethodDelete, "/api/auth/tokens/"+full.ID, session, nil).wantError(t, http.StatusNotFound, api.CodeNotFound)
+		expect(t, ts.do(http.MethodDelete, path, &ts.admin, nil, nil), http.StatusForbidden, api.CodeForbidden)
+		expect(t, ts.do(http.MethodDelete, path, &dave, nil, nil), http.StatusNoContent, "")
+		expect(t, ts.do(http.MethodGet, "/api/auth/me", bearer(full.Secret), nil, nil), http.StatusUnauthorized, api.CodeUnauthorized)
+		expect(t, ts.do(http.MethodDelete, path, &dave, nil, nil), http.StatusNotFound, api.CodeNotFound)
 		// A login session's id is not a token's.
-		loginID := sessionID(t, e, session)
-		e.call(t, http.MethodDelete, "/api/auth/tokens/"+store.FormatID(loginID), session, nil).wantError(t, http.StatusNotFound, api.CodeNotFound)
-		e.call(t, http.MethodGet, "/api/auth/me", session, nil).want(t, http.StatusOK, nil)
+		cl, err := ts.lookupCaller(context.Background(), dave.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expect(t, ts.do(http.MethodDelete, "/api/auth/tokens/"+store.FormatID(cl.session.ID), &dave, nil, nil), http.StatusNotFound, api.CodeNotFound)
+		expect(t, ts.do(http.MethodGet, "/api/auth/me", &dave, nil, nil), http.StatusOK, "")
 	})
 
 	t.Run("expiry", func(t *testing.T) {
 		tok := create(t, api.CreateTokenRequest{Name: "nightly", ExpiresIn: "2h"})
-		if tok.ExpiresAt == nil || !tok.ExpiresAt.Equal(e.clock.Now().Add(2*time.Hour)) {
-			t.Fatalf("expires_at %v, want two hours from %v", tok.ExpiresAt, e.clock.Now())
+		if tok.ExpiresAt == nil || !tok.ExpiresAt.Equal(clock.Now().Add(2*time.Hour)) {
+			t.Fatalf("expires_at %v, want two hours from %v", tok.ExpiresAt, clock.Now())
 		}
-		e.call(t, http.MethodGet, "/api/auth/me", tok.Secret, nil).want(t, http.StatusOK, nil)
-		e.clock.Advance(2*time.Hour - time.Second)
-		e.call(t, http.MethodGet, "/api/auth/me", tok.Secret, nil).want(t, http.StatusOK, nil)
-		e.clock.Advance(time.Second)
-		e.call(t, http.MethodGet, "/api/auth/me", tok.Secret, nil).wantError(t, http.StatusUnauthorized, api.CodeUnauthorized)
-		var list api.List[api.Token]
-		e.call(t, http.MethodGet, "/api/auth/tokens", session, nil).want(t, http.StatusOK, &list)
-		if len(list.Items) != 1 || list.Items[0].ID != readOnly.ID {
-			t.Fatalf("list after expiry %+v, want only the read-only token", list.Items)
+		expect(t, ts.do(http.MethodGet, "/api/auth/me", bearer(tok.Secret), nil, nil), http.StatusOK, "")
+		clock.Advance(2*time.Hour - time.Second)
+		expect(t, ts.do(http.MethodGet, "/api/auth/me", bearer(tok.Secret), nil, nil), http.StatusOK, "")
+		clock.Advance(time.Second)
+		expect(t, ts.do(http.MethodGet, "/api/auth/me", bearer(tok.Secret), nil, nil), http.StatusUnauthorized, api.CodeUnauthorized)
+		if l, _ := list(t, ""); len(l.Items) != 1 || l.Items[0].ID != readOnly.ID {
+			t.Fatalf("list after expiry %+v, want only the read-only token", l.Items)
 		}
 	})
 
 	t.Run("list pages", func(t *testing.T) {
 		second := create(t, api.CreateTokenRequest{Name: "second"})
-		var p1, p2 api.List[api.Token]
-		e.call(t, http.MethodGet, "/api/auth/tokens?limit=1", session, nil).want(t, http.StatusOK, &p1)
-		e.call(t, http.MethodGet, "/api/auth/tokens?limit=1&cursor="+p1.NextCursor, session, nil).want(t, http.StatusOK, &p2)
+		p1, _ := list(t, "?limit=1")
+		p2, _ := list(t, "?limit=1&cursor="+p1.NextCursor)
 		if len(p1.Items) != 1 || p1.Items[0].ID != readOnly.ID || p1.NextCursor == "" ||
 			len(p2.Items) != 1 || p2.Items[0].ID != second.ID || p2.NextCursor != "" {
 			t.Fatalf("pages %+v then %+v", p1, p2)
 		}
-		e.call(t, http.MethodGet, "/api/auth/tokens?cursor=AAAA", session, nil).wantError(t, http.StatusBadRequest, api.CodeInvalidInput)
+		expect(t, ts.do(http.MethodGet, "/api/auth/tokens?cursor=AAAA", &dave, nil, nil), http.StatusBadRequest, api.CodeInvalidInput)
 	})
 
 	t.Run("at most 100 live tokens", func(t *testing.T) {
-		live := e.countSessions(t, dave, store.KindToken) - 1 // the expired one
-		err := e.db.Update(context.Background(), func(tx *store.Tx) error {
+		live := ts.countSessions(dave.ID, store.KindToken) - 1 // the expired one
+		err := ts.db.Update(context.Background(), func(tx *store.Tx) error {
 			for i := live; i < maxTokensPerUser-1; i++ {
 				_, hash := newSecret(tokenPrefix)
-				if err := tx.CreateSession(&store.Session{UserID: dave, Kind: store.KindToken, Name: "bulk"}, hash); err != nil {
+				if err := tx.CreateSession(&store.Session{UserID: dave.ID, Kind: store.KindToken, Name: "bulk"}, hash); err != nil {
 					return err
 				}
 			}
@@ -197,22 +200,21 @@ func TestTokens(t *testing.T) {
 			t.Fatal(err)
 		}
 		last := create(t, api.CreateTokenRequest{Name: "the hundredth"})
-		e.call(t, http.MethodPost, "/api/auth/tokens", session, api.CreateTokenRequest{Name: "one too many"}).
-			wantError(t, http.StatusConflict, api.CodeConflict)
-		e.call(t, http.MethodDelete, "/api/auth/tokens/"+last.ID, session, nil).want(t, http.StatusNoContent, nil)
+		expect(t, ts.do(http.MethodPost, "/api/auth/tokens", &dave, api.CreateTokenRequest{Name: "one too many"}, nil), http.StatusConflict, api.CodeConflict)
+		expect(t, ts.do(http.MethodDelete, "/api/auth/tokens/"+last.ID, &dave, nil, nil), http.StatusNoContent, "")
 	})
 
 	t.Run("a disabled user's tokens stop at once", func(t *testing.T) {
-		e.call(t, http.MethodGet, "/api/auth/me", readOnly.Secret, nil).want(t, http.StatusOK, nil)
-		setDisabled(t, e, dave, true)
-		e.call(t, http.MethodGet, "/api/auth/me", readOnly.Secret, nil).wantError(t, http.StatusUnauthorized, api.CodeUnauthorized)
-		setDisabled(t, e, dave, false)
-		e.call(t, http.MethodGet, "/api/auth/me", readOnly.Secret, nil).want(t, http.StatusOK, nil)
+		expect(t, ts.do(http.MethodGet, "/api/auth/me", bearer(readOnly.Secret), nil, nil), http.StatusOK, "")
+		ts.setDisabled(dave.ID, true)
+		expect(t, ts.do(http.MethodGet, "/api/auth/me", bearer(readOnly.Secret), nil, nil), http.StatusUnauthorized, api.CodeUnauthorized)
+		ts.setDisabled(dave.ID, false)
+		expect(t, ts.do(http.MethodGet, "/api/auth/me", bearer(readOnly.Secret), nil, nil), http.StatusOK, "")
 	})
 
 	t.Run("audited without secrets", func(t *testing.T) {
 		var got []string
-		for _, r := range e.audit(t) {
+		for _, r := range ts.auditLog() {
 			if strings.HasPrefix(r.Target, "token:") {
 				got = append(got, r.Action+" "+r.Target)
 			}
@@ -225,37 +227,28 @@ func TestTokens(t *testing.T) {
 		if len(got) != 7 || got[0] != "token.create token:"+full.ID || got[2] != "token.revoke token:"+full.ID {
 			t.Errorf("token audit records %q", got)
 		}
-		if log := e.log.String(); strings.Contains(log, full.Secret) || strings.Contains(log, readOnly.Secret) {
+		if log := ts.logs.String(); strings.Contains(log, full.Secret) || strings.Contains(log, readOnly.Secret) {
 			t.Error("the server log holds a token secret")
 		}
 	})
 }
 
-// setRole links or unlinks a user and a role, as an admin would.
-func setRole(t *testing.T, e *credEnv, userID uint64, role string, on bool) {
-	t.Helper()
-	rule := []string{rbac.UserSubject(userID), "role:" + role}
-	err := e.authz.Mutate(context.Background(), func(tx *store.Tx) error {
-		if on {
-			_, err := e.authz.AddRule(tx, "g", rule)
-			return err
-		}
-		r, err := tx.FindRule("g", rule)
-		if err != nil {
-			return err
-		}
-		_, err = tx.RemoveRule(r.ID)
+// removeRule removes a rule through the authorizer.
+func (ts *testServer) removeRule(id uint64) {
+	ts.t.Helper()
+	err := ts.authz.Mutate(context.Background(), func(tx *store.Tx) error {
+		_, err := tx.RemoveRule(id)
 		return err
 	})
 	if err != nil {
-		t.Fatal(err)
+		ts.t.Fatal(err)
 	}
 }
 
 // setDisabled disables or enables a user in the store, as an admin would.
-func setDisabled(t *testing.T, e *credEnv, userID uint64, disabled bool) {
-	t.Helper()
-	err := e.db.Update(context.Background(), func(tx *store.Tx) error {
+func (ts *testServer) setDisabled(userID uint64, disabled bool) {
+	ts.t.Helper()
+	err := ts.db.Update(context.Background(), func(tx *store.Tx) error {
 		u, err := tx.User(userID)
 		if err != nil {
 			return err
@@ -264,16 +257,6 @@ func setDisabled(t *testing.T, e *credEnv, userID uint64, disabled bool) {
 		return tx.UpdateUser(&u)
 	})
 	if err != nil {
-		t.Fatal(err)
+		ts.t.Fatal(err)
 	}
-}
-
-// sessionID is the id of the session a secret belongs to.
-func sessionID(t *testing.T, e *credEnv, secret string) uint64 {
-	t.Helper()
-	cl, err := e.srv.lookupCaller(context.Background(), secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cl.session.ID
 }
