@@ -80,7 +80,7 @@ func (ts *testServer) mustEnableMFA(u testUser, clock *testClock) string {
 	ts.t.Helper()
 	var setup api.MFASetup
 	expect(ts.t, ts.do(http.MethodPost, "/api/auth/mfa/setup", &u, nil, &setup), http.StatusOK, "")
-	expect(ts.t, ts.do(http.MethodPost, "/api/auth/mfa/enable", &u, api.MFAEnableRequest{OTP: totpCode(ts.t, setup.Secret, clock, 0)}, nil), http.StatusOK, "")
+	expect(ts.t, ts.do(http.MethodPost, "/api/auth/mfa/enable", &u, api.MFAEnableRequest{OTP: totpCode(ts.t, setup.Secret, clock, 0), Password: testPassword}, nil), http.StatusOK, "")
 	clock.Advance(totpPeriod * time.Second)
 	return setup.Secret
 }

@@ -159,9 +159,12 @@ func (s *Server) handleMFASetup(c echo.Context) error {
 }
 
 // handleMFAEnable turns the second factor on with a code of the pending
-// secret. It ends the caller's other login sessions: they were opened with
-// the password alone, and if the password is what leaked (a common reason
-// to turn MFA on) a session opened with it must not outlive the change. The
+// secret and the password: without the password, someone holding a stolen
+// session could enroll their own authenticator and lock the owner out.
+//
+// It ends the caller's other login sessions: they were opened with the
+// password alone, and if the password is what leaked (a common reason to
+// turn MFA on) a session opened with it must not outlive the change. The
 // calling session stays, still password-only: routes that require a proven
 // second factor need a new login with a code. Personal tokens stay; they
 // never count as a proven second factor.
@@ -174,8 +177,18 @@ func (s *Server) handleMFAEnable(c echo.Context) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
+	problems := map[string]string{}
 	if in.OTP == "" {
-		return invalidInput(map[string]string{"otp": "is required: the current code of your authenticator app"})
+		problems["otp"] = "is required: the current code of your authenticator app"
+	}
+	if in.Password == "" {
+		problems["password"] = "is required: turning the second factor on needs your password"
+	}
+	if len(problems) > 0 {
+		return invalidInput(problems)
+	}
+	if err := s.checkPasswordProof(c, cl.user, in.Password, "enable"); err != nil {
+		return err
 	}
 	var u store.User
 	ok := false
@@ -232,26 +245,15 @@ func (s *Server) handleMFADisable(c echo.Context) error {
 	if !cl.user.MFA.Enabled {
 		return errMFANotOn
 	}
-	ctx := c.Request().Context()
 	via := "otp"
 	if in.Password != "" {
 		via = "password"
-		ok, err := s.hasher.verify(ctx, in.Password, cl.user.PasswordHash)
-		if err != nil {
+		if err := s.checkPasswordProof(c, cl.user, in.Password, "disable"); err != nil {
 			return err
-		}
-		if !ok {
-			if err := s.db.Update(ctx, func(tx *store.Tx) error {
-				return auditMFAFailure(tx, cl.user, "disable", via)
-			}); err != nil {
-				return err
-			}
-			c.Set(ctxFailReason, failBadPassword)
-			return errBadPassword
 		}
 	}
 	refused := false
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
+	err := s.db.Update(c.Request().Context(), func(tx *store.Tx) error {
 		u, err := tx.User(cl.user.ID)
 		if err != nil {
 			return err
@@ -278,6 +280,25 @@ func (s *Server) handleMFADisable(c echo.Context) error {
 		return errBadOTP
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// checkPasswordProof checks the password a signed-in user gives to change
+// their second factor (during: "enable", "disable"). A wrong one is
+// audited and named bad_password in the auth-failure log.
+func (s *Server) checkPasswordProof(c echo.Context, u store.User, password, during string) error {
+	ctx := c.Request().Context()
+	ok, err := s.hasher.verify(ctx, password, u.PasswordHash)
+	if err != nil || ok {
+		return err
+	}
+	err = s.db.Update(ctx, func(tx *store.Tx) error {
+		return auditMFAFailure(tx, u, during, "password")
+	})
+	if err != nil {
+		return err
+	}
+	c.Set(ctxFailReason, failBadPassword)
+	return errBadPassword
 }
 
 // errTokenCaller refuses credential management to personal API tokens.

@@ -43,12 +43,27 @@ func TestMFALifecycle(t *testing.T) {
 		t.Fatalf("after setup MFA is enabled=%v, want only pending", m.Enabled)
 	}
 
-	// Enable: a wrong code is refused and recorded; the right one turns
-	// the factor on and ends the other, password-only session.
-	expect(t, ts.do(http.MethodPost, "/api/auth/mfa/enable", &alice, api.MFAEnableRequest{OTP: "000000"}, nil),
-		http.StatusUnauthorized, api.CodeInvalidCredentials)
+	// Enable needs a code and the password: wrong ones are refused and
+	// recorded; the right ones turn the factor on and end the other,
+	// password-only session.
+	good := totpCode(t, setup.Secret, clock, 0)
+	for _, tt := range []struct {
+		in     api.MFAEnableRequest
+		status int
+		code   string
+	}{
+		{api.MFAEnableRequest{OTP: good}, http.StatusBadRequest, api.CodeInvalidInput},
+		{api.MFAEnableRequest{Password: testPassword}, http.StatusBadRequest, api.CodeInvalidInput},
+		{api.MFAEnableRequest{OTP: good, Password: "not the password"}, http.StatusUnauthorized, api.CodeInvalidCredentials},
+		{api.MFAEnableRequest{OTP: "000000", Password: testPassword}, http.StatusUnauthorized, api.CodeInvalidCredentials},
+	} {
+		expect(t, ts.do(http.MethodPost, "/api/auth/mfa/enable", &alice, tt.in, nil), tt.status, tt.code)
+	}
+	if ts.storedUser(alice.ID).MFA.Enabled {
+		t.Fatal("a refused enable turned the second factor on")
+	}
 	var me api.User
-	expect(t, ts.do(http.MethodPost, "/api/auth/mfa/enable", &alice, api.MFAEnableRequest{OTP: totpCode(t, setup.Secret, clock, 0)}, &me),
+	expect(t, ts.do(http.MethodPost, "/api/auth/mfa/enable", &alice, api.MFAEnableRequest{OTP: good, Password: testPassword}, &me),
 		http.StatusOK, "")
 	if !me.MFAEnabled {
 		t.Fatal("enable answered mfa_enabled false")
@@ -124,6 +139,7 @@ func TestMFALifecycle(t *testing.T) {
 	// Every refused code is in the auth-failure log and the audit log; the
 	// secret is in neither, nor anywhere in the server log.
 	wantReasons := []string{
+		"bad_password",        // enable with a wrong password
 		"bad_otp",             // enable with 000000
 		"unauthorized",        // the session ended by enable
 		"mfa_required",        // login without a code
@@ -137,7 +153,7 @@ func TestMFALifecycle(t *testing.T) {
 		t.Errorf("auth-failure reasons %q, want %q", got, wantReasons)
 	}
 	recs := ts.auditLog()
-	wantActions := []string{"mfa.fail", "mfa.enable", "mfa.fail", "mfa.fail", "mfa.fail", "mfa.fail", "mfa.fail", "mfa.fail", "mfa.disable"}
+	wantActions := []string{"mfa.fail", "mfa.fail", "mfa.enable", "mfa.fail", "mfa.fail", "mfa.fail", "mfa.fail", "mfa.fail", "mfa.fail", "mfa.disable"}
 	if got := auditActions(recs, alice.Subject()); !slices.Equal(got, wantActions) {
 		t.Errorf("audit actions %q, want %q", got, wantActions)
 	}
