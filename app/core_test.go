@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -24,6 +25,27 @@ type testServer struct {
 	t     *testing.T
 	http  *httptest.Server
 	admin testUser
+	// logs holds the server log, one JSON object a line, for tests of what
+	// is (and is never) logged.
+	logs *syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // testUser is a signed-in user of a testServer.
@@ -90,18 +112,19 @@ func newTestServer(t *testing.T, opts ...func(*Config)) *testServer {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &syncBuffer{}
+	var w io.Writer = logs
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		w = io.MultiWriter(logs, os.Stderr)
 	}
-	srv, err := NewServer(log, cfg, db, authz)
+	srv, err := NewServer(slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})), cfg, db, authz)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := srv.Bootstrap(context.Background(), mustSeedPolicy(t, m), "admin@example.com", testPassword); err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{Server: srv, t: t, http: httptest.NewServer(srv)}
+	ts := &testServer{Server: srv, t: t, http: httptest.NewServer(srv), logs: logs}
 	t.Cleanup(ts.http.Close)
 	t.Cleanup(srv.Close)
 	ts.admin = ts.login("admin@example.com", testPassword)

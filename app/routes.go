@@ -37,6 +37,17 @@ func (s *Server) registerRoutes() {
 	s.add(http.MethodPatch, "/api/notes/:id", s.handleNoteUpdate, s.ownerOfNote)
 	s.add(http.MethodDelete, "/api/notes/:id", s.handleNoteDelete, s.ownerOfNote)
 
+	// Second factor and personal API tokens (mfa.go, tokens.go,
+	// admin_mfa.go). Tokens and the second factor are managed only from a
+	// login session; an admin can reset anyone's second factor.
+	s.add(http.MethodPost, "/api/auth/mfa/setup", s.handleMFASetup, nil)
+	s.add(http.MethodPost, "/api/auth/mfa/enable", s.handleMFAEnable, nil)
+	s.add(http.MethodDelete, "/api/auth/mfa", s.handleMFADisable, nil)
+	s.add(http.MethodGet, "/api/auth/tokens", s.handleTokenList, nil)
+	s.add(http.MethodPost, "/api/auth/tokens", s.handleTokenCreate, nil)
+	s.add(http.MethodDelete, "/api/auth/tokens/:id", s.handleTokenDelete, s.ownerOfToken)
+	s.add(http.MethodDelete, "/api/admin/users/:id/mfa", s.handleAdminMFAReset, nil)
+
 	// Administration (admin_*.go): users, groups, policies, the audit log,
 	// the route inventory and backups. Guarded by the role:admin rules of
 	// policy.csv; the auditors group reads the audit log.

@@ -108,9 +108,12 @@ type MFASetup struct {
 	URI    string `json:"uri"`
 }
 
-// MFAEnableRequest is the body of POST /api/auth/mfa/enable.
+// MFAEnableRequest is the body of POST /api/auth/mfa/enable: a code of the
+// secret from setup, and the password, so that a stolen session cannot put
+// its own authenticator on the account and lock the owner out.
 type MFAEnableRequest struct {
-	OTP string `json:"otp"`
+	OTP      string `json:"otp"`
+	Password string `json:"password"`
 }
 
 // MFADisableRequest is the body of DELETE /api/auth/mfa: a current code or
