@@ -60,6 +60,10 @@ func (s *Server) useTOTP(c echo.Context, userID uint64, code string) (bool, erro
 		if err != nil {
 			return err
 		}
+		// Codes guessed outside a login count toward its limit too.
+		if err := s.countOTPAttempt(c, u.Email); err != nil {
+			return err
+		}
 		step := matchTOTP(u.MFA.Secret, code, s.now(), u.MFA.LastStep)
 		if step == 0 {
 			return nil
