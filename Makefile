@@ -18,6 +18,7 @@ build: ## build both binaries into bin/
 test: vet ## run every test (race detector on), the route check and the seed decisions
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) test -race -count=1 ./...
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=5s ./app
 	$(GO) run ./cmd/gatehouse routes --check > /dev/null
 	$(GO) run ./cmd/gatehouse policy test testdata/decisions.csv
 

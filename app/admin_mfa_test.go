@@ -36,7 +36,7 @@ func TestAdminMFAReset(t *testing.T) {
 	for _, u := range []testUser{erin, verified} {
 		expect(t, ts.do(http.MethodGet, "/api/auth/me", &u, nil, nil), http.StatusUnauthorized, api.CodeUnauthorized)
 	}
-	expect(t, ts.do(http.MethodGet, "/api/auth/me", bearer(tok.Secret), nil, nil), http.StatusOK, "")
+	expect(t, ts.do(http.MethodGet, "/api/auth/me", asToken(tok.Secret), nil, nil), http.StatusOK, "")
 	expect(t, ts.do(http.MethodGet, "/api/auth/me", &ts.admin, nil, nil), http.StatusOK, "")
 	ts.login(erin.Email, testPassword)
 

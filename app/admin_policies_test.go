@@ -101,7 +101,7 @@ func TestPolicyCheck(t *testing.T) {
 		{"concrete path", api.CheckRequest{Subject: "role:editor", Object: "/api/notes/42", Action: "PATCH"},
 			true, "[role:editor /api/notes/:id PATCH *]", "/api/notes/42 is the route /api/notes/:id; allowed"},
 		{"admin through a role link", api.CheckRequest{Subject: "role:admin", Object: "/api/admin/backup", Action: "GET"},
-			true, "[role:admin /api/admin/backup GET *]", "allowed"},
+			true, "[role:admin /api/admin/backup GET mfa]", "allowed"},
 		{"second factor missing", api.CheckRequest{Subject: "role:admin", Object: "/api/admin/policies", Action: "POST", MFA: "missing"},
 			false, "[]", "only with a proven second factor"},
 		{"auditors", api.CheckRequest{Subject: "group:auditors", Object: "/api/admin/users", Action: "GET"},

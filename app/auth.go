@@ -120,34 +120,36 @@ var errCSRF = apiError(http.StatusForbidden, api.CodeCSRFFailed, "cross-site req
 // authenticate finds the caller. A bad Bearer token is a 401 on any route;
 // a stale cookie counts as anonymous, so a browser can still sign in again.
 // Requests without a Bearer token are browser-like: unsafe ones must not be
-// cross-site, and with a cookie must carry the session's CSRF token.
+// cross-site, and with a session cookie must carry its CSRF token. The
+// caller is found first so that a refused request is recorded with the
+// user whose session it tried to use.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		secret, fromCookie, present := credential(req)
-		unsafe := !safeMethod(req.Method)
-		if unsafe && (!present || fromCookie) {
+		var cl *caller
+		if present {
+			found, err := s.lookupCaller(req.Context(), secret)
+			switch {
+			case errors.Is(err, store.ErrNotFound) && fromCookie:
+				// A stale cookie: anonymous.
+			case errors.Is(err, store.ErrNotFound):
+				return errUnauthorized
+			case err != nil:
+				return err
+			default:
+				cl = found
+				cl.cookie = fromCookie
+				c.Set(ctxCaller, cl)
+			}
+		}
+		// Bearer requests are exempt: a browser never adds that header on
+		// its own, so another site cannot make one.
+		if !safeMethod(req.Method) && (!present || fromCookie) {
 			if err := s.crossOrigin.Check(req); err != nil {
 				return errCSRF
 			}
-		}
-		if !present {
-			return next(c)
-		}
-		cl, err := s.lookupCaller(req.Context(), secret)
-		switch {
-		case errors.Is(err, store.ErrNotFound) && fromCookie:
-			return next(c)
-		case errors.Is(err, store.ErrNotFound):
-			return errUnauthorized
-		case err != nil:
-			return err
-		}
-		cl.cookie = fromCookie
-		c.Set(ctxCaller, cl)
-		if unsafe && fromCookie {
-			got := req.Header.Get(csrfHeader)
-			if subtle.ConstantTimeCompare([]byte(got), []byte(csrfToken(secret))) != 1 {
+			if cl != nil && subtle.ConstantTimeCompare([]byte(req.Header.Get(csrfHeader)), []byte(csrfToken(secret))) != 1 {
 				return errCSRF
 			}
 		}
@@ -225,6 +227,9 @@ func (s *Server) handleRegister(c echo.Context) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
+	if err := s.limitLogin(c, in.Email); err != nil {
+		return err
+	}
 	in.Email = strings.TrimSpace(in.Email)
 	problems := map[string]string{}
 	if p := checkEmail(in.Email); p != "" {
@@ -254,6 +259,11 @@ var errInvalidCredentials = apiError(http.StatusUnauthorized, api.CodeInvalidCre
 func (s *Server) handleLogin(c echo.Context) error {
 	var in api.LoginRequest
 	if err := s.decodeJSON(c, &in); err != nil {
+		return err
+	}
+	// The strict limit needs the email, so it is counted here, after the
+	// body is read (within the body limit) and before any password work.
+	if err := s.limitLogin(c, in.Email); err != nil {
 		return err
 	}
 	if len(in.Email) > 254 || len(in.Password) > 4*maxPasswordLen {

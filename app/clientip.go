@@ -21,12 +21,11 @@ func (s *Server) clientIP(r *http.Request) string {
 	for i := len(hops) - 1; i >= 0; i-- {
 		parts := strings.Split(hops[i], ",")
 		for j := len(parts) - 1; j >= 0; j-- {
-			addr, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
-			if err != nil {
+			addr, ok := parseHop(parts[j])
+			if !ok {
 				// A hop we cannot read: stop believing the header here.
 				return peer.String()
 			}
-			addr = addr.Unmap()
 			if !s.trusted(addr) {
 				return addr.String()
 			}
@@ -45,6 +44,20 @@ func (s *Server) trusted(a netip.Addr) bool {
 	return false
 }
 
+// parseHop reads one X-Forwarded-For entry: an address, or an address with
+// a port as some proxies write it. Zones are dropped: they name an
+// interface of the proxy, not a client.
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap().WithZone(""), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone(""), true
+	}
+	return netip.Addr{}, false
+}
+
 func peerAddr(remote string) netip.Addr {
 	host, _, err := net.SplitHostPort(remote)
 	if err != nil {
@@ -54,5 +67,5 @@ func peerAddr(remote string) netip.Addr {
 	if err != nil {
 		return netip.IPv6Unspecified()
 	}
-	return a.Unmap()
+	return a.Unmap().WithZone("")
 }

@@ -30,6 +30,13 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
 	// on shutdown.
 	ShutdownTimeout time.Duration
+	// FailureRetention is how long auth-failure records are kept (zero:
+	// no age limit); FailureMaxRecords how many at most (oldest go first).
+	FailureRetention  time.Duration
+	FailureMaxRecords int
+	// StreamHeartbeat is how often an idle auth-failure stream sends a
+	// comment line, so that proxies keep it open.
+	StreamHeartbeat time.Duration
 	// HashConcurrency bounds how many password hashes run at once; each
 	// takes about 19 MiB. Zero means twice the number of CPUs.
 	HashConcurrency int
@@ -48,5 +55,8 @@ func DefaultConfig() Config {
 		SessionTTL:        24 * time.Hour,
 		AllowRegistration: true,
 		ShutdownTimeout:   10 * time.Second,
+		FailureRetention:  30 * 24 * time.Hour,
+		FailureMaxRecords: 50000,
+		StreamHeartbeat:   15 * time.Second,
 	}
 }

@@ -109,6 +109,10 @@ func newTestServer(t *testing.T, opts ...func(*Config)) *testServer {
 	cfg := DefaultConfig()
 	cfg.CookieSecure = false
 	cfg.HashConcurrency = 4
+	// Every request of these tests comes from one loopback address: limits
+	// high enough that only the tests of rate limiting (which set their own)
+	// ever meet them.
+	cfg.RateLimit, cfg.LoginRateLimit = "100000-M", "10000-M"
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -44,8 +44,8 @@ func newClockedServer(t *testing.T) (*testServer, *testClock) {
 	return newTestServer(t, func(c *Config) { c.Now = clock.Now }), clock
 }
 
-// bearer is a caller presenting secret as its Bearer token.
-func bearer(secret string) *testUser { return &testUser{Token: secret} }
+// asToken is a caller presenting secret as its Bearer token.
+func asToken(secret string) *testUser { return &testUser{Token: secret} }
 
 // tryLogin sends a login with an optional code and returns the answer.
 func (ts *testServer) tryLogin(email, password, otp string) *http.Response {

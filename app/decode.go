@@ -1,12 +1,14 @@
 package app
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 
 	"github.com/gatehouse/gatehouse/app/api"
@@ -36,10 +38,31 @@ func (s *Server) decodeJSON(c echo.Context, v any) error {
 	return nil
 }
 
-// decodeStrict decodes exactly one JSON value with no unknown fields. Its
-// errors are client errors with a message fit to show.
+// Bounds on the shape of a request body, checked before it is decoded. No
+// request type nests deeper than a list in an object; the longest string
+// any handler accepts is a note body (50000 characters) or a policy CSV.
+// Handlers still check each field's own limit.
+const (
+	maxJSONDepth  = 8
+	maxJSONString = 1 << 18 // characters
+)
+
+// decodeStrict decodes exactly one JSON value with no unknown fields, no
+// deeper than maxJSONDepth and with no string longer than maxJSONString.
+// Its errors are client errors with a message fit to show.
 func decodeStrict(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		return apiError(http.StatusBadRequest, api.CodeInvalidJSON, "the request body could not be read")
+	}
+	if msg := checkJSONShape(data); msg != "" {
+		return apiError(http.StatusBadRequest, api.CodeInvalidJSON, msg)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var tooLarge *http.MaxBytesError
@@ -50,7 +73,7 @@ func decodeStrict(r io.Reader, v any) error {
 		case errors.Is(err, io.EOF):
 			return apiError(http.StatusBadRequest, api.CodeInvalidJSON, "the request body is empty")
 		case errors.As(err, &typeErr) && typeErr.Field != "":
-			return invalidInput(map[string]string{typeErr.Field: "must be a " + typeErr.Type.String()})
+			return invalidInput(map[string]string{typeErr.Field: "must be " + jsonKind(typeErr.Type)})
 		default:
 			var syntaxErr *json.SyntaxError
 			if errors.As(err, &syntaxErr) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -68,6 +91,72 @@ func decodeStrict(r io.Reader, v any) error {
 		return apiError(http.StatusBadRequest, api.CodeInvalidJSON, "the request body holds more than one JSON value")
 	}
 	return nil
+}
+
+// checkJSONShape returns what is wrong with the nesting depth or the string
+// lengths of data, or "". It does not validate the JSON: the decoder does,
+// after it. Escapes count as the one character they stand for.
+func checkJSONShape(data []byte) string {
+	depth, chars, inString := 0, 0, false
+	for i := 0; i < len(data); i++ {
+		b := data[i]
+		if inString {
+			switch {
+			case b == '"':
+				inString = false
+				continue
+			case b == '\\':
+				if i+1 < len(data) && data[i+1] == 'u' {
+					i += 5
+				} else {
+					i++
+				}
+				chars++
+			case b&0xC0 != 0x80: // not a UTF-8 continuation byte
+				chars++
+			}
+			if chars > maxJSONString {
+				return fmt.Sprintf("the request body has a string longer than %d characters", maxJSONString)
+			}
+			continue
+		}
+		switch b {
+		case '"':
+			inString, chars = true, 0
+		case '{', '[':
+			if depth++; depth > maxJSONDepth {
+				return fmt.Sprintf("the request body nests deeper than %d levels", maxJSONDepth)
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return ""
+}
+
+// jsonKind names what a field of type t must be, in JSON's words rather
+// than Go's.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number in range"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.String {
+			return "a list of strings"
+		}
+		return "a list"
+	}
+	return "an object"
 }
 
 // jsonProblem keeps the part of a decoding error that names a field, and

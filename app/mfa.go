@@ -187,6 +187,9 @@ func (s *Server) handleMFAEnable(c echo.Context) error {
 	if len(problems) > 0 {
 		return invalidInput(problems)
 	}
+	if err := s.countOTPAttempt(c, cl.user.Email); err != nil {
+		return err
+	}
 	if err := s.checkPasswordProof(c, cl.user, in.Password, "enable"); err != nil {
 		return err
 	}
@@ -244,6 +247,9 @@ func (s *Server) handleMFADisable(c echo.Context) error {
 	}
 	if !cl.user.MFA.Enabled {
 		return errMFANotOn
+	}
+	if err := s.countOTPAttempt(c, cl.user.Email); err != nil {
+		return err
 	}
 	via := "otp"
 	if in.Password != "" {

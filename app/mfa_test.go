@@ -244,13 +244,13 @@ func TestMFAStepUpByPolicy(t *testing.T) {
 	expect(t, ts.do(http.MethodPost, "/api/auth/tokens", &withCode, api.CreateTokenRequest{Name: "ci"}, &tok), http.StatusCreated, "")
 
 	expect(t, ts.do(http.MethodDelete, route, &passwordOnly, nil, nil), http.StatusForbidden, api.CodeMFARequired)
-	expect(t, ts.do(http.MethodDelete, route, bearer(tok.Secret), nil, nil), http.StatusForbidden, api.CodeMFARequired)
+	expect(t, ts.do(http.MethodDelete, route, asToken(tok.Secret), nil, nil), http.StatusForbidden, api.CodeMFARequired)
 	expect(t, ts.do(http.MethodDelete, route, &withCode, nil, nil), http.StatusNoContent, "")
 
 	// Lift the requirement: the very next request passes.
 	ts.replaceRule(withMFA, broad)
 	expect(t, ts.do(http.MethodDelete, route, &passwordOnly, nil, nil), http.StatusNoContent, "")
-	expect(t, ts.do(http.MethodDelete, route, bearer(tok.Secret), nil, nil), http.StatusNoContent, "")
+	expect(t, ts.do(http.MethodDelete, route, asToken(tok.Secret), nil, nil), http.StatusNoContent, "")
 
 	// The seed policy asks it of admins who have a second factor on the
 	// policy routes.

@@ -70,6 +70,10 @@ func (s *Server) secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		// Answers are per caller and often secret: no cache, shared or
+		// private, may keep one. Set on every answer, not only on
+		// authenticated ones, so that no route can forget it.
+		h.Set("Cache-Control", "no-store")
 		if hsts {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}

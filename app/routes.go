@@ -21,7 +21,16 @@ type route struct {
 
 // registerRoutes is the whole API surface in one place.
 func (s *Server) registerRoutes() {
-	s.echo.Use(s.recoverPanic, s.assignRequestID, s.secureHeaders, s.authenticate)
+	// Every request, in this order: its id and safe headers; CORS when
+	// origins are configured (preflights answered here, before the rate
+	// limit counts them and before any authorization); the per-IP rate
+	// limit, before any database work; then the caller and CSRF checks.
+	// Authorization is per route (s.add).
+	s.echo.Use(s.recoverPanic, s.assignRequestID, s.secureHeaders)
+	if len(s.cfg.CORSOrigins) > 0 {
+		s.echo.Use(s.allowCORS)
+	}
+	s.echo.Use(s.limitRate, s.authenticate)
 
 	s.add(http.MethodGet, "/api/health", s.handleHealth, nil)
 
@@ -73,6 +82,11 @@ func (s *Server) registerRoutes() {
 	s.add(http.MethodGet, "/api/admin/audit", s.handleAuditList, nil)
 	s.add(http.MethodGet, "/api/admin/routes", s.handleRouteList, nil)
 	s.add(http.MethodGet, "/api/admin/backup", s.handleBackup, nil)
+
+	// The auth-failure log: recorded 401, 403 and 429 answers, and the same
+	// live as Server-Sent Events (failures.go, failures_http.go).
+	s.add(http.MethodGet, "/api/admin/auth-failures", s.handleAuthFailureList, nil)
+	s.add(http.MethodGet, "/api/admin/auth-failures/stream", s.handleAuthFailureStream, nil)
 }
 
 func (s *Server) add(method, path string, h echo.HandlerFunc, owner ownerFunc) {

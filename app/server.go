@@ -35,12 +35,26 @@ type Server struct {
 	// closing is closed when shutdown starts, ending long-lived streams.
 	closing   chan struct{}
 	closeOnce sync.Once
+	// limits are the rate limiters (ratelimit.go).
+	limits *rateLimits
+	// failures is the auth-failure log and its streams (failures.go).
+	failures *failureLog
 }
 
 // NewServer builds the API over an open database and authorizer.
 func NewServer(log *slog.Logger, cfg Config, db *store.DB, authz *rbac.Authorizer) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.FailureMaxRecords <= 0 {
+		cfg.FailureMaxRecords = DefaultConfig().FailureMaxRecords
+	}
+	if cfg.StreamHeartbeat <= 0 {
+		cfg.StreamHeartbeat = DefaultConfig().StreamHeartbeat
+	}
+	limits, err := newRateLimits(cfg.RateLimit, cfg.LoginRateLimit)
+	if err != nil {
+		return nil, err
 	}
 	h, err := newHasher(cfg.HashConcurrency)
 	if err != nil {
@@ -54,7 +68,9 @@ func NewServer(log *slog.Logger, cfg Config, db *store.DB, authz *rbac.Authorize
 		hasher:  h,
 		now:     cfg.Now,
 		closing: make(chan struct{}),
+		limits:  limits,
 	}
+	s.failures = newFailureLog(s)
 	s.crossOrigin = http.NewCrossOriginProtection()
 	for _, o := range cfg.CORSOrigins {
 		if err := s.crossOrigin.AddTrustedOrigin(o); err != nil {
@@ -101,6 +117,10 @@ func (s *Server) HTTPServer() *http.Server {
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	srv := s.HTTPServer()
 	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
+	// The auth-failure writer runs as long as the server, and stops after
+	// it: its last flush stores what the last requests noted.
+	s.failures.start()
+	defer s.failures.stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	go s.sweepSessions(ctx)

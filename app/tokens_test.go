@@ -62,17 +62,17 @@ func TestTokens(t *testing.T) {
 
 	t.Run("acts as its user with current roles, no CSRF", func(t *testing.T) {
 		var me api.User
-		expect(t, ts.do(http.MethodGet, "/api/auth/me", bearer(full.Secret), nil, &me), http.StatusOK, "")
+		expect(t, ts.do(http.MethodGet, "/api/auth/me", asToken(full.Secret), nil, &me), http.StatusOK, "")
 		if me.ID != store.FormatID(dave.ID) {
 			t.Fatalf("token acts as user %s, want %d", me.ID, dave.ID)
 		}
-		expect(t, ts.do(http.MethodPost, "/api/notes", bearer(full.Secret), map[string]string{"title": "from a script"}, nil), http.StatusCreated, "")
+		expect(t, ts.do(http.MethodPost, "/api/notes", asToken(full.Secret), map[string]string{"title": "from a script"}, nil), http.StatusCreated, "")
 		note := "/api/notes/" + adminNote.ID
-		expect(t, ts.do(http.MethodGet, note, bearer(full.Secret), nil, nil), http.StatusForbidden, api.CodeForbidden)
+		expect(t, ts.do(http.MethodGet, note, asToken(full.Secret), nil, nil), http.StatusForbidden, api.CodeForbidden)
 		editor := ts.mustRule("g", dave.Subject(), "role:editor")
-		expect(t, ts.do(http.MethodGet, note, bearer(full.Secret), nil, nil), http.StatusOK, "")
+		expect(t, ts.do(http.MethodGet, note, asToken(full.Secret), nil, nil), http.StatusOK, "")
 		ts.removeRule(editor.ID)
-		expect(t, ts.do(http.MethodGet, note, bearer(full.Secret), nil, nil), http.StatusForbidden, api.CodeForbidden)
+		expect(t, ts.do(http.MethodGet, note, asToken(full.Secret), nil, nil), http.StatusForbidden, api.CodeForbidden)
 	})
 
 	t.Run("read-only allows safe methods only", func(t *testing.T) {
@@ -80,11 +80,11 @@ func TestTokens(t *testing.T) {
 		if !readOnly.ReadOnly {
 			t.Fatal("created token is not read-only")
 		}
-		expect(t, ts.do(http.MethodGet, "/api/notes", bearer(readOnly.Secret), nil, nil), http.StatusOK, "")
-		expect(t, ts.do(http.MethodGet, "/api/auth/tokens", bearer(readOnly.Secret), nil, nil), http.StatusOK, "")
-		expect(t, ts.do(http.MethodPost, "/api/notes", bearer(readOnly.Secret), map[string]string{"title": "no"}, nil), http.StatusForbidden, api.CodeForbidden)
-		expect(t, ts.do(http.MethodPost, "/api/auth/logout", bearer(readOnly.Secret), nil, nil), http.StatusForbidden, api.CodeForbidden)
-		expect(t, ts.do(http.MethodDelete, "/api/auth/tokens/"+readOnly.ID, bearer(readOnly.Secret), nil, nil), http.StatusForbidden, api.CodeForbidden)
+		expect(t, ts.do(http.MethodGet, "/api/notes", asToken(readOnly.Secret), nil, nil), http.StatusOK, "")
+		expect(t, ts.do(http.MethodGet, "/api/auth/tokens", asToken(readOnly.Secret), nil, nil), http.StatusOK, "")
+		expect(t, ts.do(http.MethodPost, "/api/notes", asToken(readOnly.Secret), map[string]string{"title": "no"}, nil), http.StatusForbidden, api.CodeForbidden)
+		expect(t, ts.do(http.MethodPost, "/api/auth/logout", asToken(readOnly.Secret), nil, nil), http.StatusForbidden, api.CodeForbidden)
+		expect(t, ts.do(http.MethodDelete, "/api/auth/tokens/"+readOnly.ID, asToken(readOnly.Secret), nil, nil), http.StatusForbidden, api.CodeForbidden)
 	})
 
 	t.Run("tokens cannot manage tokens or the second factor", func(t *testing.T) {
@@ -98,7 +98,7 @@ func TestTokens(t *testing.T) {
 			{http.MethodPost, "/api/auth/mfa/enable", api.MFAEnableRequest{OTP: "123456"}},
 			{http.MethodDelete, "/api/auth/mfa", api.MFADisableRequest{Password: testPassword}},
 		} {
-			expect(t, ts.do(r.method, r.path, bearer(full.Secret), r.body, nil), http.StatusForbidden, api.CodeForbidden)
+			expect(t, ts.do(r.method, r.path, asToken(full.Secret), r.body, nil), http.StatusForbidden, api.CodeForbidden)
 		}
 		if n := ts.countSessions(dave.ID, store.KindToken); n != 2 {
 			t.Fatalf("%d tokens, want the 2 made by the session", n)
@@ -148,7 +148,7 @@ func TestTokens(t *testing.T) {
 		// Someone else's token: not theirs to revoke.
 		expect(t, ts.do(http.MethodDelete, path, &ts.admin, nil, nil), http.StatusForbidden, api.CodeForbidden)
 		expect(t, ts.do(http.MethodDelete, path, &dave, nil, nil), http.StatusNoContent, "")
-		expect(t, ts.do(http.MethodGet, "/api/auth/me", bearer(full.Secret), nil, nil), http.StatusUnauthorized, api.CodeUnauthorized)
+		expect(t, ts.do(http.MethodGet, "/api/auth/me", asToken(full.Secret), nil, nil), http.StatusUnauthorized, api.CodeUnauthorized)
 		expect(t, ts.do(http.MethodDelete, path, &dave, nil, nil), http.StatusNotFound, api.CodeNotFound)
 		// A login session's id is not a token's.
 		cl, err := ts.lookupCaller(context.Background(), dave.Token)
@@ -164,11 +164,11 @@ func TestTokens(t *testing.T) {
 		if tok.ExpiresAt == nil || !tok.ExpiresAt.Equal(clock.Now().Add(2*time.Hour)) {
 			t.Fatalf("expires_at %v, want two hours from %v", tok.ExpiresAt, clock.Now())
 		}
-		expect(t, ts.do(http.MethodGet, "/api/auth/me", bearer(tok.Secret), nil, nil), http.StatusOK, "")
+		expect(t, ts.do(http.MethodGet, "/api/auth/me", asToken(tok.Secret), nil, nil), http.StatusOK, "")
 		clock.Advance(2*time.Hour - time.Second)
-		expect(t, ts.do(http.MethodGet, "/api/auth/me", bearer(tok.Secret), nil, nil), http.StatusOK, "")
+		expect(t, ts.do(http.MethodGet, "/api/auth/me", asToken(tok.Secret), nil, nil), http.StatusOK, "")
 		clock.Advance(time.Second)
-		expect(t, ts.do(http.MethodGet, "/api/auth/me", bearer(tok.Secret), nil, nil), http.StatusUnauthorized, api.CodeUnauthorized)
+		expect(t, ts.do(http.MethodGet, "/api/auth/me", asToken(tok.Secret), nil, nil), http.StatusUnauthorized, api.CodeUnauthorized)
 		if l, _ := list(t, ""); len(l.Items) != 1 || l.Items[0].ID != readOnly.ID {
 			t.Fatalf("list after expiry %+v, want only the read-only token", l.Items)
 		}
@@ -205,11 +205,11 @@ func TestTokens(t *testing.T) {
 	})
 
 	t.Run("a disabled user's tokens stop at once", func(t *testing.T) {
-		expect(t, ts.do(http.MethodGet, "/api/auth/me", bearer(readOnly.Secret), nil, nil), http.StatusOK, "")
+		expect(t, ts.do(http.MethodGet, "/api/auth/me", asToken(readOnly.Secret), nil, nil), http.StatusOK, "")
 		ts.setDisabled(dave.ID, true)
-		expect(t, ts.do(http.MethodGet, "/api/auth/me", bearer(readOnly.Secret), nil, nil), http.StatusUnauthorized, api.CodeUnauthorized)
+		expect(t, ts.do(http.MethodGet, "/api/auth/me", asToken(readOnly.Secret), nil, nil), http.StatusUnauthorized, api.CodeUnauthorized)
 		ts.setDisabled(dave.ID, false)
-		expect(t, ts.do(http.MethodGet, "/api/auth/me", bearer(readOnly.Secret), nil, nil), http.StatusOK, "")
+		expect(t, ts.do(http.MethodGet, "/api/auth/me", asToken(readOnly.Secret), nil, nil), http.StatusOK, "")
 	})
 
 	t.Run("audited without secrets", func(t *testing.T) {

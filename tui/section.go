@@ -241,14 +241,14 @@ func (p *listPane) updateTable(msg tea.Msg) tea.Cmd {
 	return cmd
 }
 
-// view renders the status line (status on the left, the filter when there
-// is one) and the table, or why there is no table.
+// view renders the status line (the filter when there is one, then status)
+// and the table, or why there is no table.
 func (p *listPane) view(status string) string {
 	line := status
 	if p.filtering || p.filter.Value() != "" {
 		line = styleLabel.Render("filter: ") + p.filter.View()
 		if !p.filtering {
-			line = styleLabel.Render("filter: ") + p.filter.Value() + styleMuted.Render("  (/ to change, esc in it to clear)")
+			line = styleLabel.Render("filter: ") + p.filter.Value() + "  " + status + styleMuted.Render("  (/ change, esc clear)")
 		}
 	}
 	var body string

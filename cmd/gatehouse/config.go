@@ -74,6 +74,14 @@ func serveSettings(c *serveConfig) []setting {
 			c.AllowRegistration, err = parseBool(v)
 			return err
 		}},
+		{"failure-retention", "GATEHOUSE_FAILURE_RETENTION", "720h", "how long auth-failure records are kept", func(v string) (err error) {
+			c.FailureRetention, err = parsePositiveDuration(v)
+			return err
+		}},
+		{"failure-max-records", "GATEHOUSE_FAILURE_MAX_RECORDS", "50000", "most auth-failure records kept (the oldest go first)", func(v string) (err error) {
+			c.FailureMaxRecords, err = parseCount(v, 10_000_000)
+			return err
+		}},
 		{"shutdown-timeout", "GATEHOUSE_SHUTDOWN_TIMEOUT", "10s", "how long in-flight requests may take to finish on shutdown", func(v string) (err error) {
 			c.ShutdownTimeout, err = parsePositiveDuration(v)
 			return err
@@ -143,6 +151,14 @@ func parsePositiveDuration(v string) (time.Duration, error) {
 		return 0, errors.New("is not a positive duration like 24h or 30m")
 	}
 	return d, nil
+}
+
+func parseCount(v string, most int) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 || n > most {
+		return 0, fmt.Errorf("is not a whole number from 1 to %d", most)
+	}
+	return n, nil
 }
 
 func parseSize(v string) (int64, error) {

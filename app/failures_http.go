@@ -1,0 +1,197 @@
+package app
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/app/api"
+	"github.com/gatehouse/gatehouse/rbac"
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/labstack/echo/v4"
+)
+
+// headerFailuresShed tells admins how many failures the log could not
+// store since the server started (each still has its log line).
+const headerFailuresShed = "X-Auth-Failures-Shed"
+
+// failureFilter reads the filters of the list and the stream: ?reason=
+// (exact), ?ip= (an address, or a CIDR such as an IPv6 /64) and ?user= (a
+// user id, "7" or "user:7").
+func failureFilter(c echo.Context) (func(*api.AuthFailure) bool, error) {
+	problems := map[string]string{}
+	reason := c.QueryParam("reason")
+	if len(reason) > 64 {
+		problems["reason"] = "must be at most 64 characters"
+	}
+	var within netip.Prefix
+	if v := c.QueryParam("ip"); v != "" {
+		if p, err := netip.ParsePrefix(v); err == nil {
+			within = p.Masked()
+		} else if a, err := netip.ParseAddr(v); err == nil {
+			a = a.Unmap().WithZone("")
+			within = netip.PrefixFrom(a, a.BitLen())
+		} else {
+			problems["ip"] = "must be an IP address or a CIDR like 10.0.0.0/8"
+		}
+	}
+	user := ""
+	if v := c.QueryParam("user"); v != "" {
+		id, err := store.ParseID(strings.TrimPrefix(v, "user:"))
+		if err != nil {
+			problems["user"] = "must be a user id"
+		}
+		user = store.FormatID(id)
+	}
+	if len(problems) > 0 {
+		return nil, invalidInput(problems)
+	}
+	return func(f *api.AuthFailure) bool {
+		if reason != "" && f.Reason != reason || user != "" && f.UserID != user {
+			return false
+		}
+		if within.IsValid() {
+			a, err := netip.ParseAddr(f.IP)
+			return err == nil && within.Contains(a.Unmap())
+		}
+		return true
+	}, nil
+}
+
+// handleAuthFailureList lists recorded failures, newest first.
+func (s *Server) handleAuthFailureList(c echo.Context) error {
+	p, err := page(c)
+	if err != nil {
+		return err
+	}
+	match, err := failureFilter(c)
+	if err != nil {
+		return err
+	}
+	var recs []store.AuthFailure
+	var next string
+	err = s.db.View(c.Request().Context(), func(tx *store.Tx) error {
+		recs, next, err = tx.ListAuthFailures(func(f *store.AuthFailure) bool {
+			a := toAPIFailure(*f)
+			return match(&a)
+		}, p)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	out := api.List[api.AuthFailure]{Items: make([]api.AuthFailure, len(recs)), NextCursor: next}
+	for i, r := range recs {
+		out.Items[i] = toAPIFailure(r)
+	}
+	c.Response().Header().Set(headerFailuresShed, strconv.FormatUint(s.failures.shed.Load(), 10))
+	return c.JSON(http.StatusOK, out)
+}
+
+// handleAuthFailureStream sends new failures as Server-Sent Events: each
+// record (a new one, or a folded one whose count grew, with the same id) as
+// "data: <json>\n\n", and a comment line as heartbeat, so that proxies keep
+// the connection and a dead client is noticed. It ends when the client
+// goes, falls too far behind, loses its access, or the server shuts down.
+func (s *Server) handleAuthFailureStream(c echo.Context) error {
+	match, err := failureFilter(c)
+	if err != nil {
+		return err
+	}
+	sub := s.failures.subscribe()
+	if sub == nil {
+		return apiError(http.StatusServiceUnavailable, api.CodeUnavailable, "the server is shutting down")
+	}
+	defer s.failures.unsubscribe(sub)
+
+	w := c.Response()
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set(echo.HeaderContentType, "text/event-stream")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	h.Set(headerFailuresShed, strconv.FormatUint(s.failures.shed.Load(), 10))
+	w.WriteHeader(http.StatusOK)
+
+	// The server's WriteTimeout would cut the stream after a minute: each
+	// write gets its own deadline instead.
+	write := func(b []byte) bool {
+		if err := rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return false
+		}
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	end := func(why string) error {
+		write([]byte(": " + why + "\n\n"))
+		return nil
+	}
+	if !write([]byte(": connected\n\n")) {
+		return nil
+	}
+	heartbeat := time.NewTicker(s.cfg.StreamHeartbeat)
+	defer heartbeat.Stop()
+	ctx := c.Request().Context()
+	var buf bytes.Buffer
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.closing:
+			return end("server shutting down")
+		case batch, ok := <-sub.ch:
+			if !ok {
+				return end(sub.why)
+			}
+			if !s.streamStillAllowed(c) {
+				return end("access revoked")
+			}
+			buf.Reset()
+			for i := range batch {
+				if !match(&batch[i]) {
+					continue
+				}
+				b, err := json.Marshal(batch[i])
+				if err != nil {
+					return err
+				}
+				buf.WriteString("data: ")
+				buf.Write(b)
+				buf.WriteString("\n\n")
+			}
+			if buf.Len() > 0 && !write(buf.Bytes()) {
+				return nil
+			}
+		case <-heartbeat.C:
+			if !s.streamStillAllowed(c) {
+				return end("access revoked")
+			}
+			if !write([]byte(": heartbeat\n\n")) {
+				return nil
+			}
+		}
+	}
+}
+
+// streamStillAllowed decides the stream's route again for its caller: a
+// stream is one long request, and an admin who loses the role, a disabled
+// user or an ended session must stop receiving records at once, as the
+// next request would be refused.
+func (s *Server) streamStillAllowed(c echo.Context) bool {
+	cl := callerOf(c)
+	req := rbac.Request{Sub: rbac.Anonymous, Obj: c.Path(), Act: c.Request().Method, MFA: rbac.MFANone}
+	if cl != nil {
+		fresh, err := s.lookupCaller(c.Request().Context(), cl.secret)
+		if err != nil {
+			return false
+		}
+		req.Sub, req.MFA = fresh.subject(), fresh.mfa()
+	}
+	return s.authz.Decide(req).Allowed
+}
