@@ -289,3 +289,11 @@ func mustLogin(t *testing.T, baseURL string) string {
 	}
 	return out.Token
 }
+
+// httpClient is a client whose connections are closed at the end of the
+// test.
+func httpClient(t *testing.T) *http.Client {
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+}
