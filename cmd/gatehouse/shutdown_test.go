@@ -19,8 +19,12 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 )
 
-// startSlowNoteCreate opens a connection and sends a note create whose body
-// is only half there: the request is in flight until finish is called.
+// startSlowNoteCreate sends a note create and returns once its handler is
+// reading the body, with half of the body sent: the request is in flight
+// until finish is called. The request asks for 100-continue, which the
+// server sends when the handler first reads the body: proof that the
+// server holds the request (a connection still in the accept queue at
+// shutdown would just be reset).
 func startSlowNoteCreate(t *testing.T, base, token, title string) (conn net.Conn, finish func() *http.Response) {
 	t.Helper()
 	u, err := url.Parse(base)
@@ -34,15 +38,27 @@ func startSlowNoteCreate(t *testing.T, base, token, title string) (conn net.Conn
 	t.Cleanup(func() { conn.Close() })
 	body := fmt.Sprintf(`{"title": %q, "body": "sent in two halves"}`, title)
 	half := len(body) / 2
-	fmt.Fprintf(conn, "POST /api/notes HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-		u.Host, token, len(body), body[:half])
+	fmt.Fprintf(conn, "POST /api/notes HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n",
+		u.Host, token, len(body))
+	r := bufio.NewReader(conn)
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	status, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 100 ") {
+		t.Fatalf("waiting for 100 Continue: %q, %v", status, err)
+	}
+	if blank, err := r.ReadString('\n'); err != nil || blank != "\r\n" {
+		t.Fatalf("after 100 Continue: %q, %v", blank, err)
+	}
+	if _, err := io.WriteString(conn, body[:half]); err != nil {
+		t.Fatal(err)
+	}
 	return conn, func() *http.Response {
 		t.Helper()
 		if _, err := io.WriteString(conn, body[half:]); err != nil {
 			t.Fatalf("send the rest of the body: %v", err)
 		}
 		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		resp, err := http.ReadResponse(r, nil)
 		if err != nil {
 			t.Fatalf("read the answer of the in-flight request: %v", err)
 		}
@@ -95,8 +111,6 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 	}
 
-	// Whether or not the server has read its headers yet, the connection
-	// is not idle: shutdown waits for it.
 	_, finish := startSlowNoteCreate(t, p.url, token, "in flight at SIGTERM")
 
 	start := time.Now()
