@@ -80,12 +80,13 @@ func ParseModel(text string) (*Model, error) {
 }
 
 func isShipped(m model.Model) bool {
-	norm := func(s string) string { return strings.Join(strings.Fields(s), "") }
+	// Casbin stores "r.sub" as "r_sub"; compare in that form.
+	norm := func(s string) string { return strings.ReplaceAll(strings.Join(strings.Fields(s), ""), ".", "_") }
 	tokens := func(sec, key string) string { return strings.Join(m[sec][key].Tokens, ",") }
 	return norm(m["m"]["m"].Value) == norm(shippedMatcher) &&
 		tokens("r", "r") == "r_sub,r_obj,r_act,r_owner,r_mfa" &&
 		tokens("p", "p") == "p_sub,p_obj,p_act,p_cond" &&
-		m["e"]["e"].Value == "some(where (p.eft == allow))" &&
+		norm(m["e"]["e"].Value) == norm("some(where (p.eft == allow))") &&
 		len(m["g"]) == 1
 }
 

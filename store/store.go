@@ -314,3 +314,14 @@ func (tx *Tx) putJSON(bucket, key []byte, v any) error {
 func concat(parts ...[]byte) []byte {
 	return bytes.Join(parts, nil)
 }
+
+// Check runs bbolt's consistency check over the whole file and returns the
+// first problem it finds.
+func (db *DB) Check() error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return fmt.Errorf("store: check %s: %w", db.path, err)
+		}
+		return nil
+	})
+}
