@@ -319,9 +319,15 @@ func concat(parts ...[]byte) []byte {
 // first problem it finds.
 func (db *DB) Check() error {
 	return db.bolt.View(func(tx *bolt.Tx) error {
+		// The channel is drained to its end: bbolt's checking goroutine
+		// reads the file's pages and must be done before the transaction
+		// ends (and the memory map may move).
+		var first error
 		for err := range tx.Check() {
-			return fmt.Errorf("store: check %s: %w", db.path, err)
+			if first == nil {
+				first = fmt.Errorf("store: check %s: %w", db.path, err)
+			}
 		}
-		return nil
+		return first
 	})
 }
