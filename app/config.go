@@ -28,7 +28,7 @@ type Config struct {
 	// AllowRegistration opens POST /api/auth/register.
 	AllowRegistration bool
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
-	// on shutdown.
+	// on shutdown. Zero means the default.
 	ShutdownTimeout time.Duration
 	// FailureRetention is how long auth-failure records are kept (zero:
 	// no age limit); FailureMaxRecords how many at most (oldest go first).
@@ -37,6 +37,19 @@ type Config struct {
 	// StreamHeartbeat is how often an idle auth-failure stream sends a
 	// comment line, so that proxies keep it open.
 	StreamHeartbeat time.Duration
+	// Connection timeouts, so that slow or idle clients cannot hold a
+	// connection (a goroutine and a file descriptor) forever. Zero means
+	// the default.
+	//
+	// ReadHeaderTimeout bounds the time to send the request headers
+	// (slowloris); ReadTimeout the whole request, body included; WriteTimeout
+	// the time from the end of the request headers to the end of the answer
+	// (event streams extend it themselves); IdleTimeout how long a keep-alive
+	// connection may wait for its next request.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
 	// HashConcurrency bounds how many password hashes run at once; each
 	// takes about 19 MiB. Zero means twice the number of CPUs.
 	HashConcurrency int
@@ -54,9 +67,30 @@ func DefaultConfig() Config {
 		BodyLimit:         1 << 20,
 		SessionTTL:        24 * time.Hour,
 		AllowRegistration: true,
-		ShutdownTimeout:   10 * time.Second,
+		ShutdownTimeout:   defaultShutdownTimeout,
+		ReadHeaderTimeout: defaultReadHeaderTimeout,
+		ReadTimeout:       defaultReadTimeout,
+		WriteTimeout:      defaultWriteTimeout,
+		IdleTimeout:       defaultIdleTimeout,
 		FailureRetention:  30 * 24 * time.Hour,
 		FailureMaxRecords: 50000,
 		StreamHeartbeat:   15 * time.Second,
 	}
+}
+
+// Defaults of the durations in Config.
+const (
+	defaultShutdownTimeout   = 10 * time.Second
+	defaultReadHeaderTimeout = 5 * time.Second
+	defaultReadTimeout       = 30 * time.Second
+	defaultWriteTimeout      = 60 * time.Second
+	defaultIdleTimeout       = 120 * time.Second
+)
+
+// orDefault is d, or def when d is not positive.
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }

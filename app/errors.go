@@ -61,6 +61,10 @@ func toAPIError(err error) (e *api.Error, internal bool) {
 		return apiError(http.StatusNotFound, api.CodeNotFound, "no such thing"), false
 	case errors.Is(err, store.ErrConflict):
 		return apiError(http.StatusConflict, api.CodeConflict, "it already exists"), false
+	case errors.Is(err, store.ErrWriteFailed):
+		// The disk is full or the file read-only: nothing was changed, and
+		// the same request may succeed later. Logged with its cause.
+		return apiError(http.StatusServiceUnavailable, api.CodeUnavailable, "the server cannot store changes right now; nothing was changed, try again later"), true
 	case errors.Is(err, store.ErrInvalidCursor):
 		return invalidInput(map[string]string{"cursor": "not a cursor this server handed out"}), false
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -95,6 +99,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	if c.Response().Committed {
 		return
+	}
+	if e.Status == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", "30")
 	}
 	if e.Status == http.StatusMethodNotAllowed {
 		if allow, ok := c.Get(echo.ContextKeyHeaderAllow).(string); ok {

@@ -102,42 +102,59 @@ func (s *Server) HTTPServer() *http.Server {
 	return &http.Server{
 		Addr:              s.cfg.Addr,
 		Handler:           s,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: orDefault(s.cfg.ReadHeaderTimeout, defaultReadHeaderTimeout),
+		ReadTimeout:       orDefault(s.cfg.ReadTimeout, defaultReadTimeout),
+		WriteTimeout:      orDefault(s.cfg.WriteTimeout, defaultWriteTimeout),
+		IdleTimeout:       orDefault(s.cfg.IdleTimeout, defaultIdleTimeout),
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 }
 
+// ErrShutdownTimeout means requests were still running when the shutdown
+// deadline passed, and their connections were cut.
+var ErrShutdownTimeout = errors.New("requests still running at the shutdown deadline were cut off")
+
 // Serve answers requests on l until ctx ends, then shuts down gracefully:
-// it stops accepting, ends streams, and waits up to ShutdownTimeout for
-// in-flight requests to finish.
+// it stops accepting (new connections are refused), ends streams, and
+// waits up to ShutdownTimeout for in-flight requests to finish. Past the
+// deadline it closes the remaining connections and returns
+// ErrShutdownTimeout. When Serve returns, every goroutine it started has
+// ended, so the caller may close the database.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	srv := s.HTTPServer()
+	// Requests keep running when ctx ends: shutdown lets them finish.
 	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
 	// The auth-failure writer runs as long as the server, and stops after
 	// it: its last flush stores what the last requests noted.
 	s.failures.start()
 	defer s.failures.stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	go s.sweepSessions(ctx)
+	wg.Go(func() { errc <- srv.Serve(l) })
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	wg.Go(func() { s.sweepSessions(sweepCtx) })
 	select {
 	case err := <-errc:
-		return err
+		s.Close()
+		return fmt.Errorf("app: serve: %w", err)
 	case <-ctx.Done():
 	}
-	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout.String())
+	timeout := orDefault(s.cfg.ShutdownTimeout, defaultShutdownTimeout)
+	s.log.Info("shutting down", "timeout", timeout.String())
 	s.Close()
-	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return err
+		s.log.Error("shutdown deadline passed: closing the connections still open", "timeout", timeout.String())
+		_ = srv.Close()
+		<-errc
+		return fmt.Errorf("app: shutdown after %s: %w", timeout, ErrShutdownTimeout)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+		return fmt.Errorf("app: serve: %w", err)
 	}
 	return nil
 }

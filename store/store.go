@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -36,6 +37,15 @@ var (
 	ErrInUse = errors.New("database is in use by another process")
 	// ErrForeign means the file is not a gatehouse database.
 	ErrForeign = errors.New("not a gatehouse database")
+	// ErrCorrupt means the file is a bbolt database whose pages are damaged
+	// (cut short, overwritten): reading it could crash the process, writing
+	// it could spread the damage. It is left untouched.
+	ErrCorrupt = errors.New("the database file is damaged")
+	// ErrWriteFailed means a change could not be written to the file (the
+	// disk is full, the file system became read-only, the database is
+	// closed). The change was not made; the database is still usable and
+	// later writes succeed once the cause is gone.
+	ErrWriteFailed = errors.New("the database could not store the change")
 )
 
 // schemaVersion is written into the meta bucket of a new database. A file
@@ -98,18 +108,21 @@ func Open(path string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("store: create folder of %s: %w", path, err)
 		}
 	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{
+	// A file with data is inspected, read-only, before it is opened for
+	// writing: bbolt trusts its pages, and a damaged file can make it crash
+	// or write over good data.
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		if err := inspect(path, opts.LockTimeout); err != nil {
+			return nil, err
+		}
+	}
+	b, err := openBolt(path, &bolt.Options{
 		Timeout:  opts.LockTimeout,
 		ReadOnly: opts.ReadOnly,
 		NoSync:   opts.NoSync,
 	})
-	switch {
-	case errors.Is(err, bolterrors.ErrTimeout):
-		return nil, fmt.Errorf("store: %s: %w", path, ErrInUse)
-	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
-		return nil, fmt.Errorf("store: %s: %w (%v)", path, ErrForeign, err)
-	case err != nil:
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	if err != nil {
+		return nil, err
 	}
 	db := &DB{bolt: b, path: path}
 	if err := db.init(opts.ReadOnly); err != nil {
@@ -119,8 +132,26 @@ func Open(path string, opts Options) (*DB, error) {
 	return db, nil
 }
 
+// openBolt opens a bbolt file, naming what went wrong in our terms.
+func openBolt(path string, opts *bolt.Options) (*bolt.DB, error) {
+	b, err := bolt.Open(path, 0o600, opts)
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, fmt.Errorf("store: %s: %w", path, ErrInUse)
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
+		return nil, fmt.Errorf("store: %s: %w (%v)", path, ErrForeign, err)
+	case err != nil && strings.HasPrefix(err.Error(), "file size too small"):
+		// bbolt has no sentinel for a file shorter than its two meta pages.
+		return nil, fmt.Errorf("store: %s: %w (%v: it was cut short)", path, ErrCorrupt, err)
+	case err != nil:
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return b, nil
+}
+
 // init creates the buckets of a new file and refuses a foreign one: a bbolt
 // file that has buckets but no gatehouse schema marker is left untouched.
+// A file that has everything already is not written to.
 func (db *DB) init(readOnly bool) error {
 	check := func(tx *bolt.Tx) (fresh bool, err error) {
 		meta := tx.Bucket(bucketMeta)
@@ -137,14 +168,23 @@ func (db *DB) init(readOnly bool) error {
 		}
 		return false, nil
 	}
-	if readOnly {
-		return db.bolt.View(func(tx *bolt.Tx) error {
-			fresh, err := check(tx)
-			if err == nil && fresh {
-				return fmt.Errorf("store: %s: %w (empty file)", db.path, ErrForeign)
-			}
+	complete := false
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		fresh, err := check(tx)
+		if err != nil {
 			return err
-		})
+		}
+		if fresh && readOnly {
+			return fmt.Errorf("store: %s: %w (empty file)", db.path, ErrForeign)
+		}
+		complete = !fresh
+		for _, name := range allBuckets {
+			complete = complete && tx.Bucket(name) != nil
+		}
+		return nil
+	})
+	if err != nil || readOnly || complete {
+		return err
 	}
 	return db.bolt.Update(func(tx *bolt.Tx) error {
 		if _, err := check(tx); err != nil {
@@ -201,14 +241,23 @@ func (db *DB) View(ctx context.Context, fn func(tx *Tx) error) error {
 
 // Update runs fn in a read-write transaction, committed when fn returns nil.
 // bbolt allows one writer at a time and no nested transactions: fn must not
-// call other DB methods.
+// call other DB methods. When Update returns nil the change is on disk
+// (fsynced, unless NoSync); a failure to begin or commit is ErrWriteFailed
+// and nothing of the change is kept.
 func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.bolt.Update(func(btx *bolt.Tx) error {
-		return fn(&Tx{tx: btx, now: time.Now().UTC()})
+	fnFailed := false
+	err := db.bolt.Update(func(btx *bolt.Tx) error {
+		err := fn(&Tx{tx: btx, now: time.Now().UTC()})
+		fnFailed = err != nil
+		return err
 	})
+	if err != nil && !fnFailed {
+		return fmt.Errorf("store: %w: %w", ErrWriteFailed, err)
+	}
+	return err
 }
 
 // Changes returns the rule changes made so far in this transaction.
@@ -270,9 +319,15 @@ func concat(parts ...[]byte) []byte {
 // first problem it finds.
 func (db *DB) Check() error {
 	return db.bolt.View(func(tx *bolt.Tx) error {
+		// The channel is drained to its end: bbolt's checking goroutine
+		// reads the file's pages and must be done before the transaction
+		// ends (and the memory map may move).
+		var first error
 		for err := range tx.Check() {
-			return fmt.Errorf("store: check %s: %w", db.path, err)
+			if first == nil {
+				first = fmt.Errorf("store: check %s: %w", db.path, err)
+			}
 		}
-		return nil
+		return first
 	})
 }

@@ -74,6 +74,8 @@ func openDB(path string, opts store.Options) (*store.DB, error) {
 		return nil, fmt.Errorf("%s: database is in use by another process (is a gatehouse server running?)", path)
 	case errors.Is(err, store.ErrForeign):
 		return nil, fmt.Errorf("%s: not a gatehouse database (left untouched): %w", path, err)
+	case errors.Is(err, store.ErrCorrupt):
+		return nil, fmt.Errorf("%s: the database file is damaged and was left untouched: restore it from a backup: %w", path, err)
 	case err != nil:
 		return nil, err
 	}
