@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/casbin/casbin/v2/model"
+	"github.com/casbin/casbin/v2/util"
 )
 
 // Subjects and values the shipped model gives meaning to.
@@ -79,13 +80,16 @@ func ParseModel(text string) (*Model, error) {
 	return &Model{casbin: m, text: text, compiled: isShipped(m)}, nil
 }
 
+// isShipped reports whether m is the model the engine implements. Casbin
+// keeps matchers and effects escaped ("r.sub" becomes "r_sub"), so the
+// shipped text is escaped the same way before comparing, white space aside.
 func isShipped(m model.Model) bool {
-	norm := func(s string) string { return strings.Join(strings.Fields(s), "") }
+	norm := func(s string) string { return util.EscapeAssertion(strings.Join(strings.Fields(s), "")) }
 	tokens := func(sec, key string) string { return strings.Join(m[sec][key].Tokens, ",") }
 	return norm(m["m"]["m"].Value) == norm(shippedMatcher) &&
 		tokens("r", "r") == "r_sub,r_obj,r_act,r_owner,r_mfa" &&
 		tokens("p", "p") == "p_sub,p_obj,p_act,p_cond" &&
-		m["e"]["e"].Value == "some(where (p.eft == allow))" &&
+		norm(m["e"]["e"].Value) == norm("some(where (p.eft == allow))") &&
 		len(m["g"]) == 1
 }
 
