@@ -82,7 +82,7 @@ func Policy(seed []rbac.CSVRule, s Size) []rbac.CSVRule {
 			sub = fmt.Sprintf("group:g%d", k%s.Groups)
 		}
 		if k%20 == 19 {
-			add("p", fmt.Sprintf("role:r%d", (k/20)%Roles), "/api/notes/:id", http.MethodGet, rbac.CondAny)
+			add("p", fmt.Sprintf("role:r%d", Roles-1-(k/20)%Roles), "/api/notes/:id", http.MethodGet, rbac.CondAny)
 			continue
 		}
 		obj := fmt.Sprintf("/api/res%d", k%100)
