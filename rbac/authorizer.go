@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -142,15 +143,18 @@ func (a *Authorizer) Parents(sub string) []string {
 	return slices.Clone(a.eng.parents[sub])
 }
 
-// Members are the subjects directly linked to target.
+// Members are the subjects directly linked to target, sorted.
 func (a *Authorizer) Members(target string) []string {
 	if a.enf != nil {
 		users, _ := a.enf.GetUsersForRole(target)
+		slices.Sort(users)
 		return users
 	}
 	a.mu.RLock()
-	defer a.mu.RUnlock()
-	return slices.Clone(a.eng.children[target])
+	members := slices.Collect(maps.Keys(a.eng.children[target]))
+	a.mu.RUnlock()
+	slices.Sort(members)
+	return members
 }
 
 // Mutate runs fn in one store transaction and, once it has committed,

@@ -43,9 +43,12 @@ type routeKey struct{ act, obj string }
 // engine is the compiled form of a shipped-model policy. It is not safe for
 // concurrent use; Authorizer guards it.
 type engine struct {
-	rules    []*prule // in policy (id) order, which decides which rule is reported
-	parents  map[string][]string
-	children map[string][]string
+	rules   []*prule // in policy (id) order, which decides which rule is reported
+	parents map[string][]string
+	// children is the reverse of parents, as sets: a role such as
+	// role:user has a member per user, and a list would make loading
+	// 100k users quadratic.
+	children map[string]map[string]struct{}
 	routes   []routeKey
 	// byRoute holds, for each registered route, the rules whose object and
 	// action match it, in policy order: a decision reads only these. It is
@@ -56,7 +59,7 @@ type engine struct {
 func newEngine() *engine {
 	return &engine{
 		parents:  map[string][]string{},
-		children: map[string][]string{},
+		children: map[string]map[string]struct{}{},
 		byRoute:  map[routeKey][]*prule{},
 	}
 }
@@ -77,10 +80,18 @@ func (e *engine) apply(added bool, id uint64, typ string, v []string) (pChanged 
 	case typ == "g" && len(v) == 2:
 		if added {
 			e.parents[v[0]] = appendOnce(e.parents[v[0]], v[1])
-			e.children[v[1]] = appendOnce(e.children[v[1]], v[0])
+			members := e.children[v[1]]
+			if members == nil {
+				members = map[string]struct{}{}
+				e.children[v[1]] = members
+			}
+			members[v[0]] = struct{}{}
 		} else {
 			e.parents[v[0]] = removeValue(e.parents, v[0], v[1])
-			e.children[v[1]] = removeValue(e.children, v[1], v[0])
+			delete(e.children[v[1]], v[0])
+			if len(e.children[v[1]]) == 0 {
+				delete(e.children, v[1])
+			}
 		}
 	}
 	return false

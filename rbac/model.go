@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/casbin/casbin/v2/model"
+	"github.com/casbin/casbin/v2/util"
 )
 
 // Subjects and values the shipped model gives meaning to.
@@ -79,9 +80,11 @@ func ParseModel(text string) (*Model, error) {
 	return &Model{casbin: m, text: text, compiled: isShipped(m)}, nil
 }
 
+// isShipped reports whether m is the model the engine implements. Casbin
+// keeps matchers and effects escaped ("r.sub" becomes "r_sub"), so the
+// shipped text is escaped the same way before comparing, white space aside.
 func isShipped(m model.Model) bool {
-	// Casbin stores "r.sub" as "r_sub"; compare in that form.
-	norm := func(s string) string { return strings.ReplaceAll(strings.Join(strings.Fields(s), ""), ".", "_") }
+	norm := func(s string) string { return util.EscapeAssertion(strings.Join(strings.Fields(s), "")) }
 	tokens := func(sec, key string) string { return strings.Join(m[sec][key].Tokens, ",") }
 	return norm(m["m"]["m"].Value) == norm(shippedMatcher) &&
 		tokens("r", "r") == "r_sub,r_obj,r_act,r_owner,r_mfa" &&

@@ -1,0 +1,353 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/rbac/rbactest"
+)
+
+// reportOptions say what `report` measures, and how long.
+type reportOptions struct {
+	genOptions
+	gatehouseBin string        // gatehouse binary for start-up and logins; empty skips them
+	gobench      string        // output of go test -bench to summarize; empty skips it
+	conns        int           // load generator connections
+	duration     time.Duration // of each load run
+	rounds       int           // of the HTTP comparison
+	startups     int           // start-up runs
+	changes      int           // of each kind of policy change
+	logins       int           // concurrent logins
+	work         string        // folder for the database; empty: a temporary one
+}
+
+func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gatehouse-bench report", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := reportOptions{}
+	fs.StringVar(&o.model, "model", "model.conf", "Casbin model")
+	fs.StringVar(&o.policy, "policy", "policy.csv", "seed policy")
+	fs.IntVar(&o.users, "users", 100_000, "users in the generated database")
+	fs.IntVar(&o.notes, "notes", 1, "notes per user")
+	fs.StringVar(&o.gatehouseBin, "gatehouse", "", "gatehouse binary, for start-up and login figures")
+	fs.StringVar(&o.gobench, "gobench", "", "file holding the output of go test -bench, to summarize")
+	fs.IntVar(&o.conns, "conns", 16, "connections of the load generator")
+	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of each load run")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds of the HTTP comparison (medians are reported)")
+	fs.IntVar(&o.startups, "startups", 3, "start-up runs (the median is reported)")
+	fs.IntVar(&o.changes, "changes", 5, "policy changes of each kind")
+	fs.IntVar(&o.logins, "logins", 200, "concurrent logins")
+	fs.StringVar(&o.work, "work", "", "folder for the generated database (default: a temporary one, removed after)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	t, err := report(ctx, o, stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, t.String())
+	return nil
+}
+
+// report measures everything and returns the summary table. Progress goes
+// to progress.
+func report(ctx context.Context, o reportOptions, progress io.Writer) (*table, error) {
+	t := &table{}
+	if o.gobench != "" {
+		f, err := os.Open(o.gobench)
+		if err != nil {
+			return nil, err
+		}
+		results, err := parseGoBench(f)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		addGoBench(t, results)
+	}
+	work := o.work
+	if work == "" {
+		dir, err := os.MkdirTemp("", "gatehouse-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		work = dir
+	}
+	o.db = filepath.Join(work, fmt.Sprintf("bench-%d.db", o.users))
+	_ = os.Remove(o.db)
+	defer os.Remove(o.db)
+	fmt.Fprintf(progress, "generating %d users...\n", o.users)
+	g, err := generate(ctx, o.genOptions)
+	if err != nil {
+		return nil, err
+	}
+	size := fmt.Sprintf("%s users, %d rules", count(g.size.Users), g.rules)
+	t.add("generate the database ("+size+")", seconds(g.took), "", "")
+	if o.gatehouseBin != "" {
+		env := benchEnv(g.path, o.model, o.policy)
+		fmt.Fprintln(progress, "start-up...")
+		times, rss, err := measureStartup(ctx, o.gatehouseBin, env, o.startups)
+		if err != nil {
+			return nil, err
+		}
+		m := medianDuration(times)
+		t.add("start-up to first answer ("+size+")", seconds(m), "target 3 s", verdict(m <= 3*time.Second))
+		t.add("resident memory after start-up", megabytes(rss), "", "")
+		fmt.Fprintf(progress, "%d concurrent logins...\n", o.logins)
+		lb, err := measureLogins(ctx, o.gatehouseBin, env, g, o.logins)
+		if err != nil {
+			return nil, err
+		}
+		t.add(fmt.Sprintf("%d concurrent logins: peak resident memory", lb.n), megabytes(lb.peak), "target 300 MB", verdict(lb.peak < 300<<20))
+		t.add(fmt.Sprintf("%d concurrent logins: time for all (%d failed)", lb.n, lb.failed), seconds(lb.wall), "", "")
+		t.add("note reads during the logins: p50 / p99 / failed",
+			fmt.Sprintf("%s / %s / %d", ms(lb.probe.percentile(0.5)), ms(lb.probe.percentile(0.99)), lb.probe.failed), "", "")
+	}
+	srv, err := startInProcess(ctx, g.path, o.model, io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	fmt.Fprintln(progress, "policy changes...")
+	cv, err := measureChanges(ctx, srv, g, o.changes)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range []struct {
+		name string
+		ds   []time.Duration
+	}{
+		{"rule added", cv.ruleAdded}, {"rule removed", cv.ruleRemoved},
+		{"role link added", cv.linkAdded}, {"role link removed", cv.linkRemoved},
+	} {
+		m := slices.Max(c.ds)
+		t.add(fmt.Sprintf("%s -> next request sees it (slowest of %d)", c.name, len(c.ds)), ms(m), "target 50 ms", verdict(m < 50*time.Millisecond))
+	}
+	t.note("policy changes were made through " + cv.via + ".")
+
+	fmt.Fprintln(progress, "HTTP comparison...")
+	cmp, err := compareHTTP(ctx, srv, g, o.conns, o.duration, o.rounds)
+	if err != nil {
+		return nil, err
+	}
+	ghRPS, bareRPS := medianOf(cmp.gatehouse, loadResult.rps), medianOf(cmp.bare, loadResult.rps)
+	t.add("GET /api/notes/:id, requests/s (bare Echo from memory)", fmt.Sprintf("%.0f", ghRPS), fmt.Sprintf("%.0f", bareRPS),
+		fmt.Sprintf("%.0f%% (target 60%%)", 100*ghRPS/bareRPS))
+	for _, p := range []float64{0.5, 0.99} {
+		gh := medianOf(cmp.gatehouse, func(r loadResult) float64 { return float64(r.percentile(p)) })
+		bare := medianOf(cmp.bare, func(r loadResult) float64 { return float64(r.percentile(p)) })
+		t.add(fmt.Sprintf("GET /api/notes/:id, p%.0f latency", 100*p), ms(time.Duration(gh)), ms(time.Duration(bare)), fmt.Sprintf("%.2fx", gh/bare))
+	}
+	failed := 0
+	for _, r := range append(cmp.gatehouse, cmp.bare...) {
+		failed += r.failed
+	}
+	t.note(fmt.Sprintf("HTTP: %d connections, %d rounds of %s per side, alternating; medians of the rounds; %d failed requests.",
+		o.conns, o.rounds, o.duration, failed))
+
+	fmt.Fprintln(progress, "auth-failure flood...")
+	fl, err := measureFlood(ctx, srv, g, o.conns, o.duration)
+	if err != nil {
+		return nil, err
+	}
+	t.add("auth-failure flood: failed requests/s sent (401)", fmt.Sprintf("%.0f", fl.attack.rps()), "target 5000", "")
+	t.add("auth-failure flood: store write transactions/s", fmt.Sprintf("%.1f", float64(fl.writes)/o.duration.Seconds()), "", "")
+	p99 := fl.legit.percentile(0.99)
+	t.add(fmt.Sprintf("auth-failure flood: legitimate reads p99 (%d sent, %d failed)", fl.legit.ok+fl.legit.failed, fl.legit.failed),
+		ms(p99), "target 50 ms", verdict(p99 < 50*time.Millisecond && fl.legit.failed == 0))
+	return t, nil
+}
+
+func medianOf(rs []loadResult, f func(loadResult) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	return median(v)
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// goBench is one benchmark's results, one per -count run.
+type goBench struct {
+	nsPerOp, allocsPerOp []float64
+}
+
+// parseGoBench reads go test -bench output: "BenchmarkX/y-2  N  123 ns/op
+// 64 B/op  1 allocs/op", with the GOMAXPROCS suffix dropped from names.
+func parseGoBench(r io.Reader) (map[string]*goBench, error) {
+	out := map[string]*goBench{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		name := strings.TrimPrefix(f[0], "Benchmark")
+		if i := strings.LastIndexByte(name, '-'); i > 0 {
+			if _, err := strconv.Atoi(name[i+1:]); err == nil {
+				name = name[:i]
+			}
+		}
+		b := out[name]
+		if b == nil {
+			b = &goBench{}
+			out[name] = b
+		}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			switch f[i+1] {
+			case "ns/op":
+				b.nsPerOp = append(b.nsPerOp, v)
+			case "allocs/op":
+				b.allocsPerOp = append(b.allocsPerOp, v)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no benchmark results in the go test output")
+	}
+	return out, sc.Err()
+}
+
+// addGoBench puts the decision benchmarks in the table: medians of the
+// runs, gatehouse's engine against plain Casbin Enforce.
+func addGoBench(t *table, results map[string]*goBench) {
+	ns := func(name string) (float64, bool) {
+		b, ok := results[name]
+		if !ok || len(b.nsPerOp) == 0 {
+			return 0, false
+		}
+		return median(b.nsPerOp), true
+	}
+	allocs := func(name string) string {
+		b, ok := results[name]
+		if !ok || len(b.allocsPerOp) == 0 {
+			return "?"
+		}
+		return fmt.Sprintf("%.0f", median(b.allocsPerOp))
+	}
+	largest := ""
+	runs := 0
+	for _, size := range []string{"1k", "10k", "100k"} {
+		for _, c := range []string{"allow", "deny"} {
+			prefix := "Decide/users=" + size + "/"
+			gh, ok1 := ns(prefix + "gatehouse/" + c)
+			cb, ok2 := ns(prefix + "casbin/" + c)
+			if !ok1 || !ok2 {
+				continue
+			}
+			largest = size
+			runs = len(results[prefix+"gatehouse/"+c].nsPerOp)
+			t.add(fmt.Sprintf("one decision, %s users, %s (ns/op; allocs/op) vs Casbin Enforce", size, c),
+				fmt.Sprintf("%s; %s", nanos(gh), allocs(prefix+"gatehouse/"+c)),
+				fmt.Sprintf("%s; %s", nanos(cb), allocs(prefix+"casbin/"+c)),
+				fmt.Sprintf("%.0fx faster", cb/gh))
+		}
+	}
+	if largest == "" {
+		return
+	}
+	prefix := "Decide/users=" + largest + "/"
+	if gh, ok := ns(prefix + "gatehouse/allow"); ok {
+		if scan, ok := ns(prefix + "gatehouse-noindex/allow"); ok {
+			t.add("design: route index vs scanning every rule ("+largest+", allow)", nanos(gh), nanos(scan), fmt.Sprintf("%.0fx faster", scan/gh))
+		}
+		if par, ok := ns("DecideParallel/users=" + largest + "/gatehouse/allow"); ok {
+			t.add("one decision, every CPU deciding at once ("+largest+")", nanos(par), nanos(gh)+" alone", "")
+		}
+		if cached, ok := ns("CasbinCached/users=" + largest + "/casbin-cached/allow"); ok {
+			t.add("reference: Casbin CachedEnforcer hit (unbounded, never cleared by role changes)", nanos(gh), nanos(cached), fmt.Sprintf("%.2fx", cached/gh))
+		}
+	}
+	if load, ok := ns("Load/users=" + largest + "/gatehouse"); ok {
+		t.add("load the policy into the engine ("+largest+" users)", ms(time.Duration(load)), "", "")
+	}
+	t.note(fmt.Sprintf("decisions: medians of %d go test -bench runs; the sizes are %s.", runs, describeSize()))
+}
+
+func describeSize() string {
+	s := rbactest.SizeFor(100_000)
+	return fmt.Sprintf("at 100k users, %s groups, %s links, %d p rules (rbactest.SizeFor)", count(s.Groups), count(2*s.Users), s.Rules)
+}
+
+// table is the summary `make bench` prints, in Markdown.
+type table struct {
+	rows  [][4]string
+	notes []string
+}
+
+func (t *table) add(figure, gatehouse, baseline, ratio string) {
+	t.rows = append(t.rows, [4]string{figure, gatehouse, baseline, ratio})
+}
+
+func (t *table) note(s string) { t.notes = append(t.notes, s) }
+
+func (t *table) String() string {
+	var b strings.Builder
+	rows := append([][4]string{{"figure", "gatehouse", "baseline", "ratio"}, {"---", "---", "---", "---"}}, t.rows...)
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r[0], r[1], r[2], r[3])
+	}
+	if len(t.notes) > 0 {
+		b.WriteString("\n")
+		for _, n := range t.notes {
+			b.WriteString("- " + n + "\n")
+		}
+	}
+	return b.String()
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT MET"
+}
+
+func nanos(ns float64) string {
+	switch {
+	case ns < 1e3:
+		return fmt.Sprintf("%.0f ns", ns)
+	case ns < 1e6:
+		return fmt.Sprintf("%.1f µs", ns/1e3)
+	}
+	return fmt.Sprintf("%.2f ms", ns/1e6)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
+
+func seconds(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+func megabytes(b int64) string { return fmt.Sprintf("%.0f MB", float64(b)/(1<<20)) }
+
+func count(n int) string {
+	if n >= 1000 && n%1000 == 0 {
+		return strconv.Itoa(n/1000) + "k"
+	}
+	return strconv.Itoa(n)
+}
