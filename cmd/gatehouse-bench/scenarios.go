@@ -36,9 +36,10 @@ type httpComparison struct {
 	gatehouse, bare []loadResult
 }
 
-// compareHTTP serves GET /api/notes/:id to conns owners from the real
-// server and from a bare Echo answering the same JSON from memory, in
-// alternating rounds of d each, so that both see the same noise.
+// compareHTTP serves GET /api/notes/:id to owners sending a personal API
+// token as a Bearer token, from the real server and from a bare Echo
+// answering the same JSON from memory, in alternating rounds of d each, so
+// that both see the same noise.
 func compareHTTP(ctx context.Context, srv *inProcess, g *generated, conns int, d time.Duration, rounds int) (*httpComparison, error) {
 	owners := min(conns, 8, g.size.Users-1)
 	tokens := make([]string, owners)
@@ -47,7 +48,7 @@ func compareHTTP(ctx context.Context, srv *inProcess, g *generated, conns int, d
 	var want []byte
 	for i := range owners {
 		id := i + 2
-		tok, err := login(ctx, srv.url, g, id)
+		tok, err := personalToken(ctx, srv.url, g, id)
 		if err != nil {
 			return nil, err
 		}
@@ -145,7 +146,7 @@ func measureChanges(ctx context.Context, srv *inProcess, g *generated, times int
 	if cv.viewer == 0 {
 		return nil, errors.New("no user is denied another's note: cannot measure")
 	}
-	tok, err := login(ctx, srv.url, g, cv.viewer)
+	tok, err := personalToken(ctx, srv.url, g, cv.viewer)
 	if err != nil {
 		return nil, err
 	}
@@ -231,17 +232,20 @@ func (cv *changeVisibility) expect(status int) error {
 type floodResult struct {
 	attack, legit loadResult
 	// writes is the number of write transactions the store committed
-	// during the flood.
-	writes uint64
+	// during the flood; flushedWrites the same once the failures still
+	// queued at its end were stored.
+	writes, flushedWrites uint64
 }
 
-// measureFlood sends requests with well-formed but unknown Bearer tokens
-// (401) from conns connections, each as a different client address, for d,
-// while one legitimate owner reads their note every 10 ms. It counts the
-// store's write transactions by its transaction id.
+// measureFlood sends requests with well-formed but unknown personal
+// tokens (401, each one recorded by the auth-failure log) from conns
+// connections, each as a different client address, for d, while one
+// legitimate owner reads their note every 10 ms. It counts the store's
+// write transactions by bbolt's transaction id, which grows by one with
+// every committed write, whoever makes it.
 func measureFlood(ctx context.Context, srv *inProcess, g *generated, conns int, d time.Duration) (*floodResult, error) {
 	legitID := min(3, g.size.Users)
-	tok, err := login(ctx, srv.url, g, legitID)
+	tok, err := personalToken(ctx, srv.url, g, legitID)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +266,7 @@ func measureFlood(ctx context.Context, srv *inProcess, g *generated, conns int, 
 	res.attack = closedLoop(ctx, newClient(conns), conns, d, http.StatusUnauthorized, func(w int) *http.Request {
 		var b [32]byte
 		_, _ = rand.Read(b[:])
-		req := getNote(srv.url, 1, "gatehouse_sess_"+base64.RawURLEncoding.EncodeToString(b[:]))
+		req := getNote(srv.url, 1, "gatehouse_pat_"+base64.RawURLEncoding.EncodeToString(b[:]))
 		req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", w%250+1))
 		return req
 	})
@@ -271,7 +275,16 @@ func measureFlood(ctx context.Context, srv *inProcess, g *generated, conns int, 
 	if err != nil {
 		return nil, err
 	}
+	// Wait for the last batch, so that every failure of the flood is
+	// counted, then count again.
+	if err := srv.srv.FlushAuthFailures(ctx); err != nil {
+		return nil, err
+	}
+	if res.flushedWrites, err = lastTxID(srv.db); err != nil {
+		return nil, err
+	}
 	res.writes = after - before
+	res.flushedWrites -= before
 	return res, nil
 }
 
@@ -284,15 +297,21 @@ func lastTxID(db *store.DB) (uint64, error) {
 
 // loginBurst is n concurrent logins against a serve process.
 type loginBurst struct {
-	n, failed     int
-	wall          time.Duration
-	idleRSS, peak int64
-	probe         loadResult
+	n, failed int
+	wall      time.Duration
+	// idleRSS is the resident memory before the logins; peakRSS and
+	// peakAnon the most seen while they ran (all of it, and the
+	// anonymous part: without the database file's mapped pages).
+	idleRSS, peakRSS, peakAnon int64
+	probe                      loadResult
 }
 
 // measureLogins starts bin serve, signs in n different users at once, and
-// meanwhile reads a note every 10 ms as another signed-in user; it reports
-// the process's resident memory before and at its peak.
+// meanwhile reads a note every 10 ms as another user (personal token); it
+// reports the process's resident memory before and, sampled every 5 ms,
+// at its peak during the logins. (The kernel's own peak, VmHWM, would
+// include start-up, where the integrity check reads the whole database
+// file through bbolt's mapping.)
 func measureLogins(ctx context.Context, bin string, env []string, g *generated, n int) (*loginBurst, error) {
 	n = min(n, g.size.Users-2)
 	p, err := startProcess(ctx, bin, env)
@@ -300,12 +319,27 @@ func measureLogins(ctx context.Context, bin string, env []string, g *generated, 
 		return nil, err
 	}
 	defer p.stop()
-	tok, err := login(ctx, p.url, g, 2)
+	tok, err := personalToken(ctx, p.url, g, 2)
 	if err != nil {
 		return nil, err
 	}
 	lb := &loginBurst{n: n}
 	lb.idleRSS, _ = p.memory()
+	sctx, stopSampling := context.WithCancel(ctx)
+	var sampled sync.WaitGroup
+	sampled.Go(func() {
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			rss, anon := p.anonymous()
+			lb.peakRSS, lb.peakAnon = max(lb.peakRSS, rss), max(lb.peakAnon, anon)
+			select {
+			case <-sctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
 	pctx, cancel := context.WithCancel(ctx)
 	var probeDone sync.WaitGroup
 	probeDone.Go(func() {
@@ -329,7 +363,8 @@ func measureLogins(ctx context.Context, bin string, env []string, g *generated, 
 	lb.wall = time.Since(start)
 	cancel()
 	probeDone.Wait()
-	_, lb.peak = p.memory()
+	stopSampling()
+	sampled.Wait()
 	return lb, nil
 }
 

@@ -202,37 +202,65 @@ func (p *process) stop() error {
 	}
 }
 
-// memory returns the process's resident memory now and at its peak, in
-// bytes, from /proc (Linux only; zero elsewhere).
+// memory returns the process's resident memory now and at its peak since
+// it started, in bytes, from /proc (Linux only; zero elsewhere).
 func (p *process) memory() (rss, peak int64) {
+	m := p.status()
+	return m["VmRSS"], m["VmHWM"]
+}
+
+// anonymous returns the process's resident memory now: all of it, and the
+// anonymous part (the Go heap and stacks, without the pages of the
+// database file that bbolt maps).
+func (p *process) anonymous() (rss, anon int64) {
+	m := p.status()
+	return m["VmRSS"], m["RssAnon"]
+}
+
+// status reads the memory figures of /proc/PID/status, in bytes.
+func (p *process) status() map[string]int64 {
+	out := map[string]int64{}
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
-		return 0, 0
+		return out
 	}
 	for line := range strings.SplitSeq(string(data), "\n") {
 		name, value, ok := strings.Cut(line, ":")
 		if !ok {
 			continue
 		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
-		if err != nil {
+		v, ok := strings.CutSuffix(strings.TrimSpace(value), " kB")
+		if !ok {
 			continue
 		}
-		switch name {
-		case "VmRSS":
-			rss = kb << 10
-		case "VmHWM":
-			peak = kb << 10
+		if kb, err := strconv.ParseInt(v, 10, 64); err == nil {
+			out[name] = kb << 10
 		}
 	}
-	return rss, peak
+	return out
 }
 
-// login signs in user id of a generated database and returns the token.
+// login signs in user id of a generated database and returns the session
+// token.
 func login(ctx context.Context, url string, g *generated, id int) (string, error) {
 	res, err := api.NewClient(url, "").Login(ctx, api.LoginRequest{Email: email(id), Password: g.password})
 	if err != nil {
 		return "", fmt.Errorf("login as user %d: %w", id, err)
 	}
 	return res.Token, nil
+}
+
+// personalToken signs in user id and creates a personal API token
+// (gatehouse_pat_...), the credential a script or another service sends as
+// a Bearer token; it returns the token's secret.
+func personalToken(ctx context.Context, url string, g *generated, id int) (string, error) {
+	session, err := login(ctx, url, g, id)
+	if err != nil {
+		return "", err
+	}
+	tok, err := api.NewClient(url, session).CreateToken(ctx, api.CreateTokenRequest{Name: "gatehouse-bench"})
+	if err != nil {
+		return "", fmt.Errorf("personal token of user %d: %w", id, err)
+	}
+	return tok.Secret, nil
 }
