@@ -23,6 +23,8 @@ type Request struct {
 type Decision struct {
 	Allowed bool
 	// Rule is the p rule that allowed the request: sub, obj, act, cond.
+	// Decide shares it with the policy, so that a decision allocates
+	// nothing: read it, never change it (Explain returns a copy).
 	Rule []string
 	// StepUp says the request was denied but would be allowed with a
 	// proven second factor.
@@ -33,8 +35,17 @@ type Decision struct {
 type prule struct {
 	id                  uint64
 	sub, obj, act, cond string
+	// vals is sub, obj, act, cond once, for Decision.Rule: an allowed
+	// decision then allocates nothing, and so adds no garbage for the
+	// collector to find in a heap that grows with the policy.
+	vals []string
 }
 
+func newPRule(id uint64, sub, obj, act, cond string) *prule {
+	return &prule{id: id, sub: sub, obj: obj, act: act, cond: cond, vals: slices.Clip([]string{sub, obj, act, cond})}
+}
+
+// values is a copy of the rule's values, for callers that keep them.
 func (r *prule) values() []string { return []string{r.sub, r.obj, r.act, r.cond} }
 
 // routeKey names one registered route.
@@ -70,7 +81,7 @@ func (e *engine) apply(added bool, id uint64, typ string, v []string) (pChanged 
 	switch {
 	case typ == "p" && len(v) == 4:
 		if added {
-			r := &prule{id: id, sub: v[0], obj: v[1], act: v[2], cond: v[3]}
+			r := newPRule(id, v[0], v[1], v[2], v[3])
 			i, _ := slices.BinarySearchFunc(e.rules, id, func(r *prule, id uint64) int { return cmpID(r.id, id) })
 			e.rules = slices.Insert(e.rules, i, r)
 		} else {
@@ -201,7 +212,7 @@ func (e *engine) decide(req Request) Decision {
 	subs := e.closure(req.Sub, buf[:0])
 	rules := e.candidates(req.Obj, req.Act)
 	if r := firstGrant(rules, subs, &req); r != nil {
-		return Decision{Allowed: true, Rule: r.values()}
+		return Decision{Allowed: true, Rule: r.vals}
 	}
 	if req.MFA != MFAVerified {
 		up := req
@@ -255,6 +266,7 @@ func (e *engine) path(sub, target string) []string {
 // explain decides req and says why in a sentence a person understands.
 func (e *engine) explain(req Request) (Decision, string) {
 	d := e.decide(req)
+	d.Rule = slices.Clone(d.Rule)
 	action := req.Act + " on " + req.Obj
 	if d.Allowed {
 		r := &prule{sub: d.Rule[0], obj: d.Rule[1], act: d.Rule[2], cond: d.Rule[3]}
