@@ -35,7 +35,7 @@ fmt: ## gofmt every file
 # database of BENCH_USERS users, start-up, policy changes, the HTTP
 # comparison with a bare Echo, concurrent logins and an auth-failure flood.
 # Raw outputs go to bin/bench/; the summary table is printed at the end.
-BENCH_COUNT ?= 3
+BENCH_COUNT ?= 5
 BENCH_TIME ?= 200ms
 BENCH_USERS ?= 100000
 BENCH_HTTP ?= -duration 3s -rounds 3
