@@ -1,6 +1,7 @@
 package rbac_test
 
 import (
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -18,13 +19,21 @@ import (
 // rbactest.SizeFor: at 100k users, 1k groups, 200k links, 500 p rules).
 // `make bench` reads their names: Decide/users=N/<engine>/<case>.
 
-// benchSizes are the user counts benchmarked; -short keeps the smallest,
-// for the smoke run in make test.
+// benchSizes are the user counts benchmarked; -short, or a smoke run of
+// one iteration (make test runs every benchmark with -benchtime=1x),
+// keeps the smallest.
 func benchSizes() []int {
-	if testing.Short() {
+	if testing.Short() || smokeRun() {
 		return []int{1000}
 	}
 	return []int{1000, 10_000, 100_000}
+}
+
+// smokeRun reports whether benchmarks run once each, to check that they
+// work rather than to measure.
+func smokeRun() bool {
+	f := flag.Lookup("test.benchtime")
+	return f != nil && f.Value.String() == "1x"
 }
 
 func sizeName(n int) string {

@@ -287,16 +287,19 @@ func TestConcurrentDecisions(t *testing.T) {
 	var started, applied atomic.Int64
 
 	// Decisions are paced over the run, so that every stretch of it is
-	// checked and the writer is not starved of CPU.
-	const deciders, maxRecords, run = 4, 2000, 1500 * time.Millisecond
+	// checked and the writer is not starved of CPU. The run lasts until
+	// minChanges changes were made too: on a busy machine a commit can
+	// take most of a second.
+	const deciders, maxRecords, run, minChanges = 4, 2000, 1500 * time.Millisecond, 10
 	begin := time.Now()
 	deadline := begin.Add(run)
+	var done atomic.Bool
 	records := make([][]decisionRecord, deciders)
 	var wg sync.WaitGroup
 	for g := range deciders {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(g), 99))
-			for len(records[g]) < maxRecords && time.Now().Before(deadline) {
+			for len(records[g]) < maxRecords && !done.Load() {
 				if time.Since(begin) < time.Duration(len(records[g]))*run/maxRecords {
 					runtime.Gosched()
 					continue
@@ -309,7 +312,7 @@ func TestConcurrentDecisions(t *testing.T) {
 			}
 		})
 	}
-	for k := int64(1); time.Now().Before(deadline); k++ {
+	for k := int64(1); k <= minChanges || time.Now().Before(deadline); k++ {
 		started.Store(k)
 		if err := authz.Mutate(ctx, func(tx *store.Tx) error { return randomChange(r, authz, tx) }); err != nil {
 			t.Fatalf("change %d: %v", k, err)
@@ -317,6 +320,7 @@ func TestConcurrentDecisions(t *testing.T) {
 		applied.Store(k)
 		versions = append(versions, mustCasbinFromDB(t, db))
 	}
+	done.Store(true)
 	wg.Wait()
 
 	type key struct {
