@@ -19,7 +19,7 @@ test: vet ## run every test (race detector on), the route check and the seed dec
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) test -race -count=1 ./...
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=5s ./app
-	$(GO) test -run='^$$' -bench=. -benchtime=1x ./... > /dev/null # every benchmark once, as a smoke run (make bench measures)
+	$(GO) test -run='^$$' -bench=. -benchtime=1x ./... # every benchmark once, as a smoke run (make bench measures)
 	$(GO) run ./cmd/gatehouse routes --check > /dev/null
 	$(GO) run ./cmd/gatehouse policy test testdata/decisions.csv
 
