@@ -234,6 +234,29 @@ func (p *listPane) updateFilter(msg tea.KeyMsg) (changed bool, cmd tea.Cmd) {
 	return p.filter.Value() != before, cmd
 }
 
+// handleFilterKey takes the keys every list shares around its filter: all
+// keys while the filter input has the keyboard, the filter key to give it
+// the keyboard, and the clear key when there is a kept filter to drop. It
+// calls refilter when the query changed, and reports whether it took msg;
+// a key it did not take is the section's.
+func (p *listPane) handleFilterKey(msg tea.KeyMsg, keys listKeys, refilter func()) (tea.Cmd, bool) {
+	if p.filtering {
+		changed, cmd := p.updateFilter(msg)
+		if changed {
+			refilter()
+		}
+		return cmd, true
+	}
+	switch {
+	case key.Matches(msg, keys.Filter):
+		return p.startFilter(), true
+	case key.Matches(msg, keys.Clear) && p.clearFilter():
+		refilter()
+		return nil, true
+	}
+	return nil, false
+}
+
 // updateTable moves the table's cursor.
 func (p *listPane) updateTable(msg tea.Msg) tea.Cmd {
 	var cmd tea.Cmd
