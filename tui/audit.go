@@ -100,10 +100,9 @@ func (s *auditSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, s.list.Refresh):
 		return s.load()
 	case key.Matches(msg, s.list.Open):
-		i := s.pane.table.Cursor()
-		if i >= 0 && i < len(s.shown) {
+		if e, ok := atCursor(&s.pane, s.shown); ok {
 			vp := viewport.New(s.pane.width, s.pane.height)
-			vp.SetContent(auditDetail(s.shown[i], s.clock))
+			vp.SetContent(auditDetail(e, s.clock))
 			s.detail = &vp
 		}
 		return nil

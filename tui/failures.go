@@ -167,7 +167,7 @@ func (s *failuresSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, s.list.Refresh):
 		return s.fetch()
 	case key.Matches(msg, s.list.Open):
-		if f, ok := s.selected(); ok {
+		if f, ok := atCursor(&s.pane, s.shown); ok {
 			vp := viewport.New(s.pane.width, s.pane.height)
 			vp.SetContent(failureDetail(f, s.clock))
 			s.detail = &vp
@@ -175,14 +175,6 @@ func (s *failuresSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 		return nil
 	}
 	return s.pane.updateTable(msg)
-}
-
-func (s *failuresSection) selected() (api.AuthFailure, bool) {
-	i := s.pane.table.Cursor()
-	if i < 0 || i >= len(s.shown) {
-		return api.AuthFailure{}, false
-	}
-	return s.shown[i], true
 }
 
 // refresh re-applies the filter and rebuilds the rows.

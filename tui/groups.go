@@ -135,7 +135,7 @@ func (s *groupsSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, s.keys.New):
 		return openForm(s.createForm())
 	}
-	g, ok := s.selected()
+	g, ok := atCursor(&s.pane, s.shown)
 	if !ok {
 		return s.pane.updateTable(msg)
 	}
@@ -167,23 +167,14 @@ func (s *groupsSection) handleMembersKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, s.keys.AddMember):
 		return openForm(s.addMemberForm(m.group))
 	case key.Matches(msg, s.keys.RemoveMember):
-		i := m.pane.table.Cursor()
-		if i < 0 || i >= len(m.ids) {
+		id, ok := atCursor(&m.pane, m.ids)
+		if !ok {
 			return nil
 		}
-		id := m.ids[i]
 		return ask(fmt.Sprintf("Take %s out of group %s? They lose the roles it gives.", s.userName(id), m.group),
 			s.memberCmd(m.group, id, false))
 	}
 	return m.pane.updateTable(msg)
-}
-
-func (s *groupsSection) selected() (api.Group, bool) {
-	i := s.pane.table.Cursor()
-	if i < 0 || i >= len(s.shown) {
-		return api.Group{}, false
-	}
-	return s.shown[i], true
 }
 
 func (s *groupsSection) refresh() {

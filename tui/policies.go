@@ -150,11 +150,10 @@ func (s *policiesSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 		s.whatIf.setWidth(s.pane.width)
 		return nil
 	case key.Matches(msg, s.keys.Remove):
-		i := s.pane.table.Cursor()
-		if i < 0 || i >= len(s.shown) {
+		r, ok := atCursor(&s.pane, s.shown)
+		if !ok {
 			return nil
 		}
-		r := s.shown[i]
 		return ask(fmt.Sprintf("Remove rule %s: %s? What it %s stops at the next request.",
 			r.ID, ruleText(r), map[bool]string{true: "grants", false: "links"}[r.Type == "p"]), s.remove(r))
 	}

@@ -257,6 +257,17 @@ func (p *listPane) handleFilterKey(msg tea.KeyMsg, keys listKeys, refilter func(
 	return nil, false
 }
 
+// atCursor is the item of shown on the table's cursor row, where shown is
+// what the table lists, row for row; false when the list is empty.
+func atCursor[T any](p *listPane, shown []T) (T, bool) {
+	i := p.table.Cursor()
+	if i < 0 || i >= len(shown) {
+		var none T
+		return none, false
+	}
+	return shown[i], true
+}
+
 // updateTable moves the table's cursor.
 func (p *listPane) updateTable(msg tea.Msg) tea.Cmd {
 	var cmd tea.Cmd

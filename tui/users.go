@@ -122,7 +122,7 @@ func (s *usersSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, s.keys.New):
 		return openForm(s.createForm())
 	}
-	u, ok := s.selected()
+	u, ok := atCursor(&s.pane, s.shown)
 	if !ok {
 		return s.pane.updateTable(msg)
 	}
@@ -149,14 +149,6 @@ func (s *usersSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 			s.remove(u))
 	}
 	return s.pane.updateTable(msg)
-}
-
-func (s *usersSection) selected() (api.User, bool) {
-	i := s.pane.table.Cursor()
-	if i < 0 || i >= len(s.shown) {
-		return api.User{}, false
-	}
-	return s.shown[i], true
 }
 
 func (s *usersSection) refresh() {
