@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/table"
-	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/gatehouse/gatehouse/app/api"
@@ -23,7 +21,7 @@ type auditSection struct {
 	pane    listPane
 	entries []api.AuditEntry
 	shown   []api.AuditEntry
-	detail  *viewport.Model
+	detail  *detailView // open detail of one change, if any
 	list    listKeys
 	back    key.Binding
 }
@@ -62,7 +60,7 @@ func (s *auditSection) load() tea.Cmd {
 func (s *auditSection) setSize(w, h int) {
 	s.pane.setSize(w, h)
 	if s.detail != nil {
-		s.detail.Width, s.detail.Height = w, h
+		s.detail.setSize(w, h)
 	}
 }
 
@@ -85,12 +83,10 @@ func (s *auditSection) update(msg tea.Msg) tea.Cmd {
 
 func (s *auditSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 	if s.detail != nil {
-		if key.Matches(msg, s.back) {
+		cmd, closed := s.detail.update(msg)
+		if closed {
 			s.detail = nil
-			return nil
 		}
-		var cmd tea.Cmd
-		*s.detail, cmd = s.detail.Update(msg)
 		return cmd
 	}
 	if cmd, ok := s.pane.handleFilterKey(msg, s.list, s.refresh); ok {
@@ -101,9 +97,7 @@ func (s *auditSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 		return s.load()
 	case key.Matches(msg, s.list.Open):
 		if e, ok := atCursor(&s.pane, s.shown); ok {
-			vp := viewport.New(s.pane.width, s.pane.height)
-			vp.SetContent(auditDetail(e, s.clock))
-			s.detail = &vp
+			s.detail = newDetailView(auditDetail(e, s.clock), s.pane.width, s.pane.height, s.back)
 		}
 		return nil
 	}
@@ -126,7 +120,7 @@ func (s *auditSection) refresh() {
 
 func (s *auditSection) view() string {
 	if s.detail != nil {
-		return s.detail.View()
+		return s.detail.view()
 	}
 	return s.pane.view(styleMuted.Render(fmt.Sprintf("%d changes, newest first", len(s.shown))))
 }
@@ -160,8 +154,7 @@ func auditDetail(e api.AuditEntry, c clock) string {
 		{"Actor", auditActor(e) + " (id " + e.ActorID + ")"},
 		{"Action", e.Action},
 		{"Target", e.Target},
-	})
-	text = strings.TrimSuffix(text, styleMuted.Render("esc back"))
+	}) + "\n"
 	for _, part := range []struct {
 		label string
 		value map[string]any
@@ -173,5 +166,5 @@ func auditDetail(e api.AuditEntry, c clock) string {
 		}
 		text += styleLabel.Render(part.label) + "\n  " + body + "\n"
 	}
-	return text + "\n" + styleMuted.Render("esc back")
+	return text
 }

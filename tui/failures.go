@@ -10,7 +10,6 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/table"
-	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/gatehouse/gatehouse/app/api"
@@ -35,7 +34,7 @@ type failuresSection struct {
 	follow  bool // follow the live stream
 	stream  *failureStream
 	state   streamState
-	detail  *viewport.Model
+	detail  *detailView // open detail of one failure, if any
 	keys    failuresKeys
 	list    listKeys
 }
@@ -103,7 +102,7 @@ func (s *failuresSection) stop() {
 func (s *failuresSection) setSize(w, h int) {
 	s.pane.setSize(w, h)
 	if s.detail != nil {
-		s.detail.Width, s.detail.Height = w, h
+		s.detail.setSize(w, h)
 	}
 }
 
@@ -144,12 +143,10 @@ func (s *failuresSection) update(msg tea.Msg) tea.Cmd {
 
 func (s *failuresSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 	if s.detail != nil {
-		if key.Matches(msg, s.keys.Back) {
+		cmd, closed := s.detail.update(msg)
+		if closed {
 			s.detail = nil
-			return nil
 		}
-		var cmd tea.Cmd
-		*s.detail, cmd = s.detail.Update(msg)
 		return cmd
 	}
 	if cmd, ok := s.pane.handleFilterKey(msg, s.list, s.refresh); ok {
@@ -168,9 +165,7 @@ func (s *failuresSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 		return s.fetch()
 	case key.Matches(msg, s.list.Open):
 		if f, ok := atCursor(&s.pane, s.shown); ok {
-			vp := viewport.New(s.pane.width, s.pane.height)
-			vp.SetContent(failureDetail(f, s.clock))
-			s.detail = &vp
+			s.detail = newDetailView(failureDetail(f, s.clock), s.pane.width, s.pane.height, s.keys.Back)
 		}
 		return nil
 	}
@@ -220,7 +215,7 @@ func (s *failuresSection) perMinute() int {
 
 func (s *failuresSection) view() string {
 	if s.detail != nil {
-		return s.detail.View()
+		return s.detail.view()
 	}
 	status := styleGood.Render("● " + s.state.String())
 	switch s.state.phase {
@@ -328,15 +323,4 @@ func failureDetail(f api.AuthFailure, c clock) string {
 		lines = append(lines, [2]string{"Why", f.Explanation})
 	}
 	return detailText("Auth failure "+f.ID, lines)
-}
-
-// detailText lays out label/value pairs under a title.
-func detailText(title string, lines [][2]string) string {
-	var b strings.Builder
-	b.WriteString(styleTitle.Render(title) + "\n\n")
-	for _, l := range lines {
-		fmt.Fprintf(&b, "%s %s\n", styleLabel.Render(fmt.Sprintf("%-11s", l[0])), l[1])
-	}
-	b.WriteString("\n" + styleMuted.Render("esc back"))
-	return b.String()
 }
