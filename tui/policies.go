@@ -76,20 +76,8 @@ func (s *policiesSection) title() string { return "Policies" }
 func (s *policiesSection) load() tea.Cmd {
 	client := s.client
 	return func() tea.Msg {
-		var all []api.Rule
-		opts := api.ListOptions{Limit: 100}
-		for range maxPages {
-			l, err := client.ListPolicies(context.Background(), opts)
-			if err != nil {
-				return policiesLoadedMsg{err: err}
-			}
-			all = append(all, l.Items...)
-			if l.NextCursor == "" {
-				break
-			}
-			opts.Cursor = l.NextCursor
-		}
-		return policiesLoadedMsg{rules: all}
+		rules, err := listAll(context.Background(), client.ListPolicies)
+		return policiesLoadedMsg{rules: rules, err: err}
 	}
 }
 

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -118,6 +119,27 @@ func describeError(err error) string {
 func isForbidden(err error) bool {
 	var e *api.Error
 	return errors.As(err, &e) && e.Status == http.StatusForbidden
+}
+
+// maxPages bounds how many pages of 100 a list loads.
+const maxPages = 20
+
+// listAll fetches every page of a list with list, at most maxPages of 100.
+func listAll[T any](ctx context.Context, list func(context.Context, api.ListOptions) (api.List[T], error)) ([]T, error) {
+	var all []T
+	opts := api.ListOptions{Limit: 100}
+	for range maxPages {
+		page, err := list(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page.Items...)
+		if page.NextCursor == "" {
+			break
+		}
+		opts.Cursor = page.NextCursor
+	}
+	return all, nil
 }
 
 // newInput is a text input in the console's style: no blinking cursor (a

@@ -40,9 +40,6 @@ type (
 	}
 )
 
-// maxPages bounds how many pages of 100 a list loads.
-const maxPages = 20
-
 func newUsersSection(client *api.Client) *usersSection {
 	s := &usersSection{
 		client: client,
@@ -72,20 +69,8 @@ func (s *usersSection) title() string { return "Users" }
 func (s *usersSection) load() tea.Cmd {
 	client := s.client
 	return func() tea.Msg {
-		var all []api.User
-		opts := api.ListOptions{Limit: 100}
-		for range maxPages {
-			l, err := client.ListUsers(context.Background(), opts)
-			if err != nil {
-				return usersLoadedMsg{err: err}
-			}
-			all = append(all, l.Items...)
-			if l.NextCursor == "" {
-				break
-			}
-			opts.Cursor = l.NextCursor
-		}
-		return usersLoadedMsg{users: all}
+		users, err := listAll(context.Background(), client.ListUsers)
+		return usersLoadedMsg{users: users, err: err}
 	}
 }
 
