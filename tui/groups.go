@@ -112,10 +112,8 @@ func (s *groupsSection) update(msg tea.Msg) tea.Cmd {
 		}
 		s.refresh()
 	case groupChangedMsg:
-		if msg.err != nil {
-			return tea.Batch(fail(msg.err), s.load())
-		}
-		return tea.Batch(notify(msg.text), s.load())
+		// Reload even after a refusal: the list may be out of date.
+		return tea.Batch(report(msg.text, msg.err), s.load())
 	case tea.KeyMsg:
 		if s.members != nil {
 			return s.handleMembersKey(msg)

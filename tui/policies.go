@@ -99,10 +99,8 @@ func (s *policiesSection) update(msg tea.Msg) tea.Cmd {
 		s.rules = msg.rules
 		s.refresh()
 	case policyChangedMsg:
-		if msg.err != nil {
-			return tea.Batch(fail(msg.err), s.load())
-		}
-		return tea.Batch(notify(msg.text), s.load())
+		// Reload even after a refusal: the list may be out of date.
+		return tea.Batch(report(msg.text, msg.err), s.load())
 	case checkedMsg:
 		if msg.err != nil {
 			s.answer = nil

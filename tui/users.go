@@ -87,10 +87,8 @@ func (s *usersSection) update(msg tea.Msg) tea.Cmd {
 		s.users = msg.users
 		s.refresh()
 	case userChangedMsg:
-		if msg.err != nil {
-			return tea.Batch(fail(msg.err), s.load())
-		}
-		return tea.Batch(notify(msg.text), s.load())
+		// Reload even after a refusal: the list may be out of date.
+		return tea.Batch(report(msg.text, msg.err), s.load())
 	case tea.KeyMsg:
 		return s.handleKey(msg)
 	}
