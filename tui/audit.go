@@ -105,17 +105,17 @@ func (s *auditSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 }
 
 func (s *auditSection) refresh() {
-	q := s.pane.query()
-	s.shown = s.shown[:0]
-	rows := make([]table.Row, 0, len(s.entries))
-	for _, e := range s.entries {
-		if !containsFold(q, e.Actor, e.ActorID, e.Action, e.Target) {
-			continue
-		}
-		s.shown = append(s.shown, e)
-		rows = append(rows, table.Row{s.clock.medium(e.Time), auditActor(e), e.Action, e.Target})
-	}
-	s.pane.setRows(rows)
+	s.shown = showMatching(&s.pane, s.entries, auditMatches, s.row)
+}
+
+// auditMatches reports whether the filter q finds e.
+func auditMatches(e api.AuditEntry, q string) bool {
+	return containsFold(q, e.Actor, e.ActorID, e.Action, e.Target)
+}
+
+// row is e's row in the audit table.
+func (s *auditSection) row(e api.AuditEntry) table.Row {
+	return table.Row{s.clock.medium(e.Time), auditActor(e), e.Action, e.Target}
 }
 
 func (s *auditSection) view() string {

@@ -174,29 +174,24 @@ func (s *failuresSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 
 // refresh re-applies the filter and rebuilds the rows.
 func (s *failuresSection) refresh() {
-	q := s.pane.query()
-	s.shown = s.shown[:0]
-	rows := make([]table.Row, 0, len(s.items))
-	for _, f := range s.items {
-		if !failureMatches(f, q) {
-			continue
-		}
-		s.shown = append(s.shown, f)
-		user := f.UserID
-		if user == "" {
-			user = "-"
-		}
-		rows = append(rows, table.Row{
-			s.clock.short(failureLatest(f)),
-			strconv.Itoa(f.Status),
-			f.Reason,
-			f.IP,
-			user,
-			f.Method + " " + f.Path,
-			strconv.Itoa(max(f.Count, 1)),
-		})
+	s.shown = showMatching(&s.pane, s.items, failureMatches, s.row)
+}
+
+// row is f's row in the failures table.
+func (s *failuresSection) row(f api.AuthFailure) table.Row {
+	user := f.UserID
+	if user == "" {
+		user = "-"
 	}
-	s.pane.setRows(rows)
+	return table.Row{
+		s.clock.short(failureLatest(f)),
+		strconv.Itoa(f.Status),
+		f.Reason,
+		f.IP,
+		user,
+		f.Method + " " + f.Path,
+		strconv.Itoa(max(f.Count, 1)),
+	}
 }
 
 // perMinute counts the failures of the last minute, folded ones included.

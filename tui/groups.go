@@ -176,20 +176,20 @@ func (s *groupsSection) handleMembersKey(msg tea.KeyMsg) tea.Cmd {
 }
 
 func (s *groupsSection) refresh() {
-	q := s.pane.query()
-	s.shown = s.shown[:0]
-	rows := make([]table.Row, 0, len(s.groups))
-	for _, g := range s.groups {
-		if !containsFold(q, g.Name, g.Description, strings.Join(g.Roles, " ")) {
-			continue
-		}
-		s.shown = append(s.shown, g)
-		rows = append(rows, table.Row{g.Name, g.Description, joinOr(g.Roles, "-"), fmt.Sprint(len(g.Members))})
-	}
-	s.pane.setRows(rows)
+	s.shown = showMatching(&s.pane, s.groups, groupMatches, groupRow)
 	if s.members != nil {
 		s.refreshMembers()
 	}
+}
+
+// groupMatches reports whether the filter q finds g.
+func groupMatches(g api.Group, q string) bool {
+	return containsFold(q, g.Name, g.Description, strings.Join(g.Roles, " "))
+}
+
+// groupRow is g's row in the groups table.
+func groupRow(g api.Group) table.Row {
+	return table.Row{g.Name, g.Description, joinOr(g.Roles, "-"), fmt.Sprint(len(g.Members))}
 }
 
 func (s *groupsSection) refreshMembers() {

@@ -147,21 +147,19 @@ func (s *policiesSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 }
 
 func (s *policiesSection) refresh() {
-	q := s.pane.query()
-	s.shown = s.shown[:0]
-	rows := make([]table.Row, 0, len(s.rules))
-	for _, r := range s.rules {
-		if !containsFold(q, ruleText(r)) {
-			continue
-		}
-		s.shown = append(s.shown, r)
-		cells := append([]string{r.ID, r.Type}, r.Rule...)
-		for len(cells) < 6 {
-			cells = append(cells, "")
-		}
-		rows = append(rows, table.Row(cells[:6]))
+	s.shown = showMatching(&s.pane, s.rules, ruleMatches, ruleRow)
+}
+
+// ruleMatches reports whether the filter q finds r in its policy.csv line.
+func ruleMatches(r api.Rule, q string) bool { return containsFold(q, ruleText(r)) }
+
+// ruleRow is r's row in the rules table: id, type and up to four values.
+func ruleRow(r api.Rule) table.Row {
+	cells := append([]string{r.ID, r.Type}, r.Rule...)
+	for len(cells) < 6 {
+		cells = append(cells, "")
 	}
-	s.pane.setRows(rows)
+	return table.Row(cells[:6])
 }
 
 func (s *policiesSection) view() string {

@@ -288,6 +288,22 @@ func (p *listPane) handleFilterKey(msg tea.KeyMsg, keys listKeys, refilter func(
 	return nil, false
 }
 
+// showMatching fills the table with a row for each of items that matches
+// the filter, and returns those items in the table's order (for atCursor).
+func showMatching[T any](p *listPane, items []T, matches func(item T, query string) bool, row func(T) table.Row) []T {
+	q := p.query()
+	var shown []T
+	rows := make([]table.Row, 0, len(items))
+	for _, item := range items {
+		if matches(item, q) {
+			shown = append(shown, item)
+			rows = append(rows, row(item))
+		}
+	}
+	p.setRows(rows)
+	return shown
+}
+
 // atCursor is the item of shown on the table's cursor row, where shown is
 // what the table lists, row for row; false when the list is empty.
 func atCursor[T any](p *listPane, shown []T) (T, bool) {

@@ -135,21 +135,21 @@ func (s *usersSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 }
 
 func (s *usersSection) refresh() {
-	q := s.pane.query()
-	s.shown = s.shown[:0]
-	rows := make([]table.Row, 0, len(s.users))
-	for _, u := range s.users {
-		if !containsFold(q, u.ID, u.Email, u.Name, strings.Join(u.Roles, " "), strings.Join(u.Groups, " ")) {
-			continue
-		}
-		s.shown = append(s.shown, u)
-		status := "active"
-		if u.Disabled {
-			status = "disabled"
-		}
-		rows = append(rows, table.Row{u.ID, u.Email, u.Name, joinOr(u.Roles, "-"), joinOr(u.Groups, "-"), status})
+	s.shown = showMatching(&s.pane, s.users, userMatches, userRow)
+}
+
+// userMatches reports whether the filter q finds u.
+func userMatches(u api.User, q string) bool {
+	return containsFold(q, u.ID, u.Email, u.Name, strings.Join(u.Roles, " "), strings.Join(u.Groups, " "))
+}
+
+// userRow is u's row in the users table.
+func userRow(u api.User) table.Row {
+	status := "active"
+	if u.Disabled {
+		status = "disabled"
 	}
-	s.pane.setRows(rows)
+	return table.Row{u.ID, u.Email, u.Name, joinOr(u.Roles, "-"), joinOr(u.Groups, "-"), status}
 }
 
 func (s *usersSection) view() string {
