@@ -51,7 +51,7 @@ type Config struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	// HashConcurrency bounds how many password hashes run at once; each
-	// takes about 19 MiB. Zero means twice the number of CPUs.
+	// takes about 19 MiB. Zero means the number of CPUs.
 	HashConcurrency int
 	// Now is the clock; nil means time.Now. Tests inject their own.
 	Now func() time.Time

@@ -38,7 +38,10 @@ type hasher struct {
 
 func newHasher(concurrency int) (*hasher, error) {
 	if concurrency <= 0 {
-		concurrency = 2 * runtime.NumCPU()
+		// A hash is one lane of CPU work: more at once than CPUs adds
+		// memory (19 MiB each, and the heap grows to twice what is live
+		// before a collection), not throughput.
+		concurrency = runtime.NumCPU()
 	}
 	h := &hasher{slots: make(chan struct{}, concurrency)}
 	var pw [24]byte
