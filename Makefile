@@ -19,6 +19,7 @@ test: vet ## run every test (race detector on), the route check and the seed dec
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) test -race -count=1 ./...
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=5s ./app
+	$(MAKE) --no-print-directory fuzz-brief
 	$(GO) run ./cmd/gatehouse routes --check > /dev/null
 	$(GO) run ./cmd/gatehouse policy test testdata/decisions.csv
 
@@ -27,3 +28,32 @@ vet: ## go vet
 
 fmt: ## gofmt every file
 	gofmt -w .
+
+# --- Reliability: fuzzing and soak -------------------------------------------
+# Every Fuzz target's seed corpus (testdata/fuzz/<Target>/ in its package)
+# runs as a plain test in `go test`. fuzz-brief (part of make test) fuzzes
+# the two targets that guard the most hostile input for a few seconds; `make
+# fuzz` fuzzes every target in the module for FUZZTIME each; `make soak`
+# runs the long versions of the crash harness, the concurrency test and the
+# fuzzers. A crasher lands in testdata/fuzz/<Target>/: commit it with the fix.
+FUZZTIME ?= 1m
+SOAKTIME ?= 2m
+
+.PHONY: fuzz-brief
+
+fuzz-brief: ## fuzz the policy CSV parser and the credential parser briefly (in make test)
+	$(GO) test -run='^$$' -fuzz='^FuzzParseCSV$$' -fuzztime=3s ./rbac
+	$(GO) test -run='^$$' -fuzz='^FuzzCredential$$' -fuzztime=2s ./app
+
+fuzz: ## run every fuzz target for FUZZTIME (default 1m) each
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for target in $$($(GO) test -list='^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$target ($(FUZZTIME))"; \
+			$(GO) test -run='^$$' -fuzz="^$$target\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+soak: ## long runs: 200 crash rounds, SOAKTIME of concurrency, FUZZTIME=5m fuzzing
+	GATEHOUSE_SOAK=1 GATEHOUSE_SOAK_TIME=$(SOAKTIME) $(GO) test -race -count=1 -timeout=3h \
+		-run='^(TestCrashSafety|TestConcurrentChangesAndDecisions)$$' ./cmd/gatehouse ./app
+	$(MAKE) --no-print-directory fuzz FUZZTIME=5m
