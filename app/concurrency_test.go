@@ -441,6 +441,12 @@ func serveLive(t *testing.T, srv *Server, db *store.DB, logs *logCapture) *liveS
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveLiveOn(t, srv, db, logs, l)
+}
+
+// serveLiveOn is serveLive on a listener of the test's making.
+func serveLiveOn(t *testing.T, srv *Server, db *store.DB, logs *logCapture, l net.Listener) *liveServer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
