@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/table"
-	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/gatehouse/gatehouse/app/api"
@@ -23,7 +21,7 @@ type auditSection struct {
 	pane    listPane
 	entries []api.AuditEntry
 	shown   []api.AuditEntry
-	detail  *viewport.Model
+	detail  *detailView // open detail of one change, if any
 	list    listKeys
 	back    key.Binding
 }
@@ -62,7 +60,7 @@ func (s *auditSection) load() tea.Cmd {
 func (s *auditSection) setSize(w, h int) {
 	s.pane.setSize(w, h)
 	if s.detail != nil {
-		s.detail.Width, s.detail.Height = w, h
+		s.detail.setSize(w, h)
 	}
 }
 
@@ -85,35 +83,21 @@ func (s *auditSection) update(msg tea.Msg) tea.Cmd {
 
 func (s *auditSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 	if s.detail != nil {
-		if key.Matches(msg, s.back) {
+		cmd, closed := s.detail.update(msg)
+		if closed {
 			s.detail = nil
-			return nil
 		}
-		var cmd tea.Cmd
-		*s.detail, cmd = s.detail.Update(msg)
 		return cmd
 	}
-	if s.pane.filtering {
-		changed, cmd := s.pane.updateFilter(msg)
-		if changed {
-			s.refresh()
-		}
+	if cmd, ok := s.pane.handleFilterKey(msg, s.list, s.refresh); ok {
 		return cmd
 	}
 	switch {
-	case key.Matches(msg, s.list.Filter):
-		return s.pane.startFilter()
-	case key.Matches(msg, s.list.Clear) && s.pane.clearFilter():
-		s.refresh()
-		return nil
 	case key.Matches(msg, s.list.Refresh):
 		return s.load()
 	case key.Matches(msg, s.list.Open):
-		i := s.pane.table.Cursor()
-		if i >= 0 && i < len(s.shown) {
-			vp := viewport.New(s.pane.width, s.pane.height)
-			vp.SetContent(auditDetail(s.shown[i], s.clock))
-			s.detail = &vp
+		if e, ok := atCursor(&s.pane, s.shown); ok {
+			s.detail = newDetailView(auditDetail(e, s.clock), s.pane.width, s.pane.height, s.back)
 		}
 		return nil
 	}
@@ -121,22 +105,22 @@ func (s *auditSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 }
 
 func (s *auditSection) refresh() {
-	q := s.pane.query()
-	s.shown = s.shown[:0]
-	rows := make([]table.Row, 0, len(s.entries))
-	for _, e := range s.entries {
-		if !containsFold(q, e.Actor, e.ActorID, e.Action, e.Target) {
-			continue
-		}
-		s.shown = append(s.shown, e)
-		rows = append(rows, table.Row{s.clock.medium(e.Time), auditActor(e), e.Action, e.Target})
-	}
-	s.pane.setRows(rows)
+	s.shown = showMatching(&s.pane, s.entries, auditMatches, s.row)
+}
+
+// auditMatches reports whether the filter q finds e.
+func auditMatches(e api.AuditEntry, q string) bool {
+	return containsFold(q, e.Actor, e.ActorID, e.Action, e.Target)
+}
+
+// row is e's row in the audit table.
+func (s *auditSection) row(e api.AuditEntry) table.Row {
+	return table.Row{s.clock.medium(e.Time), auditActor(e), e.Action, e.Target}
 }
 
 func (s *auditSection) view() string {
 	if s.detail != nil {
-		return s.detail.View()
+		return s.detail.view()
 	}
 	return s.pane.view(styleMuted.Render(fmt.Sprintf("%d changes, newest first", len(s.shown))))
 }
@@ -170,8 +154,7 @@ func auditDetail(e api.AuditEntry, c clock) string {
 		{"Actor", auditActor(e) + " (id " + e.ActorID + ")"},
 		{"Action", e.Action},
 		{"Target", e.Target},
-	})
-	text = strings.TrimSuffix(text, styleMuted.Render("esc back"))
+	}) + "\n"
 	for _, part := range []struct {
 		label string
 		value map[string]any
@@ -183,5 +166,5 @@ func auditDetail(e api.AuditEntry, c clock) string {
 		}
 		text += styleLabel.Render(part.label) + "\n  " + body + "\n"
 	}
-	return text + "\n" + styleMuted.Render("esc back")
+	return text
 }

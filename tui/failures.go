@@ -10,7 +10,6 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/table"
-	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/gatehouse/gatehouse/app/api"
@@ -35,7 +34,7 @@ type failuresSection struct {
 	follow  bool // follow the live stream
 	stream  *failureStream
 	state   streamState
-	detail  *viewport.Model
+	detail  *detailView // open detail of one failure, if any
 	keys    failuresKeys
 	list    listKeys
 }
@@ -103,7 +102,7 @@ func (s *failuresSection) stop() {
 func (s *failuresSection) setSize(w, h int) {
 	s.pane.setSize(w, h)
 	if s.detail != nil {
-		s.detail.Width, s.detail.Height = w, h
+		s.detail.setSize(w, h)
 	}
 }
 
@@ -144,27 +143,16 @@ func (s *failuresSection) update(msg tea.Msg) tea.Cmd {
 
 func (s *failuresSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 	if s.detail != nil {
-		if key.Matches(msg, s.keys.Back) {
+		cmd, closed := s.detail.update(msg)
+		if closed {
 			s.detail = nil
-			return nil
 		}
-		var cmd tea.Cmd
-		*s.detail, cmd = s.detail.Update(msg)
 		return cmd
 	}
-	if s.pane.filtering {
-		changed, cmd := s.pane.updateFilter(msg)
-		if changed {
-			s.refresh()
-		}
+	if cmd, ok := s.pane.handleFilterKey(msg, s.list, s.refresh); ok {
 		return cmd
 	}
 	switch {
-	case key.Matches(msg, s.list.Filter):
-		return s.pane.startFilter()
-	case key.Matches(msg, s.list.Clear) && s.pane.clearFilter():
-		s.refresh()
-		return nil
 	case key.Matches(msg, s.keys.Pause):
 		s.paused = !s.paused
 		if !s.paused {
@@ -176,49 +164,34 @@ func (s *failuresSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, s.list.Refresh):
 		return s.fetch()
 	case key.Matches(msg, s.list.Open):
-		if f, ok := s.selected(); ok {
-			vp := viewport.New(s.pane.width, s.pane.height)
-			vp.SetContent(failureDetail(f, s.clock))
-			s.detail = &vp
+		if f, ok := atCursor(&s.pane, s.shown); ok {
+			s.detail = newDetailView(failureDetail(f, s.clock), s.pane.width, s.pane.height, s.keys.Back)
 		}
 		return nil
 	}
 	return s.pane.updateTable(msg)
 }
 
-func (s *failuresSection) selected() (api.AuthFailure, bool) {
-	i := s.pane.table.Cursor()
-	if i < 0 || i >= len(s.shown) {
-		return api.AuthFailure{}, false
-	}
-	return s.shown[i], true
-}
-
 // refresh re-applies the filter and rebuilds the rows.
 func (s *failuresSection) refresh() {
-	q := s.pane.query()
-	s.shown = s.shown[:0]
-	rows := make([]table.Row, 0, len(s.items))
-	for _, f := range s.items {
-		if !failureMatches(f, q) {
-			continue
-		}
-		s.shown = append(s.shown, f)
-		user := f.UserID
-		if user == "" {
-			user = "-"
-		}
-		rows = append(rows, table.Row{
-			s.clock.short(failureLatest(f)),
-			strconv.Itoa(f.Status),
-			f.Reason,
-			f.IP,
-			user,
-			f.Method + " " + f.Path,
-			strconv.Itoa(max(f.Count, 1)),
-		})
+	s.shown = showMatching(&s.pane, s.items, failureMatches, s.row)
+}
+
+// row is f's row in the failures table.
+func (s *failuresSection) row(f api.AuthFailure) table.Row {
+	user := f.UserID
+	if user == "" {
+		user = "-"
 	}
-	s.pane.setRows(rows)
+	return table.Row{
+		s.clock.short(failureLatest(f)),
+		strconv.Itoa(f.Status),
+		f.Reason,
+		f.IP,
+		user,
+		f.Method + " " + f.Path,
+		strconv.Itoa(max(f.Count, 1)),
+	}
 }
 
 // perMinute counts the failures of the last minute, folded ones included.
@@ -237,7 +210,7 @@ func (s *failuresSection) perMinute() int {
 
 func (s *failuresSection) view() string {
 	if s.detail != nil {
-		return s.detail.View()
+		return s.detail.view()
 	}
 	status := styleGood.Render("● " + s.state.String())
 	switch s.state.phase {
@@ -345,15 +318,4 @@ func failureDetail(f api.AuthFailure, c clock) string {
 		lines = append(lines, [2]string{"Why", f.Explanation})
 	}
 	return detailText("Auth failure "+f.ID, lines)
-}
-
-// detailText lays out label/value pairs under a title.
-func detailText(title string, lines [][2]string) string {
-	var b strings.Builder
-	b.WriteString(styleTitle.Render(title) + "\n\n")
-	for _, l := range lines {
-		fmt.Fprintf(&b, "%s %s\n", styleLabel.Render(fmt.Sprintf("%-11s", l[0])), l[1])
-	}
-	b.WriteString("\n" + styleMuted.Render("esc back"))
-	return b.String()
 }

@@ -112,10 +112,8 @@ func (s *groupsSection) update(msg tea.Msg) tea.Cmd {
 		}
 		s.refresh()
 	case groupChangedMsg:
-		if msg.err != nil {
-			return tea.Batch(fail(msg.err), s.load())
-		}
-		return tea.Batch(notify(msg.text), s.load())
+		// Reload even after a refusal: the list may be out of date.
+		return tea.Batch(report(msg.text, msg.err), s.load())
 	case tea.KeyMsg:
 		if s.members != nil {
 			return s.handleMembersKey(msg)
@@ -126,25 +124,16 @@ func (s *groupsSection) update(msg tea.Msg) tea.Cmd {
 }
 
 func (s *groupsSection) handleKey(msg tea.KeyMsg) tea.Cmd {
-	if s.pane.filtering {
-		changed, cmd := s.pane.updateFilter(msg)
-		if changed {
-			s.refresh()
-		}
+	if cmd, ok := s.pane.handleFilterKey(msg, s.list, s.refresh); ok {
 		return cmd
 	}
 	switch {
-	case key.Matches(msg, s.list.Filter):
-		return s.pane.startFilter()
-	case key.Matches(msg, s.list.Clear) && s.pane.clearFilter():
-		s.refresh()
-		return nil
 	case key.Matches(msg, s.list.Refresh):
 		return s.load()
 	case key.Matches(msg, s.keys.New):
 		return openForm(s.createForm())
 	}
-	g, ok := s.selected()
+	g, ok := atCursor(&s.pane, s.shown)
 	if !ok {
 		return s.pane.updateTable(msg)
 	}
@@ -176,40 +165,31 @@ func (s *groupsSection) handleMembersKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, s.keys.AddMember):
 		return openForm(s.addMemberForm(m.group))
 	case key.Matches(msg, s.keys.RemoveMember):
-		i := m.pane.table.Cursor()
-		if i < 0 || i >= len(m.ids) {
+		id, ok := atCursor(&m.pane, m.ids)
+		if !ok {
 			return nil
 		}
-		id := m.ids[i]
 		return ask(fmt.Sprintf("Take %s out of group %s? They lose the roles it gives.", s.userName(id), m.group),
 			s.memberCmd(m.group, id, false))
 	}
 	return m.pane.updateTable(msg)
 }
 
-func (s *groupsSection) selected() (api.Group, bool) {
-	i := s.pane.table.Cursor()
-	if i < 0 || i >= len(s.shown) {
-		return api.Group{}, false
-	}
-	return s.shown[i], true
-}
-
 func (s *groupsSection) refresh() {
-	q := s.pane.query()
-	s.shown = s.shown[:0]
-	rows := make([]table.Row, 0, len(s.groups))
-	for _, g := range s.groups {
-		if !containsFold(q, g.Name, g.Description, strings.Join(g.Roles, " ")) {
-			continue
-		}
-		s.shown = append(s.shown, g)
-		rows = append(rows, table.Row{g.Name, g.Description, joinOr(g.Roles, "-"), fmt.Sprint(len(g.Members))})
-	}
-	s.pane.setRows(rows)
+	s.shown = showMatching(&s.pane, s.groups, groupMatches, groupRow)
 	if s.members != nil {
 		s.refreshMembers()
 	}
+}
+
+// groupMatches reports whether the filter q finds g.
+func groupMatches(g api.Group, q string) bool {
+	return containsFold(q, g.Name, g.Description, strings.Join(g.Roles, " "))
+}
+
+// groupRow is g's row in the groups table.
+func groupRow(g api.Group) table.Row {
+	return table.Row{g.Name, g.Description, joinOr(g.Roles, "-"), fmt.Sprint(len(g.Members))}
 }
 
 func (s *groupsSection) refreshMembers() {

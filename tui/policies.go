@@ -76,20 +76,8 @@ func (s *policiesSection) title() string { return "Policies" }
 func (s *policiesSection) load() tea.Cmd {
 	client := s.client
 	return func() tea.Msg {
-		var all []api.Rule
-		opts := api.ListOptions{Limit: 100}
-		for range maxPages {
-			l, err := client.ListPolicies(context.Background(), opts)
-			if err != nil {
-				return policiesLoadedMsg{err: err}
-			}
-			all = append(all, l.Items...)
-			if l.NextCursor == "" {
-				break
-			}
-			opts.Cursor = l.NextCursor
-		}
-		return policiesLoadedMsg{rules: all}
+		rules, err := listAll(context.Background(), client.ListPolicies)
+		return policiesLoadedMsg{rules: rules, err: err}
 	}
 }
 
@@ -111,10 +99,8 @@ func (s *policiesSection) update(msg tea.Msg) tea.Cmd {
 		s.rules = msg.rules
 		s.refresh()
 	case policyChangedMsg:
-		if msg.err != nil {
-			return tea.Batch(fail(msg.err), s.load())
-		}
-		return tea.Batch(notify(msg.text), s.load())
+		// Reload even after a refusal: the list may be out of date.
+		return tea.Batch(report(msg.text, msg.err), s.load())
 	case checkedMsg:
 		if msg.err != nil {
 			s.answer = nil
@@ -135,19 +121,10 @@ func (s *policiesSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 		}
 		return cmd
 	}
-	if s.pane.filtering {
-		changed, cmd := s.pane.updateFilter(msg)
-		if changed {
-			s.refresh()
-		}
+	if cmd, ok := s.pane.handleFilterKey(msg, s.list, s.refresh); ok {
 		return cmd
 	}
 	switch {
-	case key.Matches(msg, s.list.Filter):
-		return s.pane.startFilter()
-	case key.Matches(msg, s.list.Clear) && s.pane.clearFilter():
-		s.refresh()
-		return nil
 	case key.Matches(msg, s.list.Refresh):
 		return s.load()
 	case key.Matches(msg, s.keys.Add):
@@ -159,11 +136,10 @@ func (s *policiesSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 		s.whatIf.setWidth(s.pane.width)
 		return nil
 	case key.Matches(msg, s.keys.Remove):
-		i := s.pane.table.Cursor()
-		if i < 0 || i >= len(s.shown) {
+		r, ok := atCursor(&s.pane, s.shown)
+		if !ok {
 			return nil
 		}
-		r := s.shown[i]
 		return ask(fmt.Sprintf("Remove rule %s: %s? What it %s stops at the next request.",
 			r.ID, ruleText(r), map[bool]string{true: "grants", false: "links"}[r.Type == "p"]), s.remove(r))
 	}
@@ -171,21 +147,19 @@ func (s *policiesSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 }
 
 func (s *policiesSection) refresh() {
-	q := s.pane.query()
-	s.shown = s.shown[:0]
-	rows := make([]table.Row, 0, len(s.rules))
-	for _, r := range s.rules {
-		if !containsFold(q, ruleText(r)) {
-			continue
-		}
-		s.shown = append(s.shown, r)
-		cells := append([]string{r.ID, r.Type}, r.Rule...)
-		for len(cells) < 6 {
-			cells = append(cells, "")
-		}
-		rows = append(rows, table.Row(cells[:6]))
+	s.shown = showMatching(&s.pane, s.rules, ruleMatches, ruleRow)
+}
+
+// ruleMatches reports whether the filter q finds r in its policy.csv line.
+func ruleMatches(r api.Rule, q string) bool { return containsFold(q, ruleText(r)) }
+
+// ruleRow is r's row in the rules table: id, type and up to four values.
+func ruleRow(r api.Rule) table.Row {
+	cells := append([]string{r.ID, r.Type}, r.Rule...)
+	for len(cells) < 6 {
+		cells = append(cells, "")
 	}
-	s.pane.setRows(rows)
+	return table.Row(cells[:6])
 }
 
 func (s *policiesSection) view() string {

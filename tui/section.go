@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -67,6 +68,15 @@ func fail(err error) tea.Cmd {
 	return func() tea.Msg { return noticeMsg{err: err} }
 }
 
+// report is the command that ends a change: the footer shows err if the
+// change failed, text (what was done) if not.
+func report(text string, err error) tea.Cmd {
+	if err != nil {
+		return fail(err)
+	}
+	return notify(text)
+}
+
 // ask is a command that asks for a confirmation naming exactly what changes.
 func ask(prompt string, yes tea.Cmd) tea.Cmd {
 	return func() tea.Msg { return askMsg{prompt: prompt, yes: yes} }
@@ -118,6 +128,27 @@ func describeError(err error) string {
 func isForbidden(err error) bool {
 	var e *api.Error
 	return errors.As(err, &e) && e.Status == http.StatusForbidden
+}
+
+// maxPages bounds how many pages of 100 a list loads.
+const maxPages = 20
+
+// listAll fetches every page of a list with list, at most maxPages of 100.
+func listAll[T any](ctx context.Context, list func(context.Context, api.ListOptions) (api.List[T], error)) ([]T, error) {
+	var all []T
+	opts := api.ListOptions{Limit: 100}
+	for range maxPages {
+		page, err := list(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page.Items...)
+		if page.NextCursor == "" {
+			break
+		}
+		opts.Cursor = page.NextCursor
+	}
+	return all, nil
 }
 
 // newInput is a text input in the console's style: no blinking cursor (a
@@ -232,6 +263,56 @@ func (p *listPane) updateFilter(msg tea.KeyMsg) (changed bool, cmd tea.Cmd) {
 	}
 	p.filter, cmd = p.filter.Update(msg)
 	return p.filter.Value() != before, cmd
+}
+
+// handleFilterKey takes the keys every list shares around its filter: all
+// keys while the filter input has the keyboard, the filter key to give it
+// the keyboard, and the clear key when there is a kept filter to drop. It
+// calls refilter when the query changed, and reports whether it took msg;
+// a key it did not take is the section's.
+func (p *listPane) handleFilterKey(msg tea.KeyMsg, keys listKeys, refilter func()) (tea.Cmd, bool) {
+	if p.filtering {
+		changed, cmd := p.updateFilter(msg)
+		if changed {
+			refilter()
+		}
+		return cmd, true
+	}
+	switch {
+	case key.Matches(msg, keys.Filter):
+		return p.startFilter(), true
+	case key.Matches(msg, keys.Clear) && p.clearFilter():
+		refilter()
+		return nil, true
+	}
+	return nil, false
+}
+
+// showMatching fills the table with a row for each of items that matches
+// the filter, and returns those items in the table's order (for atCursor).
+func showMatching[T any](p *listPane, items []T, matches func(item T, query string) bool, row func(T) table.Row) []T {
+	q := p.query()
+	var shown []T
+	rows := make([]table.Row, 0, len(items))
+	for _, item := range items {
+		if matches(item, q) {
+			shown = append(shown, item)
+			rows = append(rows, row(item))
+		}
+	}
+	p.setRows(rows)
+	return shown
+}
+
+// atCursor is the item of shown on the table's cursor row, where shown is
+// what the table lists, row for row; false when the list is empty.
+func atCursor[T any](p *listPane, shown []T) (T, bool) {
+	i := p.table.Cursor()
+	if i < 0 || i >= len(shown) {
+		var none T
+		return none, false
+	}
+	return shown[i], true
 }
 
 // updateTable moves the table's cursor.

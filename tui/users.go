@@ -40,9 +40,6 @@ type (
 	}
 )
 
-// maxPages bounds how many pages of 100 a list loads.
-const maxPages = 20
-
 func newUsersSection(client *api.Client) *usersSection {
 	s := &usersSection{
 		client: client,
@@ -72,20 +69,8 @@ func (s *usersSection) title() string { return "Users" }
 func (s *usersSection) load() tea.Cmd {
 	client := s.client
 	return func() tea.Msg {
-		var all []api.User
-		opts := api.ListOptions{Limit: 100}
-		for range maxPages {
-			l, err := client.ListUsers(context.Background(), opts)
-			if err != nil {
-				return usersLoadedMsg{err: err}
-			}
-			all = append(all, l.Items...)
-			if l.NextCursor == "" {
-				break
-			}
-			opts.Cursor = l.NextCursor
-		}
-		return usersLoadedMsg{users: all}
+		users, err := listAll(context.Background(), client.ListUsers)
+		return usersLoadedMsg{users: users, err: err}
 	}
 }
 
@@ -102,10 +87,8 @@ func (s *usersSection) update(msg tea.Msg) tea.Cmd {
 		s.users = msg.users
 		s.refresh()
 	case userChangedMsg:
-		if msg.err != nil {
-			return tea.Batch(fail(msg.err), s.load())
-		}
-		return tea.Batch(notify(msg.text), s.load())
+		// Reload even after a refusal: the list may be out of date.
+		return tea.Batch(report(msg.text, msg.err), s.load())
 	case tea.KeyMsg:
 		return s.handleKey(msg)
 	}
@@ -113,25 +96,16 @@ func (s *usersSection) update(msg tea.Msg) tea.Cmd {
 }
 
 func (s *usersSection) handleKey(msg tea.KeyMsg) tea.Cmd {
-	if s.pane.filtering {
-		changed, cmd := s.pane.updateFilter(msg)
-		if changed {
-			s.refresh()
-		}
+	if cmd, ok := s.pane.handleFilterKey(msg, s.list, s.refresh); ok {
 		return cmd
 	}
 	switch {
-	case key.Matches(msg, s.list.Filter):
-		return s.pane.startFilter()
-	case key.Matches(msg, s.list.Clear) && s.pane.clearFilter():
-		s.refresh()
-		return nil
 	case key.Matches(msg, s.list.Refresh):
 		return s.load()
 	case key.Matches(msg, s.keys.New):
 		return openForm(s.createForm())
 	}
-	u, ok := s.selected()
+	u, ok := atCursor(&s.pane, s.shown)
 	if !ok {
 		return s.pane.updateTable(msg)
 	}
@@ -160,30 +134,22 @@ func (s *usersSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 	return s.pane.updateTable(msg)
 }
 
-func (s *usersSection) selected() (api.User, bool) {
-	i := s.pane.table.Cursor()
-	if i < 0 || i >= len(s.shown) {
-		return api.User{}, false
-	}
-	return s.shown[i], true
+func (s *usersSection) refresh() {
+	s.shown = showMatching(&s.pane, s.users, userMatches, userRow)
 }
 
-func (s *usersSection) refresh() {
-	q := s.pane.query()
-	s.shown = s.shown[:0]
-	rows := make([]table.Row, 0, len(s.users))
-	for _, u := range s.users {
-		if !containsFold(q, u.ID, u.Email, u.Name, strings.Join(u.Roles, " "), strings.Join(u.Groups, " ")) {
-			continue
-		}
-		s.shown = append(s.shown, u)
-		status := "active"
-		if u.Disabled {
-			status = "disabled"
-		}
-		rows = append(rows, table.Row{u.ID, u.Email, u.Name, joinOr(u.Roles, "-"), joinOr(u.Groups, "-"), status})
+// userMatches reports whether the filter q finds u.
+func userMatches(u api.User, q string) bool {
+	return containsFold(q, u.ID, u.Email, u.Name, strings.Join(u.Roles, " "), strings.Join(u.Groups, " "))
+}
+
+// userRow is u's row in the users table.
+func userRow(u api.User) table.Row {
+	status := "active"
+	if u.Disabled {
+		status = "disabled"
 	}
-	s.pane.setRows(rows)
+	return table.Row{u.ID, u.Email, u.Name, joinOr(u.Roles, "-"), joinOr(u.Groups, "-"), status}
 }
 
 func (s *usersSection) view() string {

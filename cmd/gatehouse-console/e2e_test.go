@@ -257,14 +257,14 @@ func (p *tmuxPane) typeText(text string) {
 // waitFor waits until the screen shows text.
 func (p *tmuxPane) waitFor(text string) {
 	p.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if strings.Contains(p.capture(), text) {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	p.t.Fatalf("the screen did not show %q within 15s; it shows:\n%s", text, p.capture())
+	p.t.Fatalf("the screen did not show %q within 30s; it shows:\n%s", text, p.capture())
 }
 
 // lineWith is the first line of the screen that holds text.
