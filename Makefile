@@ -38,6 +38,8 @@ fmt: ## gofmt every file
 # fuzzers. A crasher lands in testdata/fuzz/<Target>/: commit it with the fix.
 FUZZTIME ?= 1m
 SOAKTIME ?= 2m
+SOAK_KILLS ?= 200
+SOAK_FUZZTIME ?= 5m
 
 .PHONY: fuzz-brief
 
@@ -53,7 +55,7 @@ fuzz: ## run every fuzz target for FUZZTIME (default 1m) each
 		done; \
 	done
 
-soak: ## long runs: 200 crash rounds, SOAKTIME of concurrency, FUZZTIME=5m fuzzing
-	GATEHOUSE_SOAK=1 GATEHOUSE_SOAK_TIME=$(SOAKTIME) $(GO) test -race -count=1 -timeout=3h \
+soak: ## long runs: SOAK_KILLS crash rounds, SOAKTIME of concurrency, SOAK_FUZZTIME per fuzz target
+	GATEHOUSE_SOAK=1 GATEHOUSE_SOAK_KILLS=$(SOAK_KILLS) GATEHOUSE_SOAK_TIME=$(SOAKTIME) $(GO) test -race -count=1 -timeout=3h \
 		-run='^(TestCrashSafety|TestConcurrentChangesAndDecisions)$$' ./cmd/gatehouse ./app
-	$(MAKE) --no-print-directory fuzz FUZZTIME=5m
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(SOAK_FUZZTIME)
