@@ -19,18 +19,23 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 )
 
-// concurrencyRunTime is how long TestConcurrentChangesAndDecisions runs:
-// a couple of seconds in make test, GATEHOUSE_SOAK_TIME (default 2m) in
-// make soak.
-func concurrencyRunTime(t *testing.T) time.Duration {
+// concurrencyRunTime is how long TestConcurrentChangesAndDecisions runs
+// at least, and at most while waiting for enough settled answers: a couple
+// of seconds in make test, GATEHOUSE_SOAK_TIME (default 2m) in make soak.
+func concurrencyRunTime() (least, most time.Duration) {
 	if os.Getenv("GATEHOUSE_SOAK") == "" {
-		return 2 * time.Second
+		return 2 * time.Second, 30 * time.Second
 	}
+	least = 2 * time.Minute
 	if d, err := time.ParseDuration(os.Getenv("GATEHOUSE_SOAK_TIME")); err == nil && d > 0 {
-		return d
+		least = d
 	}
-	return 2 * time.Minute
+	return least, least + time.Minute
 }
+
+// minSettled is how many answers given in a settled state, granted and
+// refused each, every toggle needs for the run to prove anything.
+const minSettled = 3
 
 // openFDs counts the process's open file descriptors; it skips the test
 // where /proc/self/fd does not exist.
@@ -315,8 +320,36 @@ func TestConcurrentChangesAndDecisions(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), concurrencyRunTime(t))
+	least, most := concurrencyRunTime()
+	ctx, cancel := context.WithTimeout(context.Background(), most)
 	defer cancel()
+	enough := func() bool {
+		for _, tg := range toggles {
+			if tg.strict[0].Load() < minSettled || tg.strict[1].Load() < minSettled {
+				return false
+			}
+		}
+		return true
+	}
+	// The run lasts at least least, then until every toggle has enough
+	// settled answers (slow machines need longer), at most most.
+	go func() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(least):
+		}
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for !enough() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+		cancel()
+	}()
 	var wg sync.WaitGroup
 	var errs sync.Map
 	run := func(name string, fn func(context.Context) error) {
@@ -391,8 +424,8 @@ func TestConcurrentChangesAndDecisions(t *testing.T) {
 	for _, tg := range toggles {
 		t.Logf("%s: %d changes, %d answers checked while granted, %d while refused",
 			tg.name, tg.changes.Load(), tg.strict[1].Load(), tg.strict[0].Load())
-		if tg.changes.Load() < 2 || tg.strict[0].Load()+tg.strict[1].Load() < 2 {
-			t.Errorf("%s: too few changes or settled answers to prove anything", tg.name)
+		if tg.strict[0].Load() < minSettled || tg.strict[1].Load() < minSettled {
+			t.Errorf("%s: fewer than %d settled answers in a state within %s: too few to prove anything", tg.name, minSettled, most)
 		}
 	}
 	err := ls.db.View(context.Background(), func(tx *store.Tx) error {
