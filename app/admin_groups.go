@@ -68,26 +68,7 @@ func (s *Server) handleGroupList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := api.List[api.Group]{Items: []api.Group{}}
-	err = s.db.View(c.Request().Context(), func(tx *store.Tx) error {
-		groups, next, err := tx.ListGroups(p)
-		if err != nil {
-			return err
-		}
-		for _, g := range groups {
-			v, err := groupInTx(tx, g)
-			if err != nil {
-				return err
-			}
-			out.Items = append(out.Items, v)
-		}
-		out.NextCursor = next
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, out)
+	return listPage(c, s.db, func(tx *store.Tx) ([]store.Group, string, error) { return tx.ListGroups(p) }, groupInTx)
 }
 
 func (s *Server) handleGroupCreate(c echo.Context) error {

@@ -139,26 +139,7 @@ func (s *Server) handleUserList(c echo.Context) error {
 	if len(q) > maxQueryLen {
 		return invalidInput(map[string]string{"q": fmt.Sprintf("must be at most %d characters", maxQueryLen)})
 	}
-	out := api.List[api.User]{Items: []api.User{}}
-	err = s.db.View(c.Request().Context(), func(tx *store.Tx) error {
-		users, next, err := tx.ListUsers(q, p)
-		if err != nil {
-			return err
-		}
-		for _, u := range users {
-			v, err := userInTx(tx, u)
-			if err != nil {
-				return err
-			}
-			out.Items = append(out.Items, v)
-		}
-		out.NextCursor = next
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, out)
+	return listPage(c, s.db, func(tx *store.Tx) ([]store.User, string, error) { return tx.ListUsers(q, p) }, userInTx)
 }
 
 // handleUserCreate creates a user with roles (["user"] when none is given)

@@ -81,13 +81,14 @@ func (s *groupsSection) load() tea.Cmd {
 	client := s.client
 	return func() tea.Msg {
 		ctx := context.Background()
-		groups, err := client.ListGroups(ctx, api.ListOptions{Limit: 100})
+		groups, err := listAll(ctx, client.ListGroups)
 		if err != nil {
 			return groupsLoadedMsg{err: err}
 		}
-		// The users are only there to put emails on member ids.
-		users, _ := client.ListUsers(ctx, api.ListOptions{Limit: 100})
-		return groupsLoadedMsg{groups: groups.Items, users: users.Items}
+		// The users are only there to put emails on member ids: without
+		// them the ids show alone.
+		users, _ := listAll(ctx, client.ListUsers)
+		return groupsLoadedMsg{groups: groups, users: users}
 	}
 }
 

@@ -2,11 +2,13 @@ package tui
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/app"
@@ -17,7 +19,8 @@ import (
 // The tests in this file run the console against the real Echo app on a
 // temp bbolt file, with the shipped model and seed policy. They cover what
 // the server on this branch already serves (sign-in, who am I, refusals);
-// the section tests use the fake of fakeserver_test.go for the admin API.
+// the section tests use the fake of fakeserver_test.go for the rest of the
+// admin API.
 
 const realPassword = "correct horse battery"
 
@@ -152,5 +155,31 @@ func TestRealServerRefusesBadToken(t *testing.T) {
 	drive(t, m, m.Init())
 	if m.signIn == nil || m.signIn.form.err == "" {
 		t.Fatalf("a bad token did not bring the sign-in form with a reason: %+v", m.signIn)
+	}
+}
+
+// The groups section shows every group, not only the first page the API
+// answers with, and puts emails on members beyond the first page of users.
+func TestRealServerGroupsBeyondOnePage(t *testing.T) {
+	t.Parallel()
+	rs := newRealServer(t)
+	const extra = 130 // with the seed's staff and auditors: two pages of 100
+	err := rs.authz.Mutate(context.Background(), func(tx *store.Tx) error {
+		for i := range extra {
+			if err := tx.CreateGroup(&store.Group{Name: fmt.Sprintf("team-%03d", i)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newModel(newClient(rs.url, ""), testClock(), false, "")
+	m.Update(windowSize(100, 30))
+	mustSignIn(t, m, "admin@example.com", realPassword)
+	press(t, m, "2")
+	if want := fmt.Sprintf("%d of %d groups", extra+2, extra+2); !strings.Contains(m.View(), want) {
+		t.Fatalf("the groups section does not say %q:\n%s", want, m.View())
 	}
 }
