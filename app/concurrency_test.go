@@ -37,13 +37,13 @@ func concurrencyRunTime() (least, most time.Duration) {
 // refused each, every toggle needs for the run to prove anything.
 const minSettled = 3
 
-// openFDs counts the process's open file descriptors; it skips the test
-// where /proc/self/fd does not exist.
+// openFDs counts the process's open file descriptors, or returns -1 where
+// /proc/self/fd does not exist (the descriptor checks are then skipped).
 func openFDs(t *testing.T) int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
-		t.Skipf("cannot count file descriptors here: %v", err)
+		return -1
 	}
 	return len(entries)
 }

@@ -157,7 +157,7 @@ func TestIdleKeepAliveConnectionsAreClosed(t *testing.T) {
 	addr := strings.TrimPrefix(ls.url, "http://")
 	wantStatus(t, ls.do(t, request{path: "/api/health"}), http.StatusOK)
 	ls.http.CloseIdleConnections()
-	baseFDs := openFDs(t)
+	baseFDs := openFDs(t) // -1 where they cannot be counted: no check then
 
 	open := make([]net.Conn, conns)
 	var mu sync.Mutex
@@ -194,7 +194,7 @@ func TestIdleKeepAliveConnectionsAreClosed(t *testing.T) {
 		t.Fatal(firstErr)
 	}
 	t.Logf("%d keep-alive connections opened in %s", conns, time.Since(start).Round(time.Millisecond))
-	if fds := openFDs(t); fds < baseFDs+conns {
+	if fds := openFDs(t); baseFDs >= 0 && fds < baseFDs+conns {
 		t.Logf("%d descriptors open (%d before): the first connections already timed out", fds, baseFDs)
 	}
 	wantStatus(t, ls.do(t, request{path: "/api/health"}), http.StatusOK)
