@@ -18,7 +18,7 @@ build: ## build both binaries into bin/
 test: vet ## run every test (race detector on), the route check and the seed decisions
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) test -race -count=1 ./...
-	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=5s ./app
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=5s -fuzzminimizetime=1s ./app
 	$(MAKE) --no-print-directory fuzz-brief
 	$(GO) run ./cmd/gatehouse routes --check > /dev/null
 	$(GO) run ./cmd/gatehouse policy test testdata/decisions.csv
@@ -36,7 +36,10 @@ fmt: ## gofmt every file
 # fuzz` fuzzes every target in the module for FUZZTIME each; `make soak`
 # runs the long versions of the crash harness, the concurrency test and the
 # fuzzers. A crasher lands in testdata/fuzz/<Target>/: commit it with the fix.
+# Minimizing each new interesting input may take a minute by default, with
+# no fuzzing meanwhile: FUZZMINIMIZETIME bounds it.
 FUZZTIME ?= 1m
+FUZZMINIMIZETIME ?= 5s
 SOAKTIME ?= 2m
 SOAK_KILLS ?= 200
 SOAK_FUZZTIME ?= 5m
@@ -44,14 +47,14 @@ SOAK_FUZZTIME ?= 5m
 .PHONY: fuzz-brief
 
 fuzz-brief: ## fuzz the policy CSV parser and the credential parser briefly (in make test)
-	$(GO) test -run='^$$' -fuzz='^FuzzParseCSV$$' -fuzztime=3s ./rbac
-	$(GO) test -run='^$$' -fuzz='^FuzzCredential$$' -fuzztime=2s ./app
+	$(GO) test -run='^$$' -fuzz='^FuzzParseCSV$$' -fuzztime=3s -fuzzminimizetime=1s ./rbac
+	$(GO) test -run='^$$' -fuzz='^FuzzCredential$$' -fuzztime=2s -fuzzminimizetime=1s ./app
 
 fuzz: ## run every fuzz target for FUZZTIME (default 1m) each
 	@set -e; for pkg in $$($(GO) list ./...); do \
 		for target in $$($(GO) test -list='^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "== $$pkg $$target ($(FUZZTIME))"; \
-			$(GO) test -run='^$$' -fuzz="^$$target\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+			$(GO) test -run='^$$' -fuzz="^$$target\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) $$pkg; \
 		done; \
 	done
 
