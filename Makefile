@@ -18,7 +18,8 @@ build: ## build both binaries into bin/
 test: vet ## run every test (race detector on), the route check and the seed decisions
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) test -race -count=1 ./...
-	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=5s ./app
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=5s -fuzzminimizetime=1s ./app
+	$(MAKE) --no-print-directory fuzz-brief
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./... # every benchmark once, as a smoke run (make bench measures)
 	$(GO) run ./cmd/gatehouse routes --check > /dev/null
 	$(GO) run ./cmd/gatehouse policy test testdata/decisions.csv
@@ -47,3 +48,37 @@ bench: ## measure and print the performance table (a few minutes)
 		-count=$(BENCH_COUNT) -benchtime=$(BENCH_TIME) ./rbac > bin/bench/decisions.txt
 	bin/gatehouse-bench report -gatehouse bin/gatehouse -gobench bin/bench/decisions.txt \
 		-users $(BENCH_USERS) $(BENCH_HTTP) | tee bin/bench/table.md
+
+# --- Reliability: fuzzing and soak -------------------------------------------
+# Every Fuzz target's seed corpus (testdata/fuzz/<Target>/ in its package)
+# runs as a plain test in `go test`. fuzz-brief (part of make test) fuzzes
+# the two targets that guard the most hostile input for a few seconds; `make
+# fuzz` fuzzes every target in the module for FUZZTIME each; `make soak`
+# runs the long versions of the crash harness, the concurrency test and the
+# fuzzers. A crasher lands in testdata/fuzz/<Target>/: commit it with the fix.
+# Minimizing each new interesting input may take a minute by default, with
+# no fuzzing meanwhile: FUZZMINIMIZETIME bounds it.
+FUZZTIME ?= 1m
+FUZZMINIMIZETIME ?= 5s
+SOAKTIME ?= 2m
+SOAK_KILLS ?= 200
+SOAK_FUZZTIME ?= 5m
+
+.PHONY: fuzz-brief
+
+fuzz-brief: ## fuzz the policy CSV parser and the credential parser briefly (in make test)
+	$(GO) test -run='^$$' -fuzz='^FuzzParseCSV$$' -fuzztime=3s -fuzzminimizetime=1s ./rbac
+	$(GO) test -run='^$$' -fuzz='^FuzzCredential$$' -fuzztime=2s -fuzzminimizetime=1s ./app
+
+fuzz: ## run every fuzz target for FUZZTIME (default 1m) each
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for target in $$($(GO) test -list='^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$target ($(FUZZTIME))"; \
+			$(GO) test -run='^$$' -fuzz="^$$target\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) $$pkg; \
+		done; \
+	done
+
+soak: ## long runs: SOAK_KILLS crash rounds, SOAKTIME of concurrency, SOAK_FUZZTIME per fuzz target
+	GATEHOUSE_SOAK=1 GATEHOUSE_SOAK_KILLS=$(SOAK_KILLS) GATEHOUSE_SOAK_TIME=$(SOAKTIME) $(GO) test -race -count=1 -timeout=3h \
+		-run='^(TestCrashSafety|TestConcurrentChangesAndDecisions)$$' ./cmd/gatehouse ./app
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(SOAK_FUZZTIME)

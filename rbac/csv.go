@@ -35,7 +35,6 @@ func ParseCSV(r io.Reader, m *Model) ([]CSVRule, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -43,6 +42,9 @@ func ParseCSV(r io.Reader, m *Model) ([]CSVRule, error) {
 			}
 			return nil, fmt.Errorf("policy csv: %w", err)
 		}
+		// FieldPos only knows the record Read returned: after the error
+		// check, or it panics on a record that failed to parse.
+		line, _ := cr.FieldPos(0)
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
 		}
