@@ -86,6 +86,22 @@ func serveSettings(c *serveConfig) []setting {
 			c.ShutdownTimeout, err = parsePositiveDuration(v)
 			return err
 		}},
+		{"read-header-timeout", "GATEHOUSE_READ_HEADER_TIMEOUT", "5s", "how long a client may take to send the request headers", func(v string) (err error) {
+			c.ReadHeaderTimeout, err = parsePositiveDuration(v)
+			return err
+		}},
+		{"read-timeout", "GATEHOUSE_READ_TIMEOUT", "30s", "how long a client may take to send a whole request, body included", func(v string) (err error) {
+			c.ReadTimeout, err = parsePositiveDuration(v)
+			return err
+		}},
+		{"write-timeout", "GATEHOUSE_WRITE_TIMEOUT", "60s", "how long an answer may take to write (event streams extend theirs)", func(v string) (err error) {
+			c.WriteTimeout, err = parsePositiveDuration(v)
+			return err
+		}},
+		{"idle-timeout", "GATEHOUSE_IDLE_TIMEOUT", "120s", "how long a keep-alive connection may wait for its next request", func(v string) (err error) {
+			c.IdleTimeout, err = parsePositiveDuration(v)
+			return err
+		}},
 	}
 }
 

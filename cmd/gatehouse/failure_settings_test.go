@@ -40,6 +40,22 @@ func TestFailureLogSettings(t *testing.T) {
 	}
 }
 
+func TestTimeoutSettings(t *testing.T) {
+	t.Parallel()
+	c := serveConfig{Config: app.DefaultConfig()}
+	if err := parseSettings("serve", serveSettings(&c), nil, func(string) string { return "" }, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if c.ReadHeaderTimeout != 5*time.Second || c.ReadTimeout != 30*time.Second || c.WriteTimeout != time.Minute || c.IdleTimeout != 2*time.Minute {
+		t.Fatalf("defaults: %+v", c.Config)
+	}
+	vars := map[string]string{"GATEHOUSE_READ_HEADER_TIMEOUT": "2s", "GATEHOUSE_READ_TIMEOUT": "3s", "GATEHOUSE_WRITE_TIMEOUT": "4s", "GATEHOUSE_IDLE_TIMEOUT": "5s"}
+	err := parseSettings("serve", serveSettings(&c), []string{"--idle-timeout", "6s"}, func(k string) string { return vars[k] }, io.Discard)
+	if err != nil || c.ReadHeaderTimeout != 2*time.Second || c.ReadTimeout != 3*time.Second || c.WriteTimeout != 4*time.Second || c.IdleTimeout != 6*time.Second {
+		t.Fatalf("env and flag: %v %v %v %v, %v", c.ReadHeaderTimeout, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout, err)
+	}
+}
+
 // .env.example documents every setting of gatehouse serve with its default.
 func TestEnvExampleListsEverySetting(t *testing.T) {
 	t.Parallel()
