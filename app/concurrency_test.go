@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -462,47 +461,5 @@ func TestConcurrentChangesAndDecisions(t *testing.T) {
 				runtime.NumGoroutine(), baseGoroutines, openFDs(t), baseFDs, buf)
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// serveLive runs Serve for srv on a loopback port, like mustLiveServer, for
-// a test that needs to measure the process between building the server
-// and serving it.
-func serveLive(t *testing.T, srv *Server, db *store.DB, logs *logCapture) *liveServer {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return serveLiveOn(t, srv, db, logs, l)
-}
-
-// serveLiveOn is serveLive on a listener of the test's making.
-func serveLiveOn(t *testing.T, srv *Server, db *store.DB, logs *logCapture, l net.Listener) *liveServer {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, l) }()
-	var once sync.Once
-	var serveErr error
-	stop := func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case serveErr = <-done:
-			case <-time.After(10 * time.Second):
-				serveErr = errors.New("Serve did not return within 10s of shutdown")
-			}
-		})
-		return serveErr
-	}
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return &liveServer{
-		srv: srv, db: db, url: "http://" + l.Addr().String(), logs: logs, stop: stop,
-		http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -81,19 +80,8 @@ func newBareServer(t *testing.T, configure func(*Config)) (*Server, *store.DB, *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	model, err := rbac.LoadModel("../model.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open("../policy.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	seed, err := rbac.ParseCSV(f, model)
-	if err != nil {
-		t.Fatal(err)
-	}
+	model := mustModel(t)
+	seed := mustSeedPolicy(t, model)
 	authz, err := rbac.New(ctx, db, model)
 	if err != nil {
 		t.Fatal(err)
@@ -129,10 +117,24 @@ func mustLiveServer(t *testing.T, configure func(*Config)) *liveServer {
 			configure(c)
 		}
 	})
+	return serveLive(t, srv, db, logs)
+}
+
+// serveLive runs Serve for srv on a loopback port until the test ends (a
+// test may also stop it early, and measure the process between building
+// the server and serving it).
+func serveLive(t *testing.T, srv *Server, db *store.DB, logs *logCapture) *liveServer {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveLiveOn(t, srv, db, logs, l)
+}
+
+// serveLiveOn is serveLive on a listener of the test's making.
+func serveLiveOn(t *testing.T, srv *Server, db *store.DB, logs *logCapture, l net.Listener) *liveServer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
