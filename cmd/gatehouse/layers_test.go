@@ -1,0 +1,68 @@
+package main
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/gatehouse/gatehouse/"
+
+// mayImport is the shape of the program: data flows one way, from the
+// commands down to bbolt, and the console reaches the server only through
+// the wire types and client of app/api. Commands are composition roots and
+// may import anything of ours.
+var mayImport = map[string][]string{
+	"store":                 {},
+	"rbac":                  {"store"},
+	"rbac/rbactest":         {"rbac", "store"},
+	"app/api":               {},
+	"app":                   {"store", "rbac", "app/api"},
+	"tui":                   {"app/api"},
+	"cmd/gatehouse-console": {"tui", "app/api"},
+}
+
+// goList runs go list in the module root and returns its lines.
+func goList(t *testing.T, args ...string) []string {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"list"}, args...)...)
+	cmd.Dir = "../.."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v", strings.Join(args, " "), err)
+	}
+	return strings.Split(strings.TrimSpace(string(out)), "\n")
+}
+
+func TestPackagesImportOnlyDownward(t *testing.T) {
+	t.Parallel()
+	for _, line := range goList(t, "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], module)
+		allowed, known := mayImport[pkg]
+		if !known {
+			if !strings.HasPrefix(pkg, "cmd/") {
+				t.Errorf("package %s has no place in the shape of the program: add it to mayImport", pkg)
+			}
+			continue
+		}
+		for _, imp := range fields[1:] {
+			ours, ok := strings.CutPrefix(imp, module)
+			if ok && !slices.Contains(allowed, ours) {
+				t.Errorf("%s imports %s; it may import only %v of ours", pkg, ours, allowed)
+			}
+		}
+	}
+}
+
+// Bubble Tea v1 queries the terminal from a package init: the server must
+// not link it.
+func TestServerDoesNotLinkBubbleTea(t *testing.T) {
+	t.Parallel()
+	for _, dep := range goList(t, "-deps", "./cmd/gatehouse") {
+		if strings.HasPrefix(dep, "github.com/charmbracelet/") || strings.HasPrefix(dep, "github.com/muesli/") {
+			t.Errorf("cmd/gatehouse links %s", dep)
+		}
+	}
+}
