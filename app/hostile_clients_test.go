@@ -48,12 +48,15 @@ func TestSlowlorisHeadersAreCut(t *testing.T) {
 	t.Parallel()
 	const timeout = 300 * time.Millisecond
 	ls := mustLiveServer(t, func(c *Config) { c.ReadHeaderTimeout = timeout })
+	// The server's clock starts when it accepts the connection, which may
+	// be before Dial returns here: start ours before dialling, so the lower
+	// bound below holds whatever the scheduling.
+	start := time.Now()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(ls.url, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	start := time.Now()
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
@@ -92,13 +95,13 @@ func TestTrickledBodyIsCut(t *testing.T) {
 	t.Parallel()
 	const timeout = 500 * time.Millisecond
 	ls := mustLiveServer(t, func(c *Config) { c.ReadTimeout = timeout })
+	start := time.Now() // before dialling: the server's clock starts at accept
 	conn, err := net.Dial("tcp", strings.TrimPrefix(ls.url, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	body := `{"email":"someone@example.com","password":"` + strings.Repeat("p", 200) + `"}`
-	start := time.Now()
 	fmt.Fprintf(conn, "POST /api/auth/login HTTP/1.1\r\nHost: gatehouse\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
 	stop := make(chan struct{})
 	defer close(stop)
