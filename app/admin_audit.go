@@ -25,7 +25,7 @@ const (
 // the API shows it. before and after must encode as JSON objects and never
 // hold a secret: pass API views (api.User, api.Group, api.Rule), which have
 // none. nil leaves one out.
-func RecordChange(tx *store.Tx, actorID uint64, actor, action, target string, before, after any) error {
+func RecordChange(tx store.Tx, actorID uint64, actor, action, target string, before, after any) error {
 	rec := store.AuditRecord{ActorID: actorID, Actor: actor, Action: action, Target: target}
 	var err error
 	if rec.Before, err = auditObject(before); err != nil {
@@ -34,11 +34,11 @@ func RecordChange(tx *store.Tx, actorID uint64, actor, action, target string, be
 	if rec.After, err = auditObject(after); err != nil {
 		return fmt.Errorf("audit %s %s: after: %w", action, target, err)
 	}
-	return tx.AppendAudit(&rec)
+	return tx.Audit().Append(&rec)
 }
 
 // audit records a change made by the caller of c in tx.
-func (s *Server) audit(c echo.Context, tx *store.Tx, action, target string, before, after any) error {
+func (s *Server) audit(c echo.Context, tx store.Tx, action, target string, before, after any) error {
 	cl := callerOf(c)
 	if cl == nil {
 		return fmt.Errorf("audit %s %s: no caller", action, target)
@@ -77,8 +77,8 @@ func (s *Server) handleAuditList(c echo.Context) error {
 	}
 	var recs []store.AuditRecord
 	var next string
-	err = s.db.View(c.Request().Context(), func(tx *store.Tx) error {
-		recs, next, err = tx.ListAudit(p)
+	err = s.db.View(c.Request().Context(), func(tx store.Tx) error {
+		recs, next, err = tx.Audit().List(p)
 		return err
 	})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/bolt"
 )
 
 // Benchmarks of the admin API over HTTP on a real file:
@@ -27,7 +28,7 @@ import (
 func benchAdminServer(b *testing.B, users, notesKiB int) (string, string) {
 	b.Helper()
 	ctx := context.Background()
-	db, err := store.Open(b.TempDir()+"/gatehouse.db", store.Options{NoSync: true})
+	db, err := bolt.Open(b.TempDir()+"/gatehouse.db", bolt.Options{NoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -48,10 +49,10 @@ func benchAdminServer(b *testing.B, users, notesKiB int) (string, string) {
 	}
 	secret, hash := newSecret(sessionPrefix)
 	body := strings.Repeat("x", 1024)
-	err = authz.Mutate(ctx, func(tx *store.Tx) error {
+	err = authz.Mutate(ctx, func(tx store.Tx) error {
 		for i := range users {
 			u := store.User{Email: fmt.Sprintf("u%d@example.com", i), Name: fmt.Sprintf("User %d", i)}
-			if err := tx.CreateUser(&u); err != nil {
+			if err := tx.Users().Create(&u); err != nil {
 				return err
 			}
 			role := "role:user"
@@ -68,11 +69,11 @@ func benchAdminServer(b *testing.B, users, notesKiB int) (string, string) {
 			}
 		}
 		for range notesKiB {
-			if err := tx.CreateNote(&store.Note{OwnerID: 1, Title: "n", Body: body}); err != nil {
+			if err := tx.Notes().Create(&store.Note{OwnerID: 1, Title: "n", Body: body}); err != nil {
 				return err
 			}
 		}
-		return tx.CreateSession(&store.Session{UserID: 1, Kind: store.KindSession, ExpiresAt: time.Now().Add(time.Hour)}, hash)
+		return tx.Sessions().Create(&store.Session{UserID: 1, Kind: store.KindSession, ExpiresAt: time.Now().Add(time.Hour)}, hash)
 	})
 	if err != nil {
 		b.Fatal(err)

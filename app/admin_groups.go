@@ -22,10 +22,10 @@ const maxDescriptionLen = 500
 // groupInTx is g as the API shows it, with roles and members read from tx
 // so that it sees the transaction's own changes. Members are user ids;
 // groups nested in g show in the policy, not here.
-func groupInTx(tx *store.Tx, g store.Group) (api.Group, error) {
+func groupInTx(tx store.Tx, g store.Group) (api.Group, error) {
 	out := api.Group{Name: g.Name, Description: g.Description, CreatedAt: g.CreatedAt, Roles: []string{}, Members: []string{}}
 	sub := groupPrefix + g.Name
-	rules, err := tx.RulesReferencing(sub)
+	rules, err := tx.Rules().Referencing(sub)
 	if err != nil {
 		return out, err
 	}
@@ -68,7 +68,7 @@ func (s *Server) handleGroupList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return listPage(c, s.db, func(tx *store.Tx) ([]store.Group, string, error) { return tx.ListGroups(p) }, groupInTx)
+	return listPage(c, s.db, func(tx store.Tx) ([]store.Group, string, error) { return tx.Groups().List(p) }, groupInTx)
 }
 
 func (s *Server) handleGroupCreate(c echo.Context) error {
@@ -91,9 +91,9 @@ func (s *Server) handleGroupCreate(c echo.Context) error {
 		return invalidInput(problems)
 	}
 	var out api.Group
-	err := s.authz.Mutate(c.Request().Context(), func(tx *store.Tx) error {
+	err := s.authz.Mutate(c.Request().Context(), func(tx store.Tx) error {
 		g := store.Group{Name: in.Name, Description: in.Description}
-		if err := tx.CreateGroup(&g); err != nil {
+		if err := tx.Groups().Create(&g); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return apiError(http.StatusConflict, api.CodeConflict, "a group with this name exists")
 			}
@@ -120,8 +120,8 @@ func (s *Server) handleGroupGet(c echo.Context) error {
 		return err
 	}
 	var out api.Group
-	err = s.db.View(c.Request().Context(), func(tx *store.Tx) error {
-		g, err := tx.Group(name)
+	err = s.db.View(c.Request().Context(), func(tx store.Tx) error {
+		g, err := tx.Groups().Get(name)
 		if err != nil {
 			return err
 		}
@@ -162,8 +162,8 @@ func (s *Server) handleGroupUpdate(c echo.Context) error {
 		return invalidInput(problems)
 	}
 	var out api.Group
-	err = s.authz.Mutate(c.Request().Context(), func(tx *store.Tx) error {
-		g, err := tx.Group(name)
+	err = s.authz.Mutate(c.Request().Context(), func(tx store.Tx) error {
+		g, err := tx.Groups().Get(name)
 		if err != nil {
 			return err
 		}
@@ -173,7 +173,7 @@ func (s *Server) handleGroupUpdate(c echo.Context) error {
 		}
 		if in.Description != nil {
 			g.Description = *in.Description
-			if err := tx.UpdateGroup(&g); err != nil {
+			if err := tx.Groups().Update(&g); err != nil {
 				return err
 			}
 		}
@@ -203,8 +203,8 @@ func (s *Server) handleGroupDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	err = s.authz.Mutate(c.Request().Context(), func(tx *store.Tx) error {
-		g, err := tx.Group(name)
+	err = s.authz.Mutate(c.Request().Context(), func(tx store.Tx) error {
+		g, err := tx.Groups().Get(name)
 		if err != nil {
 			return err
 		}
@@ -212,11 +212,11 @@ func (s *Server) handleGroupDelete(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		removed, err := tx.RemoveRulesReferencing(groupPrefix + name)
+		removed, err := tx.Rules().RemoveReferencing(groupPrefix + name)
 		if err != nil {
 			return err
 		}
-		if err := tx.DeleteGroup(name); err != nil {
+		if err := tx.Groups().Delete(name); err != nil {
 			return err
 		}
 		return s.audit(c, tx, "group.delete", groupPrefix+name, groupDeleted{Group: before, Rules: apiRules(removed)}, nil)
@@ -242,7 +242,7 @@ type membership struct {
 
 // memberParams reads the :name and :user_id of a membership route and
 // loads both, in tx.
-func memberParams(c echo.Context, tx *store.Tx) (store.Group, store.User, error) {
+func memberParams(c echo.Context, tx store.Tx) (store.Group, store.User, error) {
 	name, err := groupParam(c)
 	if err != nil {
 		return store.Group{}, store.User{}, err
@@ -251,24 +251,24 @@ func memberParams(c echo.Context, tx *store.Tx) (store.Group, store.User, error)
 	if err != nil {
 		return store.Group{}, store.User{}, err
 	}
-	g, err := tx.Group(name)
+	g, err := tx.Groups().Get(name)
 	if err != nil {
 		return g, store.User{}, err
 	}
-	u, err := tx.User(id)
+	u, err := tx.Users().Get(id)
 	return g, u, err
 }
 
 // handleGroupMemberPut puts a user in a group. Putting a member again
 // changes nothing and is not an error.
 func (s *Server) handleGroupMemberPut(c echo.Context) error {
-	err := s.authz.Mutate(c.Request().Context(), func(tx *store.Tx) error {
+	err := s.authz.Mutate(c.Request().Context(), func(tx store.Tx) error {
 		g, u, err := memberParams(c, tx)
 		if err != nil {
 			return err
 		}
 		link := []string{rbac.UserSubject(u.ID), groupPrefix + g.Name}
-		if _, err := tx.FindRule("g", link); err == nil {
+		if _, err := tx.Rules().Find("g", link); err == nil {
 			return nil
 		}
 		if _, err := s.authz.AddRule(tx, "g", link); err != nil {
@@ -285,18 +285,18 @@ func (s *Server) handleGroupMemberPut(c echo.Context) error {
 // handleGroupMemberDelete takes a user out of a group; 404 when they are
 // not in it.
 func (s *Server) handleGroupMemberDelete(c echo.Context) error {
-	err := s.authz.Mutate(c.Request().Context(), func(tx *store.Tx) error {
+	err := s.authz.Mutate(c.Request().Context(), func(tx store.Tx) error {
 		g, u, err := memberParams(c, tx)
 		if err != nil {
 			return err
 		}
-		r, err := tx.FindRule("g", []string{rbac.UserSubject(u.ID), groupPrefix + g.Name})
+		r, err := tx.Rules().Find("g", []string{rbac.UserSubject(u.ID), groupPrefix + g.Name})
 		if errors.Is(err, store.ErrNotFound) {
 			return apiError(http.StatusNotFound, api.CodeNotFound, "this user is not a member of this group")
 		} else if err != nil {
 			return err
 		}
-		if _, err := tx.RemoveRule(r.ID); err != nil {
+		if _, err := tx.Rules().Remove(r.ID); err != nil {
 			return err
 		}
 		return s.audit(c, tx, "group.member.remove", groupPrefix+g.Name, membership{UserID: store.FormatID(u.ID), Email: u.Email}, nil)

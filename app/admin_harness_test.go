@@ -24,8 +24,8 @@ func (ts *testServer) mustQuickUser(t *testing.T, email string, roles, groups []
 	t.Helper()
 	u := store.User{Email: email, Name: email}
 	secret, hash := newSecret(sessionPrefix)
-	err := ts.authz.Mutate(context.Background(), func(tx *store.Tx) error {
-		if err := tx.CreateUser(&u); err != nil {
+	err := ts.authz.Mutate(context.Background(), func(tx store.Tx) error {
+		if err := tx.Users().Create(&u); err != nil {
 			return err
 		}
 		for _, r := range roles {
@@ -38,7 +38,7 @@ func (ts *testServer) mustQuickUser(t *testing.T, email string, roles, groups []
 				return err
 			}
 		}
-		return tx.CreateSession(&store.Session{UserID: u.ID, Kind: store.KindSession, ExpiresAt: time.Now().Add(time.Hour)}, hash)
+		return tx.Sessions().Create(&store.Session{UserID: u.ID, Kind: store.KindSession, ExpiresAt: time.Now().Add(time.Hour)}, hash)
 	})
 	if err != nil {
 		t.Fatalf("create user %s: %v", email, err)

@@ -21,14 +21,14 @@ func (s *Server) handleAdminMFAReset(c echo.Context) error {
 		return err
 	}
 	cl := callerOf(c)
-	err = s.db.Update(c.Request().Context(), func(tx *store.Tx) error {
-		u, err := tx.User(id)
+	err = s.db.Update(c.Request().Context(), func(tx store.Tx) error {
+		u, err := tx.Users().Get(id)
 		if err != nil {
 			return err
 		}
 		before := map[string]any{"mfa_enabled": u.MFA.Enabled, "mfa_pending": u.MFA.Pending != ""}
 		u.MFA = store.MFA{}
-		if err := tx.UpdateUser(&u); err != nil {
+		if err := tx.Users().Update(&u); err != nil {
 			return err
 		}
 		if err := endSessionsExcept(tx, id, cl.session.ID); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/labstack/echo/v4"
 )
@@ -34,7 +35,11 @@ func (s *Server) handleBackup(c echo.Context) error {
 	rc := http.NewResponseController(res)
 	name := "gatehouse-" + s.now().UTC().Format("20060102T150405Z") + ".db"
 	started := false
-	n, err := s.db.Snapshot(c.Request().Context(), func(size int64) (io.Writer, error) {
+	snap, ok := s.db.(store.Snapshotter)
+	if !ok {
+		return apiError(http.StatusNotImplemented, api.CodeNotImplemented, "this database is not one file: back it up with its own tools")
+	}
+	n, err := snap.Snapshot(c.Request().Context(), func(size int64) (io.Writer, error) {
 		h := res.Header()
 		h.Set(echo.HeaderContentType, "application/octet-stream")
 		h.Set(echo.HeaderContentLength, strconv.FormatInt(size, 10))
@@ -56,7 +61,7 @@ func (s *Server) handleBackup(c echo.Context) error {
 	// Not a change, but who took a copy of every account's secrets is
 	// worth keeping where admins look.
 	// The client may be gone already: record it all the same.
-	err = s.db.Update(context.WithoutCancel(c.Request().Context()), func(tx *store.Tx) error {
+	err = s.db.Update(context.WithoutCancel(c.Request().Context()), func(tx store.Tx) error {
 		return s.audit(c, tx, "backup.download", "database", nil, backupTaken{Bytes: n})
 	})
 	if err != nil {

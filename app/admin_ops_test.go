@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/bolt"
 )
 
 // TestBackupWhileWriting takes a backup through the API while a writer
@@ -27,9 +28,9 @@ func TestBackupWhileWriting(t *testing.T) {
 
 	// Some bulk first, so the copy takes a while.
 	body := strings.Repeat("x", 2000)
-	err := ts.db.Update(context.Background(), func(tx *store.Tx) error {
+	err := ts.db.Update(context.Background(), func(tx store.Tx) error {
 		for range 2000 {
-			if err := tx.CreateNote(&store.Note{OwnerID: a.ID, Title: "bulk", Body: body}); err != nil {
+			if err := tx.Notes().Create(&store.Note{OwnerID: a.ID, Title: "bulk", Body: body}); err != nil {
 				return err
 			}
 		}
@@ -52,7 +53,7 @@ func TestBackupWhileWriting(t *testing.T) {
 			default:
 			}
 			n := store.Note{OwnerID: a.ID, Title: "live", Body: body}
-			if err := ts.db.Update(context.Background(), func(tx *store.Tx) error { return tx.CreateNote(&n) }); err != nil {
+			if err := ts.db.Update(context.Background(), func(tx store.Tx) error { return tx.Notes().Create(&n) }); err != nil {
 				t.Error(err)
 				return
 			}
@@ -92,7 +93,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	}
 	t.Logf("backup of %d bytes; %d notes committed during it", n, after-before)
 
-	copyDB, err := store.Open(path, store.Options{ReadOnly: true})
+	copyDB, err := bolt.Open(path, bolt.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,10 +102,10 @@ func TestBackupWhileWriting(t *testing.T) {
 		t.Fatal(err)
 	}
 	var last uint64
-	err = copyDB.View(context.Background(), func(tx *store.Tx) error {
+	err = copyDB.View(context.Background(), func(tx store.Tx) error {
 		p := store.Page{Limit: 1000}
 		for {
-			notes, next, err := tx.ListNotes(0, p)
+			notes, next, err := tx.Notes().List(0, p)
 			if err != nil {
 				return err
 			}
@@ -119,11 +120,11 @@ func TestBackupWhileWriting(t *testing.T) {
 			}
 			p.Cursor = next
 		}
-		if _, err := tx.UserByEmail("admin@example.com"); err != nil {
+		if _, err := tx.Users().ByEmail("admin@example.com"); err != nil {
 			t.Errorf("admin missing from the copy: %v", err)
 		}
-		if !tx.HasRules() {
-			t.Error("policy missing from the copy")
+		if any, err := tx.Rules().Any(); err != nil || !any {
+			t.Errorf("policy missing from the copy: %v", err)
 		}
 		return nil
 	})

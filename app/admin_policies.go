@@ -43,8 +43,8 @@ func (s *Server) handlePolicyList(c echo.Context) error {
 	}
 	var rules []store.Rule
 	var next string
-	err = s.db.View(c.Request().Context(), func(tx *store.Tx) error {
-		rules, next, err = tx.ListRules(p)
+	err = s.db.View(c.Request().Context(), func(tx store.Tx) error {
+		rules, next, err = tx.Rules().List(p)
 		return err
 	})
 	if err != nil {
@@ -62,7 +62,7 @@ func (s *Server) handlePolicyAdd(c echo.Context) error {
 		return err
 	}
 	var out api.Rule
-	err := s.authz.Mutate(c.Request().Context(), func(tx *store.Tx) error {
+	err := s.authz.Mutate(c.Request().Context(), func(tx store.Tx) error {
 		r, err := s.authz.AddRule(tx, in.Type, in.Rule)
 		if errors.Is(err, store.ErrConflict) {
 			return apiError(http.StatusConflict, api.CodeConflict, "the policy has this rule already")
@@ -84,8 +84,8 @@ func (s *Server) handlePolicyRemove(c echo.Context) error {
 	if err != nil {
 		return errNotFound
 	}
-	err = s.authz.Mutate(c.Request().Context(), func(tx *store.Tx) error {
-		r, err := tx.RemoveRule(id)
+	err = s.authz.Mutate(c.Request().Context(), func(tx store.Tx) error {
+		r, err := tx.Rules().Remove(id)
 		if err != nil {
 			return err
 		}
@@ -172,7 +172,7 @@ func (s *Server) handlePolicyImport(c echo.Context) error {
 		return invalidInput(map[string]string{"csv": err.Error()})
 	}
 	var res rbac.ImportResult
-	err = s.authz.Mutate(c.Request().Context(), func(tx *store.Tx) error {
+	err = s.authz.Mutate(c.Request().Context(), func(tx store.Tx) error {
 		var err error
 		if res, err = s.authz.Import(tx, rules, in.Replace); err != nil {
 			return err
@@ -216,7 +216,7 @@ func (s *Server) handlePolicyExport(c echo.Context) error {
 	var buf bytes.Buffer
 	// Written to memory first: the read transaction must not wait on a
 	// slow client.
-	err := s.db.View(c.Request().Context(), func(tx *store.Tx) error { return rbac.WriteCSV(&buf, tx) })
+	err := s.db.View(c.Request().Context(), func(tx store.Tx) error { return rbac.WriteCSV(&buf, tx) })
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ func TestAdminRoutesByCaller(t *testing.T) {
 	target := ts.mustQuickUser(t, "target@example.com", []string{"user"}, nil)
 	doomed := ts.mustQuickUser(t, "doomed@example.com", []string{"user"}, nil)
 	var rule store.Rule
-	err := ts.authz.Mutate(context.Background(), func(tx *store.Tx) error {
+	err := ts.authz.Mutate(context.Background(), func(tx store.Tx) error {
 		var err error
 		rule, err = ts.authz.AddRule(tx, "p", []string{"role:user", "/api/fixture", "GET", "*"})
 		return err

@@ -38,13 +38,13 @@ type userChange struct {
 
 // userInTx is u as the API shows it, with the roles and groups read from tx
 // so that it sees the transaction's own changes.
-func userInTx(tx *store.Tx, u store.User) (api.User, error) {
+func userInTx(tx store.Tx, u store.User) (api.User, error) {
 	out := api.User{
 		ID: store.FormatID(u.ID), Email: u.Email, Name: u.Name, Disabled: u.Disabled,
 		MFAEnabled: u.MFA.Enabled, CreatedAt: u.CreatedAt, Roles: []string{}, Groups: []string{},
 	}
 	sub := rbac.UserSubject(u.ID)
-	rules, err := tx.RulesReferencing(sub)
+	rules, err := tx.Rules().Referencing(sub)
 	if err != nil {
 		return out, err
 	}
@@ -82,17 +82,17 @@ func cleanNames(names []string) ([]string, string) {
 // setLinks makes member's g links to the roles (prefix "role:") or groups
 // (prefix "group:") exactly names: links no longer named are removed and
 // missing ones added. A role is any valid name; a group must exist.
-func (s *Server) setLinks(tx *store.Tx, member, prefix string, names []string) error {
+func (s *Server) setLinks(tx store.Tx, member, prefix string, names []string) error {
 	if prefix == groupPrefix {
 		for _, name := range names {
-			if _, err := tx.Group(name); errors.Is(err, store.ErrNotFound) {
+			if _, err := tx.Groups().Get(name); errors.Is(err, store.ErrNotFound) {
 				return invalidInput(map[string]string{"groups": fmt.Sprintf("there is no group %q: create it first", name)})
 			} else if err != nil {
 				return err
 			}
 		}
 	}
-	rules, err := tx.RulesReferencing(member)
+	rules, err := tx.Rules().Referencing(member)
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func (s *Server) setLinks(tx *store.Tx, member, prefix string, names []string) e
 		}
 		have[r.Values[1]] = true
 		if !slices.Contains(names, strings.TrimPrefix(r.Values[1], prefix)) {
-			if _, err := tx.RemoveRule(r.ID); err != nil {
+			if _, err := tx.Rules().Remove(r.ID); err != nil {
 				return err
 			}
 		}
@@ -139,7 +139,7 @@ func (s *Server) handleUserList(c echo.Context) error {
 	if len(q) > maxQueryLen {
 		return invalidInput(map[string]string{"q": fmt.Sprintf("must be at most %d characters", maxQueryLen)})
 	}
-	return listPage(c, s.db, func(tx *store.Tx) ([]store.User, string, error) { return tx.ListUsers(q, p) }, userInTx)
+	return listPage(c, s.db, func(tx store.Tx) ([]store.User, string, error) { return tx.Users().List(q, p) }, userInTx)
 }
 
 // handleUserCreate creates a user with roles (["user"] when none is given)
@@ -181,8 +181,8 @@ func (s *Server) handleUserCreate(c echo.Context) error {
 	}
 	u := store.User{Email: in.Email, Name: in.Name, PasswordHash: hash}
 	var out api.User
-	err = s.authz.Mutate(ctx, func(tx *store.Tx) error {
-		if err := tx.CreateUser(&u); err != nil {
+	err = s.authz.Mutate(ctx, func(tx store.Tx) error {
+		if err := tx.Users().Create(&u); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return errEmailTaken
 			}
@@ -213,8 +213,8 @@ func (s *Server) handleUserGet(c echo.Context) error {
 		return err
 	}
 	var out api.User
-	err = s.db.View(c.Request().Context(), func(tx *store.Tx) error {
-		u, err := tx.User(id)
+	err = s.db.View(c.Request().Context(), func(tx store.Tx) error {
+		u, err := tx.Users().Get(id)
 		if err != nil {
 			return err
 		}
@@ -275,8 +275,8 @@ func (s *Server) handleUserUpdate(c echo.Context) error {
 		}
 	}
 	var out api.User
-	err = s.authz.Mutate(ctx, func(tx *store.Tx) error {
-		u, err := tx.User(id)
+	err = s.authz.Mutate(ctx, func(tx store.Tx) error {
+		u, err := tx.Users().Get(id)
 		if err != nil {
 			return err
 		}
@@ -295,7 +295,7 @@ func (s *Server) handleUserUpdate(c echo.Context) error {
 		if hash != "" {
 			u.PasswordHash = hash
 		}
-		if err := tx.UpdateUser(&u); err != nil {
+		if err := tx.Users().Update(&u); err != nil {
 			return err
 		}
 		sub := rbac.UserSubject(u.ID)
@@ -310,7 +310,7 @@ func (s *Server) handleUserUpdate(c echo.Context) error {
 			}
 		}
 		if endSessions {
-			if _, err := tx.DeleteUserSessions(u.ID, store.KindSession); err != nil {
+			if _, err := tx.Sessions().DeleteOfUser(u.ID, store.KindSession); err != nil {
 				return err
 			}
 		}
@@ -335,8 +335,8 @@ func (s *Server) handleUserDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	err = s.authz.Mutate(c.Request().Context(), func(tx *store.Tx) error {
-		u, err := tx.User(id)
+	err = s.authz.Mutate(c.Request().Context(), func(tx store.Tx) error {
+		u, err := tx.Users().Get(id)
 		if err != nil {
 			return err
 		}
@@ -345,10 +345,10 @@ func (s *Server) handleUserDelete(c echo.Context) error {
 			return err
 		}
 		sub := rbac.UserSubject(id)
-		if _, err := tx.RemoveRulesReferencing(sub); err != nil {
+		if _, err := tx.Rules().RemoveReferencing(sub); err != nil {
 			return err
 		}
-		if err := tx.DeleteUser(id); err != nil {
+		if err := tx.Users().Delete(id); err != nil {
 			return err
 		}
 		return s.audit(c, tx, "user.delete", sub, before, nil)
@@ -373,15 +373,15 @@ func (s *Server) handleUserSessionsEnd(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	err = s.db.Update(c.Request().Context(), func(tx *store.Tx) error {
-		if _, err := tx.User(id); err != nil {
+	err = s.db.Update(c.Request().Context(), func(tx store.Tx) error {
+		if _, err := tx.Users().Get(id); err != nil {
 			return err
 		}
 		var ended sessionsEnded
-		if ended.Sessions, err = tx.DeleteUserSessions(id, store.KindSession); err != nil {
+		if ended.Sessions, err = tx.Sessions().DeleteOfUser(id, store.KindSession); err != nil {
 			return err
 		}
-		if ended.Tokens, err = tx.DeleteUserSessions(id, store.KindToken); err != nil {
+		if ended.Tokens, err = tx.Sessions().DeleteOfUser(id, store.KindToken); err != nil {
 			return err
 		}
 		return s.audit(c, tx, "user.sessions.end", rbac.UserSubject(id), nil, ended)

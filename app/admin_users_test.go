@@ -151,12 +151,12 @@ func TestUserDeleteRemovesEverything(t *testing.T) {
 	token := u.Token
 	sub := rbac.UserSubject(u.ID)
 	ctx := context.Background()
-	err := ts.authz.Mutate(ctx, func(tx *store.Tx) error {
+	err := ts.authz.Mutate(ctx, func(tx store.Tx) error {
 		_, hash := newSecret(tokenPrefix)
-		if err := tx.CreateSession(&store.Session{UserID: u.ID, Kind: store.KindToken, Name: "ci"}, hash); err != nil {
+		if err := tx.Sessions().Create(&store.Session{UserID: u.ID, Kind: store.KindToken, Name: "ci"}, hash); err != nil {
 			return err
 		}
-		if err := tx.CreateNote(&store.Note{OwnerID: u.ID, Title: "mine"}); err != nil {
+		if err := tx.Notes().Create(&store.Note{OwnerID: u.ID, Title: "mine"}); err != nil {
 			return err
 		}
 		_, err := ts.authz.AddRule(tx, "p", []string{sub, "/api/reports", "GET", "*"})
@@ -167,14 +167,14 @@ func TestUserDeleteRemovesEverything(t *testing.T) {
 	}
 	ts.mustCall(t, admin, "DELETE", "/api/admin/users/"+store.FormatID(u.ID), nil, 204, "")
 	ts.mustCall(t, token, "GET", "/api/auth/me", nil, 401, "unauthorized")
-	err = ts.db.View(ctx, func(tx *store.Tx) error {
-		if s, _ := tx.UserSessions(u.ID, ""); len(s) != 0 {
+	err = ts.db.View(ctx, func(tx store.Tx) error {
+		if s, _ := tx.Sessions().OfUser(u.ID, ""); len(s) != 0 {
 			t.Errorf("sessions left: %+v", s)
 		}
-		if notes, _, _ := tx.ListNotes(u.ID, store.Page{}); len(notes) != 0 {
+		if notes, _, _ := tx.Notes().List(u.ID, store.Page{}); len(notes) != 0 {
 			t.Errorf("notes left: %+v", notes)
 		}
-		if rules, _ := tx.RulesReferencing(sub); len(rules) != 0 {
+		if rules, _ := tx.Rules().Referencing(sub); len(rules) != 0 {
 			t.Errorf("rules left: %+v", rules)
 		}
 		return nil
@@ -200,8 +200,8 @@ func TestEndSessions(t *testing.T) {
 	u := ts.mustQuickUser(t, "pat@example.com", []string{"user"}, nil)
 	session := u.Token
 	pat, hash := newSecret(tokenPrefix)
-	err := ts.db.Update(context.Background(), func(tx *store.Tx) error {
-		return tx.CreateSession(&store.Session{UserID: u.ID, Kind: store.KindToken, Name: "ci", ExpiresAt: time.Now().Add(time.Hour)}, hash)
+	err := ts.db.Update(context.Background(), func(tx store.Tx) error {
+		return tx.Sessions().Create(&store.Session{UserID: u.ID, Kind: store.KindToken, Name: "ci", ExpiresAt: time.Now().Add(time.Hour)}, hash)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -244,8 +244,8 @@ func TestGroupLifecycle(t *testing.T) {
 
 	ts.mustCall(t, admin, "DELETE", "/api/admin/groups/ops", nil, 204, "")
 	ts.mustCall(t, token, "GET", "/api/admin/routes", nil, 403, "forbidden")
-	err := ts.db.View(context.Background(), func(tx *store.Tx) error {
-		if rules, _ := tx.RulesReferencing("group:ops"); len(rules) != 0 {
+	err := ts.db.View(context.Background(), func(tx store.Tx) error {
+		if rules, _ := tx.Rules().Referencing("group:ops"); len(rules) != 0 {
 			t.Errorf("rules left: %+v", rules)
 		}
 		return nil

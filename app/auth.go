@@ -165,12 +165,12 @@ func (s *Server) lookupCaller(ctx context.Context, secret string) (*caller, erro
 		return nil, store.ErrNotFound
 	}
 	cl := &caller{secret: secret}
-	err := s.db.View(ctx, func(tx *store.Tx) error {
+	err := s.db.View(ctx, func(tx store.Tx) error {
 		var err error
-		if cl.session, err = tx.SessionByHash(hash); err != nil {
+		if cl.session, err = tx.Sessions().ByHash(hash); err != nil {
 			return err
 		}
-		cl.user, err = tx.User(cl.session.UserID)
+		cl.user, err = tx.Users().Get(cl.session.UserID)
 		return err
 	})
 	if err != nil {
@@ -271,9 +271,9 @@ func (s *Server) handleLogin(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	var u store.User
-	err := s.db.View(ctx, func(tx *store.Tx) error {
+	err := s.db.View(ctx, func(tx store.Tx) error {
 		var err error
-		u, err = tx.UserByEmail(in.Email)
+		u, err = tx.Users().ByEmail(in.Email)
 		return err
 	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -311,16 +311,16 @@ func (s *Server) startSession(ctx context.Context, u store.User, mfa bool) (stri
 	secret, hash := newSecret(sessionPrefix)
 	now := s.now().UTC()
 	sess := store.Session{UserID: u.ID, Kind: store.KindSession, MFA: mfa, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
-		return tx.CreateSession(&sess, hash)
+	err := s.db.Update(ctx, func(tx store.Tx) error {
+		return tx.Sessions().Create(&sess, hash)
 	})
 	return secret, sess, err
 }
 
 func (s *Server) handleLogout(c echo.Context) error {
 	cl := callerOf(c)
-	err := s.db.Update(c.Request().Context(), func(tx *store.Tx) error {
-		return tx.DeleteSession(cl.session.ID)
+	err := s.db.Update(c.Request().Context(), func(tx store.Tx) error {
+		return tx.Sessions().Delete(cl.session.ID)
 	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -372,9 +372,9 @@ func (s *Server) handleMeUpdate(c echo.Context) error {
 		}
 	}
 	var u store.User
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
+	err := s.db.Update(ctx, func(tx store.Tx) error {
 		var err error
-		if u, err = tx.User(cl.user.ID); err != nil {
+		if u, err = tx.Users().Get(cl.user.ID); err != nil {
 			return err
 		}
 		if in.Name != nil {
@@ -387,7 +387,7 @@ func (s *Server) handleMeUpdate(c echo.Context) error {
 				return err
 			}
 		}
-		return tx.UpdateUser(&u)
+		return tx.Users().Update(&u)
 	})
 	if err != nil {
 		return err
@@ -397,8 +397,8 @@ func (s *Server) handleMeUpdate(c echo.Context) error {
 
 // endSessionsExcept ends a user's login sessions but keep (0 for none).
 // Personal API tokens are revoked separately.
-func endSessionsExcept(tx *store.Tx, userID, keep uint64) error {
-	sessions, err := tx.UserSessions(userID, store.KindSession)
+func endSessionsExcept(tx store.Tx, userID, keep uint64) error {
+	sessions, err := tx.Sessions().OfUser(userID, store.KindSession)
 	if err != nil {
 		return err
 	}
@@ -406,7 +406,7 @@ func endSessionsExcept(tx *store.Tx, userID, keep uint64) error {
 		if sess.ID == keep {
 			continue
 		}
-		if err := tx.DeleteSession(sess.ID); err != nil {
+		if err := tx.Sessions().Delete(sess.ID); err != nil {
 			return err
 		}
 	}

@@ -18,7 +18,7 @@ func (s *Server) Bootstrap(ctx context.Context, seed []rbac.CSVRule, email, pass
 		return "", err
 	}
 	var hasUsers bool
-	if err := s.db.View(ctx, func(tx *store.Tx) error { hasUsers = tx.HasUsers(); return nil }); err != nil {
+	if err := s.db.View(ctx, func(tx store.Tx) error { hasUsers, err = tx.Users().Any(); return err }); err != nil {
 		return "", err
 	}
 	if hasUsers {
@@ -48,8 +48,8 @@ func (s *Server) CreateUser(ctx context.Context, email, name, password string, r
 		return store.User{}, err
 	}
 	u := store.User{Email: email, Name: name, PasswordHash: hash}
-	err = s.authz.Mutate(ctx, func(tx *store.Tx) error {
-		if err := tx.CreateUser(&u); err != nil {
+	err = s.authz.Mutate(ctx, func(tx store.Tx) error {
+		if err := tx.Users().Create(&u); err != nil {
 			return err
 		}
 		for _, role := range roles {

@@ -427,9 +427,9 @@ func TestConcurrentChangesAndDecisions(t *testing.T) {
 			t.Errorf("%s: fewer than %d settled answers in a state within %s: too few to prove anything", tg.name, minSettled, most)
 		}
 	}
-	err := ls.db.View(context.Background(), func(tx *store.Tx) error {
+	err := ls.db.View(context.Background(), func(tx store.Tx) error {
 		for owner, n := range acked {
-			notes, _, err := tx.ListNotes(owner, store.Page{Limit: 1 << 20})
+			notes, _, err := tx.Notes().List(owner, store.Page{Limit: 1 << 20})
 			if err != nil {
 				return err
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/bolt"
 )
 
 // testServer is the real API on a temp bbolt file with the shipped model
@@ -91,7 +92,7 @@ func mustSeedPolicy(t testing.TB, m *rbac.Model) []rbac.CSVRule {
 // the seed policy and a signed-in admin.
 func newTestServer(t *testing.T, opts ...func(*Config)) *testServer {
 	t.Helper()
-	db, err := store.Open(t.TempDir()+"/gatehouse.db", store.Options{})
+	db, err := bolt.Open(t.TempDir()+"/gatehouse.db", bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +154,7 @@ func (ts *testServer) mustUser(roles []string, groups ...string) testUser {
 func (ts *testServer) mustRule(typ string, values ...string) store.Rule {
 	ts.t.Helper()
 	var r store.Rule
-	err := ts.authz.Mutate(context.Background(), func(tx *store.Tx) error {
+	err := ts.authz.Mutate(context.Background(), func(tx store.Tx) error {
 		var err error
 		r, err = ts.authz.AddRule(tx, typ, values)
 		return err

@@ -89,9 +89,9 @@ func (ts *testServer) mustEnableMFA(u testUser, clock *testClock) string {
 func (ts *testServer) storedUser(id uint64) store.User {
 	ts.t.Helper()
 	var u store.User
-	err := ts.db.View(context.Background(), func(tx *store.Tx) error {
+	err := ts.db.View(context.Background(), func(tx store.Tx) error {
 		var err error
-		u, err = tx.User(id)
+		u, err = tx.Users().Get(id)
 		return err
 	})
 	if err != nil {
@@ -104,10 +104,10 @@ func (ts *testServer) storedUser(id uint64) store.User {
 func (ts *testServer) auditLog() []store.AuditRecord {
 	ts.t.Helper()
 	var newestFirst []store.AuditRecord
-	err := ts.db.View(context.Background(), func(tx *store.Tx) error {
+	err := ts.db.View(context.Background(), func(tx store.Tx) error {
 		p := store.Page{Limit: 100}
 		for {
-			recs, next, err := tx.ListAudit(p)
+			recs, next, err := tx.Audit().List(p)
 			if err != nil {
 				return err
 			}
@@ -163,8 +163,8 @@ func (ts *testServer) failureReasons() []string {
 func (ts *testServer) countSessions(userID uint64, kind string) int {
 	ts.t.Helper()
 	var n int
-	err := ts.db.View(context.Background(), func(tx *store.Tx) error {
-		s, err := tx.UserSessions(userID, kind)
+	err := ts.db.View(context.Background(), func(tx store.Tx) error {
+		s, err := tx.Sessions().OfUser(userID, kind)
 		n = len(s)
 		return err
 	})

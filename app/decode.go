@@ -188,9 +188,9 @@ func page(c echo.Context) (store.Page, error) {
 // listPage answers one page of a list, read in one transaction: list reads
 // the stored items and the next cursor, view turns each item into its wire
 // form (reading what else it needs in the same transaction).
-func listPage[S, T any](c echo.Context, db *store.DB, list func(*store.Tx) ([]S, string, error), view func(*store.Tx, S) (T, error)) error {
+func listPage[S, T any](c echo.Context, db store.Store, list func(store.Tx) ([]S, string, error), view func(store.Tx, S) (T, error)) error {
 	out := api.List[T]{Items: []T{}}
-	err := db.View(c.Request().Context(), func(tx *store.Tx) error {
+	err := db.View(c.Request().Context(), func(tx store.Tx) error {
 		items, next, err := list(tx)
 		if err != nil {
 			return err

@@ -20,13 +20,14 @@ import (
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/bolt"
 )
 
 // liveServer is a gatehouse server running with Serve on a loopback port,
 // over a bbolt file in a temp folder, with the shipped model and policy.
 type liveServer struct {
 	srv  *Server
-	db   *store.DB
+	db   *bolt.DB
 	url  string
 	logs *logCapture
 	http *http.Client
@@ -72,10 +73,10 @@ func (l *logCapture) String() string {
 
 // newBareServer builds a server over a fresh database with the seed policy,
 // without serving it.
-func newBareServer(t *testing.T, configure func(*Config)) (*Server, *store.DB, *logCapture) {
+func newBareServer(t *testing.T, configure func(*Config)) (*Server, *bolt.DB, *logCapture) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(filepath.Join(t.TempDir(), "gatehouse.db"), store.Options{NoSync: true})
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "gatehouse.db"), bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func mustLiveServer(t *testing.T, configure func(*Config)) *liveServer {
 // serveLive runs Serve for srv on a loopback port until the test ends (a
 // test may also stop it early, and measure the process between building
 // the server and serving it).
-func serveLive(t *testing.T, srv *Server, db *store.DB, logs *logCapture) *liveServer {
+func serveLive(t *testing.T, srv *Server, db *bolt.DB, logs *logCapture) *liveServer {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -133,7 +134,7 @@ func serveLive(t *testing.T, srv *Server, db *store.DB, logs *logCapture) *liveS
 }
 
 // serveLiveOn is serveLive on a listener of the test's making.
-func serveLiveOn(t *testing.T, srv *Server, db *store.DB, logs *logCapture, l net.Listener) *liveServer {
+func serveLiveOn(t *testing.T, srv *Server, db *bolt.DB, logs *logCapture, l net.Listener) *liveServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -169,8 +170,8 @@ func mustUser(t *testing.T, srv *Server, email string, roles ...string) (store.U
 	t.Helper()
 	ctx := context.Background()
 	u := store.User{Email: email, Name: email}
-	err := srv.authz.Mutate(ctx, func(tx *store.Tx) error {
-		if err := tx.CreateUser(&u); err != nil {
+	err := srv.authz.Mutate(ctx, func(tx store.Tx) error {
+		if err := tx.Users().Create(&u); err != nil {
 			return err
 		}
 		for _, r := range roles {
@@ -284,10 +285,15 @@ func (ls *liveServer) flush(t *testing.T) {
 func (ls *liveServer) failures(t *testing.T, ip string) []store.AuthFailure {
 	t.Helper()
 	var out []store.AuthFailure
-	err := ls.db.View(context.Background(), func(tx *store.Tx) error {
+	err := ls.db.View(context.Background(), func(tx store.Tx) error {
 		p := store.Page{Limit: 1000}
+		var only store.FailureFilter
+		if ip != "" {
+			a := netip.MustParseAddr(ip)
+			only.Within = netip.PrefixFrom(a, a.BitLen())
+		}
 		for {
-			recs, next, err := tx.ListAuthFailures(func(f *store.AuthFailure) bool { return ip == "" || f.IP == ip }, p)
+			recs, next, err := tx.Failures().List(only, p)
 			if err != nil {
 				return err
 			}

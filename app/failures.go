@@ -134,7 +134,7 @@ func keyOf(f *store.AuthFailure) foldKey {
 // failureLog is the writer of the auth-failure log and the hub of its
 // live streams.
 type failureLog struct {
-	db         *store.DB
+	db         store.Store
 	authz      *rbac.Authorizer
 	log        *slog.Logger
 	now        func() time.Time
@@ -305,14 +305,14 @@ func (w *failureWriter) flush() {
 	}
 	now := l.now().UTC()
 	written := make([]store.AuthFailure, 0, len(w.order))
-	err := l.db.Update(context.Background(), func(tx *store.Tx) error {
+	err := l.db.Update(context.Background(), func(tx store.Tx) error {
 		written = written[:0]
 		for _, k := range w.order {
 			rec := w.pending[k].rec
 			if prev, ok := w.recent[k]; ok && rec.Time.Sub(prev.Time) < failureFoldWindow {
 				prev.Count += rec.Count
 				prev.LastTime = rec.LastTime
-				err := tx.UpdateAuthFailure(prev)
+				err := tx.Failures().Update(prev)
 				if err == nil {
 					written = append(written, prev)
 					continue
@@ -321,12 +321,12 @@ func (w *failureWriter) flush() {
 					return err
 				}
 			}
-			if err := tx.AddAuthFailure(&rec); err != nil {
+			if err := tx.Failures().Add(&rec); err != nil {
 				return err
 			}
 			written = append(written, rec)
 		}
-		_, err := tx.PruneAuthFailures(w.cutoff(now), l.maxRecords, failurePruneMax)
+		_, err := tx.Failures().Prune(w.cutoff(now), l.maxRecords, failurePruneMax)
 		return err
 	})
 	l.flushes.Add(1)
@@ -365,8 +365,8 @@ func (w *failureWriter) cutoff(now time.Time) time.Time {
 func (w *failureWriter) prune() {
 	w.reportShed()
 	l := w.l
-	err := l.db.Update(context.Background(), func(tx *store.Tx) error {
-		_, err := tx.PruneAuthFailures(w.cutoff(l.now().UTC()), l.maxRecords, failurePruneMax)
+	err := l.db.Update(context.Background(), func(tx store.Tx) error {
+		_, err := tx.Failures().Prune(w.cutoff(l.now().UTC()), l.maxRecords, failurePruneMax)
 		return err
 	})
 	if err != nil {
@@ -385,7 +385,7 @@ func (w *failureWriter) reportShed() {
 // failureSubscriber is one live stream. The writer sends it batches; one
 // that falls streamBacklog batches behind is dropped, never waited for.
 type failureSubscriber struct {
-	ch chan []api.AuthFailure
+	ch chan []store.AuthFailure
 	// why says why ch was closed; set before the close.
 	why string
 }
@@ -396,7 +396,7 @@ func (l *failureLog) subscribe() *failureSubscriber {
 	if l.closed {
 		return nil
 	}
-	sub := &failureSubscriber{ch: make(chan []api.AuthFailure, streamBacklog)}
+	sub := &failureSubscriber{ch: make(chan []store.AuthFailure, streamBacklog)}
 	l.subs[sub] = struct{}{}
 	return sub
 }
@@ -413,10 +413,8 @@ func (l *failureLog) publish(recs []store.AuthFailure) {
 	if len(l.subs) == 0 {
 		return
 	}
-	batch := make([]api.AuthFailure, len(recs))
-	for i, r := range recs {
-		batch[i] = toAPIFailure(r)
-	}
+	// Every subscriber gets the same slice: they only read it.
+	batch := recs
 	for sub := range l.subs {
 		select {
 		case sub.ch <- batch:

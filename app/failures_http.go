@@ -23,44 +23,34 @@ const headerFailuresShed = "X-Auth-Failures-Shed"
 // failureFilter reads the filters of the list and the stream: ?reason=
 // (exact), ?ip= (an address, or a CIDR such as an IPv6 /64) and ?user= (a
 // user id, "7" or "user:7").
-func failureFilter(c echo.Context) (func(*api.AuthFailure) bool, error) {
+func failureFilter(c echo.Context) (store.FailureFilter, error) {
+	var f store.FailureFilter
 	problems := map[string]string{}
-	reason := c.QueryParam("reason")
-	if len(reason) > 64 {
+	f.Reason = c.QueryParam("reason")
+	if len(f.Reason) > 64 {
 		problems["reason"] = "must be at most 64 characters"
 	}
-	var within netip.Prefix
 	if v := c.QueryParam("ip"); v != "" {
 		if p, err := netip.ParsePrefix(v); err == nil {
-			within = p.Masked()
+			f.Within = p.Masked()
 		} else if a, err := netip.ParseAddr(v); err == nil {
 			a = a.Unmap().WithZone("")
-			within = netip.PrefixFrom(a, a.BitLen())
+			f.Within = netip.PrefixFrom(a, a.BitLen())
 		} else {
 			problems["ip"] = "must be an IP address or a CIDR like 10.0.0.0/8"
 		}
 	}
-	user := ""
 	if v := c.QueryParam("user"); v != "" {
 		id, err := store.ParseID(strings.TrimPrefix(v, "user:"))
 		if err != nil {
 			problems["user"] = "must be a user id"
 		}
-		user = store.FormatID(id)
+		f.UserID = id
 	}
 	if len(problems) > 0 {
-		return nil, invalidInput(problems)
+		return f, invalidInput(problems)
 	}
-	return func(f *api.AuthFailure) bool {
-		if reason != "" && f.Reason != reason || user != "" && f.UserID != user {
-			return false
-		}
-		if within.IsValid() {
-			a, err := netip.ParseAddr(f.IP)
-			return err == nil && within.Contains(a.Unmap())
-		}
-		return true
-	}, nil
+	return f, nil
 }
 
 // handleAuthFailureList lists recorded failures, newest first.
@@ -75,11 +65,8 @@ func (s *Server) handleAuthFailureList(c echo.Context) error {
 	}
 	var recs []store.AuthFailure
 	var next string
-	err = s.db.View(c.Request().Context(), func(tx *store.Tx) error {
-		recs, next, err = tx.ListAuthFailures(func(f *store.AuthFailure) bool {
-			a := toAPIFailure(*f)
-			return match(&a)
-		}, p)
+	err = s.db.View(c.Request().Context(), func(tx store.Tx) error {
+		recs, next, err = tx.Failures().List(match, p)
 		return err
 	})
 	if err != nil {
@@ -154,10 +141,10 @@ func (s *Server) handleAuthFailureStream(c echo.Context) error {
 			}
 			buf.Reset()
 			for i := range batch {
-				if !match(&batch[i]) {
+				if !match.Match(&batch[i]) {
 					continue
 				}
-				b, err := json.Marshal(batch[i])
+				b, err := json.Marshal(toAPIFailure(batch[i]))
 				if err != nil {
 					return err
 				}

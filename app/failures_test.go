@@ -108,7 +108,7 @@ func TestAuthFailureListFiltersAndPages(t *testing.T) {
 	_, admin := mustUser(t, ls.srv, "admin@example.com", "admin")
 	auditor, auditorSecret := mustUser(t, ls.srv, "auditor@example.com", "user")
 	_, userSecret := mustUser(t, ls.srv, "user@example.com", "user")
-	if err := ls.srv.authz.Mutate(t.Context(), func(tx *store.Tx) error {
+	if err := ls.srv.authz.Mutate(t.Context(), func(tx store.Tx) error {
 		_, err := ls.srv.authz.AddRule(tx, "g", []string{rbac.UserSubject(auditor.ID), "group:auditors"})
 		return err
 	}); err != nil {
@@ -311,8 +311,8 @@ func TestStreamEndsWhenAccessIsLost(t *testing.T) {
 	u, secret := mustUser(t, ls.srv, "admin@example.com", "admin")
 	_, _ = mustUser(t, ls.srv, "other-admin@example.com", "admin") // the last admin cannot lose the role
 	lines, _ := openStream(t, ls, secret, "")
-	err := ls.srv.authz.Mutate(t.Context(), func(tx *store.Tx) error {
-		_, err := tx.RemoveRulesReferencing(rbac.UserSubject(u.ID))
+	err := ls.srv.authz.Mutate(t.Context(), func(tx store.Tx) error {
+		_, err := tx.Rules().RemoveReferencing(rbac.UserSubject(u.ID))
 		return err
 	})
 	if err != nil {
@@ -400,7 +400,7 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 	srv, _, _ := newBareServer(t, nil)
 	l := srv.failures
 	slow, fast := l.subscribe(), l.subscribe()
-	got := make(chan []api.AuthFailure)
+	got := make(chan []store.AuthFailure)
 	go func() {
 		defer close(got)
 		for b := range fast.ch {
@@ -411,7 +411,7 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 	// must never wait for it, and the fast one gets every batch.
 	for i := range streamBacklog + 5 {
 		l.publish([]store.AuthFailure{{ID: uint64(i + 1)}})
-		if b := <-got; len(b) != 1 || b[0].ID != fmt.Sprint(i+1) {
+		if b := <-got; len(b) != 1 || b[0].ID != uint64(i+1) {
 			t.Fatalf("fast subscriber got %+v", b)
 		}
 	}

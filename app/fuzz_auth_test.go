@@ -21,7 +21,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
-	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/bolt"
 )
 
 // FuzzParseSecret checks the shape test every credential passes before any
@@ -65,7 +65,7 @@ func FuzzParseSecret(f *testing.F) {
 func mustFuzzServer(tb testing.TB) (*Server, string) {
 	tb.Helper()
 	ctx := context.Background()
-	db, err := store.Open(filepath.Join(tb.TempDir(), "gatehouse.db"), store.Options{NoSync: true})
+	db, err := bolt.Open(filepath.Join(tb.TempDir(), "gatehouse.db"), bolt.Options{NoSync: true})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -98,8 +98,8 @@ func (s *Server) checkLoginOTP(c echo.Context, u *store.User, code string) (bool
 		return false, errMFARequired
 	}
 	ok := false
-	err := s.db.Update(c.Request().Context(), func(tx *store.Tx) error {
-		cur, err := tx.User(u.ID)
+	err := s.db.Update(c.Request().Context(), func(tx store.Tx) error {
+		cur, err := tx.Users().Get(u.ID)
 		if err != nil {
 			return err
 		}
@@ -111,7 +111,7 @@ func (s *Server) checkLoginOTP(c echo.Context, u *store.User, code string) (bool
 		if ok = acceptCode(&cur, cur.MFA.Secret, code, s.now()); !ok {
 			return auditMFAFailure(tx, cur, "login", "otp")
 		}
-		return tx.UpdateUser(&cur)
+		return tx.Users().Update(&cur)
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -140,8 +140,8 @@ func (s *Server) handleMFASetup(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("mfa setup: generate secret: %w", err)
 	}
-	err = s.db.Update(c.Request().Context(), func(tx *store.Tx) error {
-		u, err := tx.User(cl.user.ID)
+	err = s.db.Update(c.Request().Context(), func(tx store.Tx) error {
+		u, err := tx.Users().Get(cl.user.ID)
 		if err != nil {
 			return err
 		}
@@ -149,7 +149,7 @@ func (s *Server) handleMFASetup(c echo.Context) error {
 			return errMFAEnabled
 		}
 		u.MFA.Pending = key.Secret()
-		return tx.UpdateUser(&u)
+		return tx.Users().Update(&u)
 	})
 	if err != nil {
 		return err
@@ -195,9 +195,9 @@ func (s *Server) handleMFAEnable(c echo.Context) error {
 	}
 	var u store.User
 	ok := false
-	err := s.db.Update(c.Request().Context(), func(tx *store.Tx) error {
+	err := s.db.Update(c.Request().Context(), func(tx store.Tx) error {
 		var err error
-		if u, err = tx.User(cl.user.ID); err != nil {
+		if u, err = tx.Users().Get(cl.user.ID); err != nil {
 			return err
 		}
 		switch {
@@ -213,7 +213,7 @@ func (s *Server) handleMFAEnable(c echo.Context) error {
 		if err := endSessionsExcept(tx, u.ID, cl.session.ID); err != nil {
 			return err
 		}
-		if err := tx.UpdateUser(&u); err != nil {
+		if err := tx.Users().Update(&u); err != nil {
 			return err
 		}
 		return auditCredentialEvent(tx, cl.user, "mfa.enable", rbac.UserSubject(u.ID),
@@ -259,8 +259,8 @@ func (s *Server) handleMFADisable(c echo.Context) error {
 		}
 	}
 	refused := false
-	err := s.db.Update(c.Request().Context(), func(tx *store.Tx) error {
-		u, err := tx.User(cl.user.ID)
+	err := s.db.Update(c.Request().Context(), func(tx store.Tx) error {
+		u, err := tx.Users().Get(cl.user.ID)
 		if err != nil {
 			return err
 		}
@@ -272,7 +272,7 @@ func (s *Server) handleMFADisable(c echo.Context) error {
 			return auditMFAFailure(tx, u, "disable", via)
 		}
 		u.MFA = store.MFA{}
-		if err := tx.UpdateUser(&u); err != nil {
+		if err := tx.Users().Update(&u); err != nil {
 			return err
 		}
 		return auditCredentialEvent(tx, cl.user, "mfa.disable", rbac.UserSubject(u.ID),
@@ -297,7 +297,7 @@ func (s *Server) checkPasswordProof(c echo.Context, u store.User, password, duri
 	if err != nil || ok {
 		return err
 	}
-	err = s.db.Update(ctx, func(tx *store.Tx) error {
+	err = s.db.Update(ctx, func(tx store.Tx) error {
 		return auditMFAFailure(tx, u, during, "password")
 	})
 	if err != nil {
@@ -326,7 +326,7 @@ func refuseTokenCaller(c echo.Context, cl *caller) error {
 // auditMFAFailure records a refused second-factor proof: during says what
 // it was for (login, enable, disable), via what was presented (otp,
 // password). Neither the code nor the password is recorded.
-func auditMFAFailure(tx *store.Tx, u store.User, during, via string) error {
+func auditMFAFailure(tx store.Tx, u store.User, during, via string) error {
 	return auditCredentialEvent(tx, u, "mfa.fail", rbac.UserSubject(u.ID), nil,
 		map[string]any{"during": during, "proof": via})
 }
@@ -334,7 +334,7 @@ func auditMFAFailure(tx *store.Tx, u store.User, during, via string) error {
 // auditCredentialEvent appends an audit record of a change to a credential
 // (second factor or token) made by actor, in tx, so the record commits with
 // the change. before and after hold only non-secret fields.
-func auditCredentialEvent(tx *store.Tx, actor store.User, action, target string, before, after map[string]any) error {
+func auditCredentialEvent(tx store.Tx, actor store.User, action, target string, before, after map[string]any) error {
 	rec := store.AuditRecord{ActorID: actor.ID, Actor: actor.Email, Action: action, Target: target}
 	var err error
 	if rec.Before, err = marshalAuditState(before); err != nil {
@@ -343,7 +343,7 @@ func auditCredentialEvent(tx *store.Tx, actor store.User, action, target string,
 	if rec.After, err = marshalAuditState(after); err != nil {
 		return err
 	}
-	return tx.AppendAudit(&rec)
+	return tx.Audit().Append(&rec)
 }
 
 func marshalAuditState(state map[string]any) (json.RawMessage, error) {

@@ -198,12 +198,12 @@ func TestMFADisableWithPassword(t *testing.T) {
 // would through the policy API.
 func (ts *testServer) replaceRule(from, to []string) {
 	ts.t.Helper()
-	err := ts.authz.Mutate(context.Background(), func(tx *store.Tx) error {
-		r, err := tx.FindRule("p", from)
+	err := ts.authz.Mutate(context.Background(), func(tx store.Tx) error {
+		r, err := tx.Rules().Find("p", from)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.RemoveRule(r.ID); err != nil {
+		if _, err := tx.Rules().Remove(r.ID); err != nil {
 			return err
 		}
 		_, err = ts.authz.AddRule(tx, "p", to)

@@ -27,8 +27,8 @@ func (s *Server) ownerOfNote(c echo.Context) (uint64, error) {
 		return 0, err
 	}
 	var n store.Note
-	err = s.db.View(c.Request().Context(), func(tx *store.Tx) error {
-		n, err = tx.Note(id)
+	err = s.db.View(c.Request().Context(), func(tx store.Tx) error {
+		n, err = tx.Notes().Get(id)
 		return err
 	})
 	if err != nil {
@@ -80,8 +80,8 @@ func (s *Server) handleNoteList(c echo.Context) error {
 	}
 	var notes []store.Note
 	var next string
-	err = s.db.View(c.Request().Context(), func(tx *store.Tx) error {
-		notes, next, err = tx.ListNotes(owner, p)
+	err = s.db.View(c.Request().Context(), func(tx store.Tx) error {
+		notes, next, err = tx.Notes().List(owner, p)
 		return err
 	})
 	if err != nil {
@@ -106,7 +106,7 @@ func (s *Server) handleNoteCreate(c echo.Context) error {
 	if in.Body != nil {
 		n.Body = *in.Body
 	}
-	err := s.db.Update(c.Request().Context(), func(tx *store.Tx) error { return tx.CreateNote(&n) })
+	err := s.db.Update(c.Request().Context(), func(tx store.Tx) error { return tx.Notes().Create(&n) })
 	if err != nil {
 		return err
 	}
@@ -133,8 +133,8 @@ func (s *Server) handleNoteUpdate(c echo.Context) error {
 	if p := checkNote(in, false); p != nil {
 		return invalidInput(p)
 	}
-	err := s.db.Update(c.Request().Context(), func(tx *store.Tx) error {
-		cur, err := tx.Note(n.ID)
+	err := s.db.Update(c.Request().Context(), func(tx store.Tx) error {
+		cur, err := tx.Notes().Get(n.ID)
 		if err != nil {
 			return err
 		}
@@ -145,7 +145,7 @@ func (s *Server) handleNoteUpdate(c echo.Context) error {
 			cur.Body = *in.Body
 		}
 		n = cur
-		return tx.UpdateNote(&n)
+		return tx.Notes().Update(&n)
 	})
 	if err != nil {
 		return err
@@ -158,7 +158,7 @@ func (s *Server) handleNoteDelete(c echo.Context) error {
 	if !ok {
 		return errNotFound
 	}
-	err := s.db.Update(c.Request().Context(), func(tx *store.Tx) error { return tx.DeleteNote(n.ID) })
+	err := s.db.Update(c.Request().Context(), func(tx store.Tx) error { return tx.Notes().Delete(n.ID) })
 	if err != nil {
 		return err
 	}

@@ -188,9 +188,9 @@ func TestFailedOTPCodesCountTowardTheLoginLimit(t *testing.T) {
 	t.Parallel()
 	ls := mustLiveServer(t, func(c *Config) { c.LoginRateLimit = "3-M" })
 	u, secret := mustUser(t, ls.srv, "otp@example.com", "user")
-	err := ls.db.Update(t.Context(), func(tx *store.Tx) error {
+	err := ls.db.Update(t.Context(), func(tx store.Tx) error {
 		u.MFA.Enabled, u.MFA.Secret = true, "JBSWY3DPEHPK3PXP"
-		return tx.UpdateUser(&u)
+		return tx.Users().Update(&u)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -30,13 +30,13 @@ func TestNotesScenarios(t *testing.T) {
 	mine := mustNote(owner, "owner's note")
 	theirs := mustNote(other, "other's note")
 	editorsOwn := mustNote(editor, "editor's note")
-	err := ts.db.Update(context.Background(), func(tx *store.Tx) error {
-		u, err := tx.User(disabled.ID)
+	err := ts.db.Update(context.Background(), func(tx store.Tx) error {
+		u, err := tx.Users().Get(disabled.ID)
 		if err != nil {
 			return err
 		}
 		u.Disabled = true
-		return tx.UpdateUser(&u)
+		return tx.Users().Update(&u)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -243,8 +243,8 @@ func TestChangesApplyToTheNextRequest(t *testing.T) {
 	link := ts.mustRule("g", u.Subject(), "group:staff")
 	expect(t, ts.do("GET", path, &u, nil, nil), 200, "")
 
-	err := ts.authz.Mutate(context.Background(), func(tx *store.Tx) error {
-		_, err := tx.RemoveRule(link.ID)
+	err := ts.authz.Mutate(context.Background(), func(tx store.Tx) error {
+		_, err := tx.Rules().Remove(link.ID)
 		return err
 	})
 	if err != nil {
@@ -254,8 +254,8 @@ func TestChangesApplyToTheNextRequest(t *testing.T) {
 
 	rule := ts.mustRule("p", u.Subject(), "/api/notes/:id", "GET", "*")
 	expect(t, ts.do("GET", path, &u, nil, nil), 200, "")
-	err = ts.authz.Mutate(context.Background(), func(tx *store.Tx) error {
-		_, err := tx.RemoveRule(rule.ID)
+	err = ts.authz.Mutate(context.Background(), func(tx store.Tx) error {
+		_, err := tx.Rules().Remove(rule.ID)
 		return err
 	})
 	if err != nil {
@@ -268,16 +268,16 @@ func TestChangesApplyToTheNextRequest(t *testing.T) {
 func TestLastAdminGuard(t *testing.T) {
 	ts := newTestServer(t)
 	var link store.Rule
-	err := ts.db.View(context.Background(), func(tx *store.Tx) error {
+	err := ts.db.View(context.Background(), func(tx store.Tx) error {
 		var err error
-		link, err = tx.FindRule("g", []string{ts.admin.Subject(), rbac.RoleAdmin})
+		link, err = tx.Rules().Find("g", []string{ts.admin.Subject(), rbac.RoleAdmin})
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = ts.authz.Mutate(context.Background(), func(tx *store.Tx) error {
-		_, err := tx.RemoveRule(link.ID)
+	err = ts.authz.Mutate(context.Background(), func(tx store.Tx) error {
+		_, err := tx.Rules().Remove(link.ID)
 		return err
 	})
 	if err != rbac.ErrLastAdmin {

@@ -22,7 +22,7 @@ import (
 type Server struct {
 	log    *slog.Logger
 	cfg    Config
-	db     *store.DB
+	db     store.Store
 	authz  *rbac.Authorizer
 	echo   *echo.Echo
 	hasher *hasher
@@ -42,7 +42,7 @@ type Server struct {
 }
 
 // NewServer builds the API over an open database and authorizer.
-func NewServer(log *slog.Logger, cfg Config, db *store.DB, authz *rbac.Authorizer) (*Server, error) {
+func NewServer(log *slog.Logger, cfg Config, db store.Store, authz *rbac.Authorizer) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -176,8 +176,8 @@ func (s *Server) sweepSessions(ctx context.Context) {
 		case <-s.closing:
 			return
 		case <-t.C:
-			err := s.db.Update(ctx, func(tx *store.Tx) error {
-				_, err := tx.DeleteExpiredSessions(s.now(), 10000)
+			err := s.db.Update(ctx, func(tx store.Tx) error {
+				_, err := tx.Sessions().DeleteExpired(s.now(), 10000)
 				return err
 			})
 			if err != nil && ctx.Err() == nil {

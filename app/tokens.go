@@ -1,7 +1,6 @@
 package app
 
 import (
-	"encoding/binary"
 	"net/http"
 	"strings"
 	"time"
@@ -40,8 +39,8 @@ func (s *Server) ownerOfToken(c echo.Context) (uint64, error) {
 		return 0, err
 	}
 	var t store.Session
-	err = s.db.View(c.Request().Context(), func(tx *store.Tx) error {
-		t, err = tx.Session(id)
+	err = s.db.View(c.Request().Context(), func(tx store.Tx) error {
+		t, err = tx.Sessions().Get(id)
 		return err
 	})
 	if err != nil {
@@ -64,8 +63,8 @@ func toToken(t store.Session) api.Token {
 }
 
 // liveTokens returns the user's tokens that have not expired, in id order.
-func liveTokens(tx *store.Tx, userID uint64, now time.Time) ([]store.Session, error) {
-	all, err := tx.UserSessions(userID, store.KindToken)
+func liveTokens(tx store.Tx, userID uint64, now time.Time) ([]store.Session, error) {
+	all, err := tx.Sessions().OfUser(userID, store.KindToken)
 	if err != nil {
 		return nil, err
 	}
@@ -85,12 +84,12 @@ func (s *Server) handleTokenList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	after, err := tokenCursor(p.Cursor)
+	after, err := p.ID()
 	if err != nil {
 		return err
 	}
 	var tokens []store.Session
-	err = s.db.View(c.Request().Context(), func(tx *store.Tx) error {
+	err = s.db.View(c.Request().Context(), func(tx store.Tx) error {
 		tokens, err = liveTokens(tx, callerOf(c).user.ID, s.now())
 		return err
 	})
@@ -104,7 +103,7 @@ func (s *Server) handleTokenList(c echo.Context) error {
 			continue
 		}
 		if len(out.Items) == p.Limit {
-			out.NextCursor = store.EncodeCursor(binary.BigEndian.AppendUint64(nil, last))
+			out.NextCursor = store.IDCursor(last)
 			break
 		}
 		out.Items = append(out.Items, toToken(t))
@@ -156,7 +155,7 @@ func (s *Server) handleTokenCreate(c echo.Context) error {
 	if lifetime > 0 {
 		t.ExpiresAt = now.Add(lifetime)
 	}
-	err := s.db.Update(c.Request().Context(), func(tx *store.Tx) error {
+	err := s.db.Update(c.Request().Context(), func(tx store.Tx) error {
 		live, err := liveTokens(tx, cl.user.ID, now)
 		if err != nil {
 			return err
@@ -164,7 +163,7 @@ func (s *Server) handleTokenCreate(c echo.Context) error {
 		if len(live) >= maxTokensPerUser {
 			return apiError(http.StatusConflict, api.CodeConflict, "you have 100 tokens: revoke one first")
 		}
-		if err := tx.CreateSession(&t, hash); err != nil {
+		if err := tx.Sessions().Create(&t, hash); err != nil {
 			return err
 		}
 		return auditCredentialEvent(tx, cl.user, "token.create", tokenTarget(t), nil, tokenAuditState(t))
@@ -187,8 +186,8 @@ func (s *Server) handleTokenDelete(c echo.Context) error {
 	if !ok {
 		return errNotFound
 	}
-	err := s.db.Update(c.Request().Context(), func(tx *store.Tx) error {
-		if err := tx.DeleteSession(t.ID); err != nil {
+	err := s.db.Update(c.Request().Context(), func(tx store.Tx) error {
+		if err := tx.Sessions().Delete(t.ID); err != nil {
 			return err
 		}
 		return auditCredentialEvent(tx, cl.user, "token.revoke", tokenTarget(t), tokenAuditState(t), nil)
@@ -197,22 +196,6 @@ func (s *Server) handleTokenDelete(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
-}
-
-// tokenCursor reads the cursor of the token list: the id of the last token
-// already seen.
-func tokenCursor(cursor string) (uint64, error) {
-	b, err := store.DecodeCursor(cursor)
-	if err != nil {
-		return 0, err
-	}
-	if b == nil {
-		return 0, nil
-	}
-	if len(b) != 8 {
-		return 0, store.ErrInvalidCursor
-	}
-	return binary.BigEndian.Uint64(b), nil
 }
 
 func tokenTarget(t store.Session) string { return "token:" + store.FormatID(t.ID) }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/bolt"
 )
 
 // TestTokens follows personal API tokens from creation to revocation, on
@@ -107,7 +108,7 @@ func TestTokens(t *testing.T) {
 
 	t.Run("hashed at rest", func(t *testing.T) {
 		var backup bytes.Buffer
-		if _, err := ts.db.WriteTo(context.Background(), &backup); err != nil {
+		if _, err := ts.db.(*bolt.DB).WriteTo(context.Background(), &backup); err != nil {
 			t.Fatal(err)
 		}
 		for _, tok := range []api.CreatedToken{full, readOnly} {
@@ -187,10 +188,10 @@ func TestTokens(t *testing.T) {
 
 	t.Run("at most 100 live tokens", func(t *testing.T) {
 		live := ts.countSessions(dave.ID, store.KindToken) - 1 // the expired one
-		err := ts.db.Update(context.Background(), func(tx *store.Tx) error {
+		err := ts.db.Update(context.Background(), func(tx store.Tx) error {
 			for i := live; i < maxTokensPerUser-1; i++ {
 				_, hash := newSecret(tokenPrefix)
-				if err := tx.CreateSession(&store.Session{UserID: dave.ID, Kind: store.KindToken, Name: "bulk"}, hash); err != nil {
+				if err := tx.Sessions().Create(&store.Session{UserID: dave.ID, Kind: store.KindToken, Name: "bulk"}, hash); err != nil {
 					return err
 				}
 			}
@@ -236,8 +237,8 @@ func TestTokens(t *testing.T) {
 // removeRule removes a rule through the authorizer.
 func (ts *testServer) removeRule(id uint64) {
 	ts.t.Helper()
-	err := ts.authz.Mutate(context.Background(), func(tx *store.Tx) error {
-		_, err := tx.RemoveRule(id)
+	err := ts.authz.Mutate(context.Background(), func(tx store.Tx) error {
+		_, err := tx.Rules().Remove(id)
 		return err
 	})
 	if err != nil {
@@ -248,13 +249,13 @@ func (ts *testServer) removeRule(id uint64) {
 // setDisabled disables or enables a user in the store, as an admin would.
 func (ts *testServer) setDisabled(userID uint64, disabled bool) {
 	ts.t.Helper()
-	err := ts.db.Update(context.Background(), func(tx *store.Tx) error {
-		u, err := tx.User(userID)
+	err := ts.db.Update(context.Background(), func(tx store.Tx) error {
+		u, err := tx.Users().Get(userID)
 		if err != nil {
 			return err
 		}
 		u.Disabled = disabled
-		return tx.UpdateUser(&u)
+		return tx.Users().Update(&u)
 	})
 	if err != nil {
 		ts.t.Fatal(err)

@@ -36,11 +36,11 @@ func (e *ValidationError) Error() string {
 }
 
 // Authorizer decides requests against the policy stored in db, and is the
-// only way the policy changes: every change commits to bbolt first and is
+// only way the policy changes: every change commits to the store first and is
 // then applied in memory under the same lock, so memory follows the commit
 // order and the very next decision sees it.
 type Authorizer struct {
-	db    *store.DB
+	db    store.Store
 	model *Model
 
 	// write serializes changes: store commit and memory update together.
@@ -53,7 +53,7 @@ type Authorizer struct {
 }
 
 // New loads the policy stored in db.
-func New(ctx context.Context, db *store.DB, m *Model) (*Authorizer, error) {
+func New(ctx context.Context, db store.Store, m *Model) (*Authorizer, error) {
 	a := &Authorizer{db: db, model: m, eng: newEngine()}
 	if !m.compiled {
 		enf, err := casbin.NewSyncedEnforcer(m.casbin, NewAdapter(db))
@@ -63,8 +63,8 @@ func New(ctx context.Context, db *store.DB, m *Model) (*Authorizer, error) {
 		enf.EnableAutoSave(false) // changes are written by Mutate, in its transaction
 		a.enf = enf
 	}
-	err := db.View(ctx, func(tx *store.Tx) error {
-		return tx.ForEachRule(func(r store.Rule) error {
+	err := db.View(ctx, func(tx store.Tx) error {
+		return tx.Rules().ForEach(func(r store.Rule) error {
 			a.eng.apply(true, r.ID, r.Type, r.Values)
 			return nil
 		})
@@ -160,14 +160,14 @@ func (a *Authorizer) Members(target string) []string {
 // Mutate runs fn in one store transaction and, once it has committed,
 // applies the rules it added and removed to the in-memory policy. It
 // refuses (and rolls back) a change that leaves no enabled admin.
-func (a *Authorizer) Mutate(ctx context.Context, fn func(tx *store.Tx) error) error {
+func (a *Authorizer) Mutate(ctx context.Context, fn func(tx store.Tx) error) error {
 	if a.db == nil {
 		return errors.New("rbac: this authorizer holds a policy in memory only")
 	}
 	a.write.Lock()
 	defer a.write.Unlock()
 	var changes []store.RuleChange
-	err := a.db.Update(ctx, func(tx *store.Tx) error {
+	err := a.db.Update(ctx, func(tx store.Tx) error {
 		before, err := countAdmins(tx)
 		if err != nil {
 			return err
@@ -182,7 +182,7 @@ func (a *Authorizer) Mutate(ctx context.Context, fn func(tx *store.Tx) error) er
 		if before > 0 && after == 0 {
 			return ErrLastAdmin
 		}
-		changes = tx.Changes()
+		changes = tx.Rules().Changes()
 		return nil
 	})
 	if err != nil {
@@ -220,33 +220,33 @@ func (a *Authorizer) apply(changes []store.RuleChange) {
 
 // AddRule checks a rule against the model and adds it in tx, creating the
 // groups it names that do not exist yet.
-func (a *Authorizer) AddRule(tx *store.Tx, typ string, values []string) (store.Rule, error) {
+func (a *Authorizer) AddRule(tx store.Tx, typ string, values []string) (store.Rule, error) {
 	if problems := a.model.ValidateRule(typ, values); problems != nil {
 		return store.Rule{}, &ValidationError{Details: problems}
 	}
 	for _, v := range values {
 		if name, ok := strings.CutPrefix(v, "group:"); ok && a.model.compiled {
-			if _, err := tx.Group(name); errors.Is(err, store.ErrNotFound) {
-				if err := tx.CreateGroup(&store.Group{Name: name}); err != nil {
+			if _, err := tx.Groups().Get(name); errors.Is(err, store.ErrNotFound) {
+				if err := tx.Groups().Create(&store.Group{Name: name}); err != nil {
 					return store.Rule{}, err
 				}
 			}
 		}
 	}
-	return tx.AddRule(typ, values)
+	return tx.Rules().Add(typ, values)
 }
 
 // countAdmins counts the enabled users that reach role:admin through g
 // links, walking the links backwards from the role inside tx (so it sees
 // the transaction's own changes).
-func countAdmins(tx *store.Tx) (int, error) {
+func countAdmins(tx store.Tx) (int, error) {
 	seen := map[string]bool{RoleAdmin: true}
 	queue := []string{RoleAdmin}
 	count := 0
 	for hop := 0; hop < maxHops && len(queue) > 0; hop++ {
 		var next []string
 		for _, target := range queue {
-			rules, err := tx.RulesReferencing(target)
+			rules, err := tx.Rules().Referencing(target)
 			if err != nil {
 				return 0, err
 			}
@@ -257,7 +257,7 @@ func countAdmins(tx *store.Tx) (int, error) {
 				member := r.Values[0]
 				seen[member] = true
 				if id, ok := UserID(member); ok {
-					if u, err := tx.User(id); err == nil && !u.Disabled {
+					if u, err := tx.Users().Get(id); err == nil && !u.Disabled {
 						count++
 					}
 					continue
@@ -319,9 +319,9 @@ func (a *Authorizer) DeadRules() [][]string {
 // whether it did: a database that has any rule keeps its own policy.
 func (a *Authorizer) Seed(ctx context.Context, rules []CSVRule) (bool, error) {
 	seeded := false
-	err := a.Mutate(ctx, func(tx *store.Tx) error {
-		if tx.HasRules() {
-			return nil
+	err := a.Mutate(ctx, func(tx store.Tx) error {
+		if any, err := tx.Rules().Any(); err != nil || any {
+			return err
 		}
 		for _, r := range rules {
 			if _, err := a.AddRule(tx, r.Type, r.Values); err != nil && !errors.Is(err, store.ErrConflict) {

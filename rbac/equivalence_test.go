@@ -17,6 +17,7 @@ import (
 	"github.com/casbin/casbin/v2"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/bolt"
 )
 
 // The compiled engine promises Casbin's answers on the shipped model. These
@@ -260,7 +261,7 @@ func TestConcurrentDecisions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	m, _ := mustSeed(t)
-	db, err := store.Open(filepath.Join(t.TempDir(), "gatehouse.db"), store.Options{})
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "gatehouse.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +273,7 @@ func TestConcurrentDecisions(t *testing.T) {
 	r := rand.New(rand.NewPCG(42, 42))
 	authz.SetRoutes(randomRoutes(r))
 	initial := randomPolicy(r, 30)
-	if err := authz.Mutate(ctx, func(tx *store.Tx) error {
+	if err := authz.Mutate(ctx, func(tx store.Tx) error {
 		for _, rule := range initial {
 			if _, err := authz.AddRule(tx, rule.Type, rule.Values); err != nil {
 				return err
@@ -314,7 +315,7 @@ func TestConcurrentDecisions(t *testing.T) {
 	}
 	for k := int64(1); k <= minChanges || time.Now().Before(deadline); k++ {
 		started.Store(k)
-		if err := authz.Mutate(ctx, func(tx *store.Tx) error { return randomChange(r, authz, tx) }); err != nil {
+		if err := authz.Mutate(ctx, func(tx store.Tx) error { return randomChange(r, authz, tx) }); err != nil {
 			t.Fatalf("change %d: %v", k, err)
 		}
 		applied.Store(k)
@@ -356,15 +357,15 @@ func TestConcurrentDecisions(t *testing.T) {
 }
 
 // randomChange adds one to three random rules, or removes random ones.
-func randomChange(r *rand.Rand, authz *rbac.Authorizer, tx *store.Tx) error {
+func randomChange(r *rand.Rand, authz *rbac.Authorizer, tx store.Tx) error {
 	var ids []uint64
-	if err := tx.ForEachRule(func(rule store.Rule) error { ids = append(ids, rule.ID); return nil }); err != nil {
+	if err := tx.Rules().ForEach(func(rule store.Rule) error { ids = append(ids, rule.ID); return nil }); err != nil {
 		return err
 	}
 	for range 1 + r.IntN(3) {
 		if len(ids) > 10 && r.IntN(2) == 0 {
 			i := r.IntN(len(ids))
-			if _, err := tx.RemoveRule(ids[i]); err != nil {
+			if _, err := tx.Rules().Remove(ids[i]); err != nil {
 				return err
 			}
 			ids = slices.Delete(ids, i, i+1)
@@ -384,7 +385,7 @@ func randomChange(r *rand.Rand, authz *rbac.Authorizer, tx *store.Tx) error {
 
 func isConflict(err error) bool { return errors.Is(err, store.ErrConflict) }
 
-func mustCasbinFromDB(t testing.TB, db *store.DB) *casbin.Enforcer {
+func mustCasbinFromDB(t testing.TB, db store.Store) *casbin.Enforcer {
 	t.Helper()
 	e, err := casbin.NewEnforcer("../model.conf", rbac.NewAdapter(db))
 	if err != nil {

@@ -1,6 +1,6 @@
 // Package rbac decides who may do what. The rules are a Casbin model
 // (model.conf) and policy (p and g rules) that people read and edit; the
-// policy is stored in bbolt through package store.
+// policy is stored through the storage contract of package store.
 //
 // Decisions on the shipped model are made by a compiled engine that gives
 // exactly Casbin's answers (a test holds it to that) in O(1) of the number

@@ -3,8 +3,6 @@ package rbac
 import (
 	"bufio"
 	"io"
-	"strconv"
-	"strings"
 
 	"github.com/gatehouse/gatehouse/store"
 )
@@ -20,17 +18,16 @@ type ImportResult struct {
 // Rules that stay keep their ids, so ids are stable across an export and
 // re-import. Run it inside Mutate: the whole import commits or none of it,
 // and the last-admin guard applies to it as to any change.
-func (a *Authorizer) Import(tx *store.Tx, rules []CSVRule, replace bool) (ImportResult, error) {
+func (a *Authorizer) Import(tx store.Tx, rules []CSVRule, replace bool) (ImportResult, error) {
 	var res ImportResult
 	if replace {
 		want := make(map[string]bool, len(rules))
 		for _, r := range rules {
-			want[ruleIdentity(r.Type, r.Values)] = true
+			want[store.RuleKey(r.Type, r.Values)] = true
 		}
-		// Collect first: bbolt forbids changing a bucket while iterating it.
 		var drop []uint64
-		err := tx.ForEachRule(func(r store.Rule) error {
-			if !want[ruleIdentity(r.Type, r.Values)] {
+		err := tx.Rules().ForEach(func(r store.Rule) error {
+			if !want[store.RuleKey(r.Type, r.Values)] {
 				drop = append(drop, r.ID)
 			}
 			return nil
@@ -39,7 +36,7 @@ func (a *Authorizer) Import(tx *store.Tx, rules []CSVRule, replace bool) (Import
 			return res, err
 		}
 		for _, id := range drop {
-			r, err := tx.RemoveRule(id)
+			r, err := tx.Rules().Remove(id)
 			if err != nil {
 				return res, err
 			}
@@ -47,7 +44,7 @@ func (a *Authorizer) Import(tx *store.Tx, rules []CSVRule, replace bool) (Import
 		}
 	}
 	for _, r := range rules {
-		if _, err := tx.FindRule(r.Type, r.Values); err == nil {
+		if _, err := tx.Rules().Find(r.Type, r.Values); err == nil {
 			continue // held already, or twice in the file
 		}
 		added, err := a.AddRule(tx, r.Type, r.Values)
@@ -59,25 +56,13 @@ func (a *Authorizer) Import(tx *store.Tx, rules []CSVRule, replace bool) (Import
 	return res, nil
 }
 
-// ruleIdentity is a map key of a rule's content that no choice of values
-// can make collide with another rule's.
-func ruleIdentity(typ string, values []string) string {
-	var b strings.Builder
-	b.WriteString(strconv.Quote(typ))
-	for _, v := range values {
-		b.WriteByte(',')
-		b.WriteString(strconv.Quote(v))
-	}
-	return b.String()
-}
-
 // WriteCSV writes every rule of the policy in tx to w in the format of
 // policy.csv (see FormatCSVLine), one line each, in the order the rules
 // were added. ParseCSV reads it back to the same rules, so an export
 // imported with replace changes nothing and exports again byte for byte.
-func WriteCSV(w io.Writer, tx *store.Tx) error {
+func WriteCSV(w io.Writer, tx store.Tx) error {
 	bw := bufio.NewWriter(w)
-	err := tx.ForEachRule(func(r store.Rule) error {
+	err := tx.Rules().ForEach(func(r store.Rule) error {
 		_, err := bw.WriteString(FormatCSVLine(r.Type, r.Values) + "\n")
 		return err
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/persist"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/bolt"
 )
 
 func mustModel(t testing.TB) *Model {
@@ -243,7 +244,7 @@ func TestCSVRoundTrip(t *testing.T) {
 // with commas survive, and batch, filtered and update operations work.
 func TestAdapter(t *testing.T) {
 	t.Parallel()
-	db, err := store.Open(t.TempDir()+"/a.db", store.Options{})
+	db, err := bolt.Open(t.TempDir()+"/a.db", bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,8 +283,8 @@ func TestAdapter(t *testing.T) {
 	if err := e2.SavePolicy(); err != nil {
 		t.Fatal(err)
 	}
-	err = db.View(context.Background(), func(tx *store.Tx) error {
-		_, err := tx.FindRule("p", []string{"role:a", "/api/a,b", "GET", "*"})
+	err = db.View(context.Background(), func(tx store.Tx) error {
+		_, err := tx.Rules().Find("p", []string{"role:a", "/api/a,b", "GET", "*"})
 		return err
 	})
 	if !errors.Is(err, store.ErrNotFound) {

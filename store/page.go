@@ -1,35 +1,74 @@
 package store
 
 import (
-	"bytes"
 	"encoding/base64"
-	"errors"
-
-	bolt "go.etcd.io/bbolt"
+	"encoding/binary"
 )
-
-// ErrInvalidCursor means a list cursor was not one this server handed out.
-var ErrInvalidCursor = errors.New("invalid cursor")
 
 // maxCursorLen bounds a cursor so that a hostile one costs nothing to reject.
 const maxCursorLen = 256
 
+// DefaultLimit is the page size when Page.Limit is not positive.
+const DefaultLimit = 50
+
 // Page selects a page of a list: at most Limit items after Cursor.
+//
+// A cursor is opaque to callers: they pass back the one a list returned.
+// Inside, it holds the sort key of the place the list stopped: an id for
+// lists in id order, a name for groups. Every backend writes and reads
+// cursors with the functions of this file, so a cursor names a place in
+// the data, not in one backend's files.
 type Page struct {
 	Limit  int
 	Cursor string
 }
 
-// EncodeCursor makes an opaque cursor of a key suffix.
-func EncodeCursor(key []byte) string {
-	if len(key) == 0 {
-		return ""
+// Size is the number of items the page may hold.
+func (p Page) Size() int {
+	if p.Limit <= 0 {
+		return DefaultLimit
 	}
-	return base64.RawURLEncoding.EncodeToString(key)
+	return p.Limit
 }
 
-// DecodeCursor reads a cursor made by EncodeCursor; the empty cursor is the
-// start of the list.
+// KeyCursor makes the cursor of a place named by a sort key; the empty key
+// is the end of the list (no cursor).
+func KeyCursor(key string) string {
+	if key == "" {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(key))
+}
+
+// IDCursor makes the cursor of a place named by an id.
+func IDCursor(id uint64) string {
+	return KeyCursor(string(binary.BigEndian.AppendUint64(nil, id)))
+}
+
+// Key reads the cursor as a sort key; the empty cursor is the start of the
+// list, and anything this package did not write is ErrInvalidCursor.
+func (p Page) Key() (string, error) {
+	b, err := DecodeCursor(p.Cursor)
+	return string(b), err
+}
+
+// ID reads the cursor as an id; the empty cursor (the start of the list)
+// is 0, a cursor that holds no id is ErrInvalidCursor.
+func (p Page) ID() (uint64, error) {
+	b, err := DecodeCursor(p.Cursor)
+	switch {
+	case err != nil:
+		return 0, err
+	case b == nil:
+		return 0, nil
+	case len(b) != 8:
+		return 0, ErrInvalidCursor
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+// DecodeCursor reads a cursor made by KeyCursor or IDCursor into the bytes
+// of its key; the empty cursor is nil, the start of the list.
 func DecodeCursor(s string) ([]byte, error) {
 	if s == "" {
 		return nil, nil
@@ -42,82 +81,4 @@ func DecodeCursor(s string) ([]byte, error) {
 		return nil, ErrInvalidCursor
 	}
 	return b, nil
-}
-
-// scan walks the keys of b that start with prefix, after the cursor (a key
-// suffix, so that a cursor can never leave the prefix), forward or newest
-// first. visit says whether it took the item; scan stops after limit taken
-// items and returns the cursor of the next page, empty on the last page.
-func scan(b *bolt.Bucket, prefix []byte, p Page, reverse bool, visit func(k, v []byte) (bool, error)) (string, error) {
-	after, err := DecodeCursor(p.Cursor)
-	if err != nil {
-		return "", err
-	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	c := b.Cursor()
-	var k, v []byte
-	next := c.Next
-	switch {
-	case reverse:
-		next = c.Prev
-		if after == nil {
-			k, v = seekLast(c, prefix)
-		} else {
-			start := concat(prefix, after)
-			k, v = c.Seek(start)
-			if k == nil {
-				k, v = c.Last()
-			}
-			for k != nil && bytes.Compare(k, start) >= 0 {
-				k, v = c.Prev()
-			}
-		}
-	case after == nil:
-		k, v = c.Seek(prefix)
-	default:
-		start := concat(prefix, after)
-		k, v = c.Seek(start)
-		if bytes.Equal(k, start) {
-			k, v = c.Next()
-		}
-	}
-	taken := 0
-	var lastTaken []byte
-	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = next() {
-		if taken == limit {
-			return EncodeCursor(lastTaken), nil
-		}
-		ok, err := visit(k, v)
-		if err != nil {
-			return "", err
-		}
-		if ok {
-			taken++
-			lastTaken = append(lastTaken[:0], k[len(prefix):]...)
-		}
-	}
-	return "", nil
-}
-
-// seekLast positions c on the last key with prefix.
-func seekLast(c *bolt.Cursor, prefix []byte) ([]byte, []byte) {
-	if len(prefix) == 0 {
-		return c.Last()
-	}
-	// Seek to the first key after every key with prefix, then step back.
-	end := bytes.Clone(prefix)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			end = end[:i+1]
-			if k, _ := c.Seek(end); k == nil {
-				return c.Last()
-			}
-			return c.Prev()
-		}
-	}
-	return c.Last()
 }

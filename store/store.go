@@ -1,279 +1,250 @@
-// Package store keeps all of gatehouse's data in one bbolt file: users,
-// groups, sessions and tokens, notes, policy rules, the audit log and the
-// auth-failure log, with the indexes each needs kept in the same transaction.
+// Package store is gatehouse's storage contract: the domain types, the
+// small per-domain interfaces a transaction exposes (users, sessions and
+// tokens, groups, rules, notes, the audit log, the auth-failure log), the
+// errors callers match, and the opaque list cursors. It knows no database:
+// store/bolt keeps everything in one bbolt file, and any other backend
+// implements the same interfaces and passes the same conformance suite
+// (store/storetest).
 //
-// Every exported method of DB opens one transaction. Composite changes use
-// DB.Update with the methods of Tx, so that several changes commit or fail
-// together. Values are copied out of bbolt before a transaction ends: nothing
-// returned by this package points into the memory map.
+// Every change happens inside Store.Update, which runs its function as if
+// no other writer existed (a serializable transaction): the invariants
+// (unique emails, a last admin, one first admin at start-up) are checked
+// inside the transaction that could break them, never by a lock held in
+// one process, so several processes may write one database at once.
 package store
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// Errors matched with errors.Is by callers.
+// Errors matched with errors.Is by callers. Backends wrap them with context.
 var (
 	// ErrNotFound means the thing asked for does not exist.
 	ErrNotFound = errors.New("not found")
 	// ErrConflict means the change clashes with what is stored (a taken
 	// email, an existing group, a duplicate rule).
 	ErrConflict = errors.New("conflict")
-	// ErrInUse means another process holds the database file.
-	ErrInUse = errors.New("database is in use by another process")
-	// ErrForeign means the file is not a gatehouse database.
-	ErrForeign = errors.New("not a gatehouse database")
-	// ErrCorrupt means the file is a bbolt database whose pages are damaged
-	// (cut short, overwritten): reading it could crash the process, writing
-	// it could spread the damage. It is left untouched.
-	ErrCorrupt = errors.New("the database file is damaged")
-	// ErrWriteFailed means a change could not be written to the file (the
-	// disk is full, the file system became read-only, the database is
-	// closed). The change was not made; the database is still usable and
-	// later writes succeed once the cause is gone.
+	// ErrWriteFailed means a change could not be stored (the disk is full,
+	// the database is unreachable or closed). The change was not made; the
+	// store is still usable and later writes succeed once the cause is gone.
 	ErrWriteFailed = errors.New("the database could not store the change")
+	// ErrInvalidCursor means a list cursor was not one this server handed
+	// out.
+	ErrInvalidCursor = errors.New("invalid cursor")
 )
 
-// schemaVersion is written into the meta bucket of a new database. A file
-// with buckets but without this marker is someone else's, and is refused.
-const schemaVersion = "1"
-
-var (
-	bucketMeta           = []byte("meta")
-	bucketUsers          = []byte("users")
-	bucketUsersByEmail   = []byte("users_by_email")
-	bucketSessions       = []byte("sessions")
-	bucketSessionsByID   = []byte("sessions_by_id")
-	bucketSessionsByUser = []byte("sessions_by_user")
-	bucketNotes          = []byte("notes")
-	bucketNotesByOwner   = []byte("notes_by_owner")
-	bucketGroups         = []byte("groups")
-	bucketRules          = []byte("rules")
-	bucketRulesByKey     = []byte("rules_by_key")
-	bucketRulesByValue   = []byte("rules_by_value")
-	bucketAudit          = []byte("audit")
-	bucketAuthFailures   = []byte("auth_failures")
-
-	allBuckets = [][]byte{
-		bucketMeta, bucketUsers, bucketUsersByEmail, bucketSessions,
-		bucketSessionsByID, bucketSessionsByUser, bucketNotes, bucketNotesByOwner,
-		bucketGroups, bucketRules, bucketRulesByKey, bucketRulesByValue,
-		bucketAudit, bucketAuthFailures,
-	}
-
-	keySchema = []byte("schema")
-)
-
-// Options tune Open.
-type Options struct {
-	// LockTimeout is how long Open waits for another process to release the
-	// file before it gives up with ErrInUse. Zero means one second.
-	LockTimeout time.Duration
-	// ReadOnly opens the file without write access (for backups and checks).
-	ReadOnly bool
-	// NoSync skips fsync on commit. Only for benchmarks and data generators:
-	// a crash may lose acknowledged writes.
-	NoSync bool
+// Store is an open gatehouse database.
+type Store interface {
+	// View runs fn in a read-only transaction that sees one consistent
+	// state of the database.
+	View(ctx context.Context, fn func(tx Tx) error) error
+	// Update runs fn in a read-write transaction, committed when fn returns
+	// nil and rolled back, leaving nothing, when it returns an error. The
+	// transaction is serializable: it commits only if the outcome is as if
+	// no other transaction ran meanwhile. A backend that detects a conflict
+	// with a concurrent writer may roll back and run fn again, so fn must
+	// have no effect outside tx (compute hashes and such before Update).
+	// A failure to store the change is ErrWriteFailed.
+	Update(ctx context.Context, fn func(tx Tx) error) error
+	// Close releases the database.
+	Close() error
 }
 
-// DB is an open gatehouse database.
-type DB struct {
-	bolt *bolt.DB
-	path string
+// Tx is one transaction. Its methods run under the context given to View
+// or Update. Values returned never alias the database's memory, and every
+// method may be called while the results of another are in use: callers
+// need no knowledge of the backend.
+type Tx interface {
+	// Now is the time of the transaction, used for the timestamps it
+	// writes.
+	Now() time.Time
+	Users() Users
+	Sessions() Sessions
+	Groups() Groups
+	Rules() Rules
+	Notes() Notes
+	Audit() Audit
+	Failures() Failures
 }
 
-// Open opens (and on first use creates) the database at path, creating its
-// folder. A second process on the same file gets ErrInUse after
-// LockTimeout instead of waiting forever: bbolt takes an exclusive flock.
-func Open(path string, opts Options) (*DB, error) {
-	if opts.LockTimeout == 0 {
-		opts.LockTimeout = time.Second
-	}
-	if !opts.ReadOnly {
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("store: create folder of %s: %w", path, err)
-		}
-	}
-	// A file with data is inspected, read-only, before it is opened for
-	// writing: bbolt trusts its pages, and a damaged file can make it crash
-	// or write over good data.
-	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
-		if err := inspect(path, opts.LockTimeout); err != nil {
-			return nil, err
-		}
-	}
-	b, err := openBolt(path, &bolt.Options{
-		Timeout:  opts.LockTimeout,
-		ReadOnly: opts.ReadOnly,
-		NoSync:   opts.NoSync,
-	})
-	if err != nil {
-		return nil, err
-	}
-	db := &DB{bolt: b, path: path}
-	if err := db.init(opts.ReadOnly); err != nil {
-		b.Close()
-		return nil, err
-	}
-	return db, nil
+// Users are the user accounts. Emails are unique under NormalizeEmail.
+type Users interface {
+	// Create stores a new user and sets its ID and timestamps. A taken
+	// email is ErrConflict.
+	Create(u *User) error
+	// Get returns the user with id.
+	Get(id uint64) (User, error)
+	// ByEmail returns the user with email, compared under NormalizeEmail.
+	ByEmail(email string) (User, error)
+	// Update stores u over the user with its ID and sets UpdatedAt. An
+	// email taken by another user is ErrConflict.
+	Update(u *User) error
+	// Delete removes a user with their sessions, tokens and owned
+	// resources. Their policy rules are the caller's to remove in the same
+	// transaction.
+	Delete(id uint64) error
+	// Count returns how many users there are.
+	Count() (int, error)
+	// Any reports whether any user exists.
+	Any() (bool, error)
+	// List returns a page of users in id order. A non-empty query keeps
+	// users whose email or name contains it, ignoring case.
+	List(query string, p Page) ([]User, string, error)
 }
 
-// openBolt opens a bbolt file, naming what went wrong in our terms.
-func openBolt(path string, opts *bolt.Options) (*bolt.DB, error) {
-	b, err := bolt.Open(path, 0o600, opts)
-	switch {
-	case errors.Is(err, bolterrors.ErrTimeout):
-		return nil, fmt.Errorf("store: %s: %w", path, ErrInUse)
-	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
-		return nil, fmt.Errorf("store: %s: %w (%v)", path, ErrForeign, err)
-	case err != nil && strings.HasPrefix(err.Error(), "file size too small"):
-		// bbolt has no sentinel for a file shorter than its two meta pages.
-		return nil, fmt.Errorf("store: %s: %w (%v: it was cut short)", path, ErrCorrupt, err)
-	case err != nil:
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
-	}
-	return b, nil
+// Sessions are login sessions and personal API tokens, found by the hash
+// of their secret.
+type Sessions interface {
+	// Create stores s under the hash of its secret and sets its ID (and
+	// CreatedAt, unless the caller set it by its own clock). An unknown
+	// user is ErrNotFound.
+	Create(s *Session, hash []byte) error
+	// ByHash returns the session whose secret hashes to hash, expired or
+	// not: the caller judges expiry by its own clock.
+	ByHash(hash []byte) (Session, error)
+	// Get returns the session with id, expired or not.
+	Get(id uint64) (Session, error)
+	// Delete removes the session with id.
+	Delete(id uint64) error
+	// OfUser returns a user's sessions of kind ("" for all kinds) in id
+	// order.
+	OfUser(userID uint64, kind string) ([]Session, error)
+	// DeleteOfUser removes a user's sessions of kind ("" for all kinds,
+	// tokens included) and returns how many it removed.
+	DeleteOfUser(userID uint64, kind string) (int, error)
+	// DeleteExpired removes sessions expired at now, at most max of them,
+	// and returns how many it removed.
+	DeleteExpired(now time.Time, max int) (int, error)
 }
 
-// init creates the buckets of a new file and refuses a foreign one: a bbolt
-// file that has buckets but no gatehouse schema marker is left untouched.
-// A file that has everything already is not written to.
-func (db *DB) init(readOnly bool) error {
-	check := func(tx *bolt.Tx) (fresh bool, err error) {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			empty := true
-			_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
-			if !empty {
-				return false, fmt.Errorf("store: %s: %w (it has data but no gatehouse schema)", db.path, ErrForeign)
-			}
-			return true, nil
-		}
-		if v := meta.Get(keySchema); string(v) != schemaVersion {
-			return false, fmt.Errorf("store: %s: %w (schema %q, want %q)", db.path, ErrForeign, v, schemaVersion)
-		}
-		return false, nil
-	}
-	complete := false
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		fresh, err := check(tx)
-		if err != nil {
-			return err
-		}
-		if fresh && readOnly {
-			return fmt.Errorf("store: %s: %w (empty file)", db.path, ErrForeign)
-		}
-		complete = !fresh
-		for _, name := range allBuckets {
-			complete = complete && tx.Bucket(name) != nil
-		}
-		return nil
-	})
-	if err != nil || readOnly || complete {
-		return err
-	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
-		if _, err := check(tx); err != nil {
-			return err
-		}
-		for _, name := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("store: create bucket %s: %w", name, err)
-			}
-		}
-		return tx.Bucket(bucketMeta).Put(keySchema, []byte(schemaVersion))
-	})
+// Groups are named sets of users; their roles and members are rules.
+type Groups interface {
+	// Create stores a new group and sets CreatedAt; a taken name is
+	// ErrConflict.
+	Create(g *Group) error
+	// Get returns the group called name.
+	Get(name string) (Group, error)
+	// Update stores the description of g.
+	Update(g *Group) error
+	// Delete removes the group called name. Its rules are the caller's to
+	// remove in the same transaction.
+	Delete(name string) error
+	// List returns a page of groups in name order.
+	List(p Page) ([]Group, string, error)
 }
 
-// Close closes the database file.
-func (db *DB) Close() error { return db.bolt.Close() }
-
-// Path is the file the database lives in.
-func (db *DB) Path() string { return db.path }
-
-// Bolt exposes the underlying bbolt handle for consistency checks and
-// statistics in tests and tools.
-func (db *DB) Bolt() *bolt.DB { return db.bolt }
-
-// WriteTo writes a consistent copy of the whole database to w from one read
-// transaction, while writers go on.
-func (db *DB) WriteTo(ctx context.Context, w io.Writer) (int64, error) {
-	var n int64
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(w)
-		return err
-	})
-	return n, err
+// Rules are the policy rules. Every transaction that adds or removes one
+// moves the policy to the next version, so that the changes of committed
+// transactions can be applied elsewhere in commit order.
+type Rules interface {
+	// Add stores a new rule; one with the same type and values is
+	// ErrConflict.
+	Add(typ string, values []string) (Rule, error)
+	// Get returns the rule with id.
+	Get(id uint64) (Rule, error)
+	// Find returns the rule with this type and values.
+	Find(typ string, values []string) (Rule, error)
+	// Remove removes the rule with id and returns it.
+	Remove(id uint64) (Rule, error)
+	// Referencing returns the rules whose subject is value, and the role
+	// links ("g" rules) that point at value, in id order.
+	Referencing(value string) ([]Rule, error)
+	// RemoveReferencing removes every rule Referencing finds and returns
+	// them.
+	RemoveReferencing(value string) ([]Rule, error)
+	// ForEach calls fn for every rule in id order. fn may use the
+	// transaction, changes included; rules added during the walk may or may
+	// not be visited.
+	ForEach(fn func(Rule) error) error
+	// Any reports whether any rule is stored.
+	Any() (bool, error)
+	// List returns a page of rules in id order.
+	List(p Page) ([]Rule, string, error)
+	// Version is the policy version: 0 for a database that never had a
+	// rule, one more for every committed transaction that changed rules.
+	// Inside a transaction that changed rules it is already the version
+	// that transaction commits as.
+	Version() (uint64, error)
+	// Changes returns the rules added and removed so far in this
+	// transaction, in order.
+	Changes() []RuleChange
 }
 
-// Tx is one transaction. It records the policy rules it adds and removes so
-// that the caller can bring in-memory state up to date after commit.
-type Tx struct {
-	tx      *bolt.Tx
-	now     time.Time
-	changes []RuleChange
+// Notes are the example owned resource.
+type Notes interface {
+	// Create stores a new note and sets its ID and timestamps. An unknown
+	// owner is ErrNotFound.
+	Create(n *Note) error
+	// Get returns the note with id.
+	Get(id uint64) (Note, error)
+	// Update stores the title and body of n over the note with its ID. The
+	// owner of a note never changes.
+	Update(n *Note) error
+	// Delete removes the note with id.
+	Delete(id uint64) error
+	// List returns a page of notes in id order: all notes when owner is 0,
+	// else the owner's.
+	List(owner uint64, p Page) ([]Note, string, error)
 }
 
-// View runs fn in a read-only transaction.
-func (db *DB) View(ctx context.Context, fn func(tx *Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return db.bolt.View(func(btx *bolt.Tx) error {
-		return fn(&Tx{tx: btx, now: time.Now().UTC()})
-	})
+// Audit is the log of admin changes.
+type Audit interface {
+	// Append records rec and sets its ID and Time, so that the record
+	// commits with the change it describes.
+	Append(rec *AuditRecord) error
+	// List returns a page of the log, newest first.
+	List(p Page) ([]AuditRecord, string, error)
 }
 
-// Update runs fn in a read-write transaction, committed when fn returns nil.
-// bbolt allows one writer at a time and no nested transactions: fn must not
-// call other DB methods. When Update returns nil the change is on disk
-// (fsynced, unless NoSync); a failure to begin or commit is ErrWriteFailed
-// and nothing of the change is kept.
-func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	fnFailed := false
-	err := db.bolt.Update(func(btx *bolt.Tx) error {
-		err := fn(&Tx{tx: btx, now: time.Now().UTC()})
-		fnFailed = err != nil
-		return err
-	})
-	if err != nil && !fnFailed {
-		return fmt.Errorf("store: %w: %w", ErrWriteFailed, err)
-	}
-	return err
+// MaxFailureScan bounds how many records one page of Failures.List reads,
+// so that a filter matching nothing costs a bounded amount. A page that
+// hits it is short and has a cursor to go on from.
+const MaxFailureScan = 10000
+
+// Failures are the auth-failure log, ordered oldest first by ID.
+type Failures interface {
+	// Add appends f and sets its ID, one more than the last.
+	Add(f *AuthFailure) error
+	// Update rewrites the record with f's ID (to fold more occurrences
+	// into it). It is ErrNotFound when retention pruned the record
+	// meanwhile; the caller then appends a new one.
+	Update(f AuthFailure) error
+	// Get returns the record with id.
+	Get(id uint64) (AuthFailure, error)
+	// Count is the number of records in the log.
+	Count() (int, error)
+	// List returns a page of the log, newest first, of the records the
+	// filter accepts. It reads at most MaxFailureScan records; the next
+	// cursor is empty only when the oldest record was read.
+	List(filter FailureFilter, p Page) ([]AuthFailure, string, error)
+	// Prune deletes the oldest records while there are more than keep, or
+	// while their first occurrence is before cutoff (zero: no age limit),
+	// at most maxDeletes in one call so that a transaction stays short; it
+	// returns how many it deleted.
+	Prune(cutoff time.Time, keep, maxDeletes int) (int, error)
 }
 
-// Changes returns the rule changes made so far in this transaction.
-func (tx *Tx) Changes() []RuleChange { return tx.changes }
-
-// Now is the time of the transaction, used for timestamps it writes.
-func (tx *Tx) Now() time.Time { return tx.now }
-
-// itob encodes an id as a big-endian key so that keys sort by id.
-func itob(id uint64) []byte {
-	b := make([]byte, 8)
-	binary.BigEndian.PutUint64(b, id)
-	return b
+// Snapshotter is a store that can write a consistent copy of itself as one
+// file (bbolt). Callers ask for it with a type assertion; a store without it
+// is backed up by its own tools.
+type Snapshotter interface {
+	// Snapshot writes a consistent copy of the database while writers go
+	// on. begin is called with the exact size of the copy and returns where
+	// to write it. Snapshot returns how many bytes it wrote.
+	Snapshot(ctx context.Context, begin func(size int64) (io.Writer, error)) (int64, error)
 }
 
-func btoi(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
+// Checker is a store that can check its own consistency (bbolt's page
+// check).
+type Checker interface {
+	// Check returns the first inconsistency found, or nil.
+	Check() error
+}
 
 // FormatID renders an id as it appears in the API.
 func FormatID(id uint64) string { return strconv.FormatUint(id, 10) }
@@ -291,43 +262,6 @@ func ParseID(s string) (uint64, error) {
 	return id, nil
 }
 
-func (tx *Tx) bucket(name []byte) *bolt.Bucket { return tx.tx.Bucket(name) }
-
-// getJSON decodes the value at key into v, or returns ErrNotFound.
-func (tx *Tx) getJSON(bucket, key []byte, v any) error {
-	data := tx.bucket(bucket).Get(key)
-	if data == nil {
-		return ErrNotFound
-	}
-	return json.Unmarshal(data, v)
-}
-
-func (tx *Tx) putJSON(bucket, key []byte, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return tx.bucket(bucket).Put(key, data)
-}
-
-// concat joins byte slices into a new one.
-func concat(parts ...[]byte) []byte {
-	return bytes.Join(parts, nil)
-}
-
-// Check runs bbolt's consistency check over the whole file and returns the
-// first problem it finds.
-func (db *DB) Check() error {
-	return db.bolt.View(func(tx *bolt.Tx) error {
-		// The channel is drained to its end: bbolt's checking goroutine
-		// reads the file's pages and must be done before the transaction
-		// ends (and the memory map may move).
-		var first error
-		for err := range tx.Check() {
-			if first == nil {
-				first = fmt.Errorf("store: check %s: %w", db.path, err)
-			}
-		}
-		return first
-	})
-}
+// NormalizeEmail is the form under which emails are unique: emails compare
+// case-insensitively.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/bolt"
 )
 
 // The tests in this file run the console against the real Echo app on a
@@ -33,7 +34,7 @@ type realServer struct {
 
 func newRealServer(t *testing.T) *realServer {
 	t.Helper()
-	db, err := store.Open(t.TempDir()+"/gatehouse.db", store.Options{})
+	db, err := bolt.Open(t.TempDir()+"/gatehouse.db", bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func (rs *realServer) mustUser(t *testing.T, email string, roles []string, group
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = rs.authz.Mutate(context.Background(), func(tx *store.Tx) error {
+	err = rs.authz.Mutate(context.Background(), func(tx store.Tx) error {
 		for _, g := range groups {
 			if _, err := rs.authz.AddRule(tx, "g", []string{rbac.UserSubject(u.ID), "group:" + g}); err != nil {
 				return err
@@ -164,9 +165,9 @@ func TestRealServerGroupsBeyondOnePage(t *testing.T) {
 	t.Parallel()
 	rs := newRealServer(t)
 	const extra = 130 // with the seed's staff and auditors: two pages of 100
-	err := rs.authz.Mutate(context.Background(), func(tx *store.Tx) error {
+	err := rs.authz.Mutate(context.Background(), func(tx store.Tx) error {
 		for i := range extra {
-			if err := tx.CreateGroup(&store.Group{Name: fmt.Sprintf("team-%03d", i)}); err != nil {
+			if err := tx.Groups().Create(&store.Group{Name: fmt.Sprintf("team-%03d", i)}); err != nil {
 				return err
 			}
 		}

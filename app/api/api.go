@@ -27,6 +27,7 @@ const (
 	CodeRateLimited          = "rate_limited"
 	CodeInternal             = "internal"
 	CodeUnavailable          = "unavailable"
+	CodeNotImplemented       = "not_implemented"
 )
 
 // Error is the body of every error answer.

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/rbac/rbactest"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/bolt"
 )
 
 // genOptions say what database to build.
@@ -80,7 +81,7 @@ func generate(ctx context.Context, o genOptions) (*generated, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(o.db, store.Options{NoSync: true})
+	db, err := bolt.Open(o.db, bolt.Options{NoSync: true})
 	if err != nil {
 		return nil, err
 	}
@@ -100,8 +101,8 @@ func generate(ctx context.Context, o genOptions) (*generated, error) {
 		return nil, fmt.Errorf("gen: bootstrap: %w", err)
 	}
 	var hash string
-	if err := db.View(ctx, func(tx *store.Tx) error {
-		u, err := tx.User(1)
+	if err := db.View(ctx, func(tx store.Tx) error {
+		u, err := tx.Users().Get(1)
 		hash = u.PasswordHash
 		return err
 	}); err != nil {
@@ -111,9 +112,9 @@ func generate(ctx context.Context, o genOptions) (*generated, error) {
 	size := rbactest.SizeFor(o.users)
 	const batch = 10_000
 	// Users 2..N, so that user:N in the policy is the user with id N.
-	if err := inBatches(ctx, db, 2, o.users, batch, func(tx *store.Tx, id int) error {
+	if err := inBatches(ctx, db, 2, o.users, batch, func(tx store.Tx, id int) error {
 		u := store.User{Email: email(id), Name: fmt.Sprintf("User %d", id), PasswordHash: hash}
-		if err := tx.CreateUser(&u); err != nil {
+		if err := tx.Users().Create(&u); err != nil {
 			return err
 		}
 		if u.ID != uint64(id) {
@@ -126,14 +127,14 @@ func generate(ctx context.Context, o genOptions) (*generated, error) {
 	// Notes round by round, so that each user's first note has their id.
 	body := strings.Repeat("Lorem ipsum dolor sit amet. ", 8)
 	for round := range o.notes {
-		if err := inBatches(ctx, db, 1, o.users, batch, func(tx *store.Tx, id int) error {
-			return tx.CreateNote(&store.Note{OwnerID: uint64(id), Title: fmt.Sprintf("Note %d of user %d", round+1, id), Body: body})
+		if err := inBatches(ctx, db, 1, o.users, batch, func(tx store.Tx, id int) error {
+			return tx.Notes().Create(&store.Note{OwnerID: uint64(id), Title: fmt.Sprintf("Note %d of user %d", round+1, id), Body: body})
 		}); err != nil {
 			return nil, err
 		}
 	}
-	if err := inBatches(ctx, db, 0, size.Groups-1, batch, func(tx *store.Tx, i int) error {
-		err := tx.CreateGroup(&store.Group{Name: fmt.Sprintf("g%d", i), Description: "generated"})
+	if err := inBatches(ctx, db, 0, size.Groups-1, batch, func(tx store.Tx, i int) error {
+		err := tx.Groups().Create(&store.Group{Name: fmt.Sprintf("g%d", i), Description: "generated"})
 		if errors.Is(err, store.ErrConflict) {
 			return nil
 		}
@@ -142,9 +143,9 @@ func generate(ctx context.Context, o genOptions) (*generated, error) {
 		return nil, err
 	}
 	rules := rbactest.Policy(seed, size)
-	if err := inBatches(ctx, db, 0, len(rules)-1, 2*batch, func(tx *store.Tx, i int) error {
+	if err := inBatches(ctx, db, 0, len(rules)-1, 2*batch, func(tx store.Tx, i int) error {
 		// The seed rules and user 1's admin link are there already.
-		_, err := tx.AddRule(rules[i].Type, rules[i].Values)
+		_, err := tx.Rules().Add(rules[i].Type, rules[i].Values)
 		if errors.Is(err, store.ErrConflict) {
 			return nil
 		}
@@ -161,10 +162,10 @@ func generate(ctx context.Context, o genOptions) (*generated, error) {
 
 // inBatches calls fn for every i from first to last, committing every
 // batch calls.
-func inBatches(ctx context.Context, db *store.DB, first, last, batch int, fn func(tx *store.Tx, i int) error) error {
+func inBatches(ctx context.Context, db store.Store, first, last, batch int, fn func(tx store.Tx, i int) error) error {
 	for lo := first; lo <= last; lo += batch {
 		hi := min(lo+batch-1, last)
-		err := db.Update(ctx, func(tx *store.Tx) error {
+		err := db.Update(ctx, func(tx store.Tx) error {
 			for i := lo; i <= hi; i++ {
 				if err := fn(tx, i); err != nil {
 					return err

@@ -34,7 +34,7 @@ func runHTTP(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer srv.stop()
 	var users int
-	if err := srv.db.View(ctx, func(tx *store.Tx) error { users = tx.CountUsers(); return nil }); err != nil {
+	if err := srv.db.View(ctx, func(tx store.Tx) (err error) { users, err = tx.Users().Count(); return err }); err != nil {
 		return err
 	}
 	g := &generated{path: *dbPath, password: *password, size: rbactest.SizeFor(users)}

@@ -18,7 +18,8 @@ import (
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
-	bolt "go.etcd.io/bbolt"
+	"github.com/gatehouse/gatehouse/store/bolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
 // getNote is GET /api/notes/:id with a Bearer token, as its owner would
@@ -201,7 +202,7 @@ func (cv *changeVisibility) add(ctx context.Context, typ string, values []string
 		cv.pendingRuleID = r.ID
 		return err
 	}
-	return cv.srv.authz.Mutate(ctx, func(tx *store.Tx) error {
+	return cv.srv.authz.Mutate(ctx, func(tx store.Tx) error {
 		r, err := cv.srv.authz.AddRule(tx, typ, values)
 		cv.pendingStoreID = r.ID
 		return err
@@ -212,8 +213,8 @@ func (cv *changeVisibility) remove(ctx context.Context) error {
 	if cv.admin != nil {
 		return cv.admin.RemovePolicy(ctx, cv.pendingRuleID)
 	}
-	return cv.srv.authz.Mutate(ctx, func(tx *store.Tx) error {
-		_, err := tx.RemoveRule(cv.pendingStoreID)
+	return cv.srv.authz.Mutate(ctx, func(tx store.Tx) error {
+		_, err := tx.Rules().Remove(cv.pendingStoreID)
 		return err
 	})
 }
@@ -289,9 +290,9 @@ func measureFlood(ctx context.Context, srv *inProcess, g *generated, conns int, 
 }
 
 // lastTxID is the id of the last committed write transaction.
-func lastTxID(db *store.DB) (uint64, error) {
+func lastTxID(db *bolt.DB) (uint64, error) {
 	var id uint64
-	err := db.Bolt().View(func(tx *bolt.Tx) error { id = uint64(tx.ID()); return nil })
+	err := db.Bolt().View(func(tx *bbolt.Tx) error { id = uint64(tx.ID()); return nil })
 	return id, err
 }
 

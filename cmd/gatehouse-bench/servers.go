@@ -20,7 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
-	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/bolt"
 	"github.com/labstack/echo/v4"
 )
 
@@ -49,7 +49,7 @@ func benchEnv(dbPath, modelPath, policyPath string) []string {
 // inProcess is the real server in this process on a loopback port, over
 // the database file (fsync on, as in production).
 type inProcess struct {
-	db    *store.DB
+	db    *bolt.DB
 	authz *rbac.Authorizer
 	srv   *app.Server
 	url   string
@@ -61,7 +61,7 @@ func startInProcess(ctx context.Context, dbPath, modelPath string, logTo io.Writ
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(dbPath, store.Options{})
+	db, err := bolt.Open(dbPath, bolt.Options{})
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/gatehouse/gatehouse/store"
 )
 
 // runBackup writes a consistent copy of the database file, offline. (While
@@ -38,11 +40,15 @@ func runBackup(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer db.Close()
+	snap, ok := db.(store.Snapshotter)
+	if !ok {
+		return errors.New("this database is not one file: back it up with its own tools")
+	}
 	var n int64
 	// The copy holds password hashes and second-factor secrets: 0600.
 	err = writeOutput(env, out, 0o600, func(w io.Writer) error {
 		var err error
-		n, err = db.Snapshot(ctx, func(int64) (io.Writer, error) { return w, nil })
+		n, err = snap.Snapshot(ctx, func(int64) (io.Writer, error) { return w, nil })
 		return err
 	})
 	if err != nil {

@@ -18,7 +18,8 @@ import (
 
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
-	bolt "go.etcd.io/bbolt"
+	"github.com/gatehouse/gatehouse/store/bolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
 // The crash-safety promise: what the API acknowledged is on disk. A write
@@ -239,12 +240,12 @@ func verifyCrashLedger(t *testing.T, path string, led *crashLedger) {
 	t.Helper()
 	// Open inspects the file first (page walk and bbolt's check); the check
 	// below says it again, in the words of this test.
-	db, err := store.Open(path, store.Options{LockTimeout: 5 * time.Second})
+	db, err := bolt.Open(path, bolt.Options{LockTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("open after kill: %v", err)
 	}
 	defer db.Close()
-	err = db.Bolt().View(func(tx *bolt.Tx) error {
+	err = db.Bolt().View(func(tx *bbolt.Tx) error {
 		var errs []error
 		for err := range tx.Check() {
 			errs = append(errs, err)
@@ -256,9 +257,9 @@ func verifyCrashLedger(t *testing.T, path string, led *crashLedger) {
 	}
 	led.mu.Lock()
 	defer led.mu.Unlock()
-	err = db.View(context.Background(), func(tx *store.Tx) error {
+	err = db.View(context.Background(), func(tx store.Tx) error {
 		for id, rec := range led.notes {
-			n, err := tx.Note(id)
+			n, err := tx.Notes().Get(id)
 			switch {
 			case rec.deleted && err == nil:
 				t.Errorf("note %d: its acknowledged delete is lost", id)
@@ -279,7 +280,7 @@ func verifyCrashLedger(t *testing.T, path string, led *crashLedger) {
 		}
 		// Every stored note was sent by someone: no write from nowhere.
 		for p := (store.Page{Limit: 100}); ; {
-			notes, next, err := tx.ListNotes(0, p)
+			notes, next, err := tx.Notes().List(0, p)
 			if err != nil {
 				return err
 			}
@@ -303,7 +304,7 @@ func verifyCrashLedger(t *testing.T, path string, led *crashLedger) {
 		// Every stored user is the admin or was sent by a writer; those
 		// whose answer never came are settled here.
 		for p := (store.Page{Limit: 100}); ; {
-			users, next, err := tx.ListUsers("", p)
+			users, next, err := tx.Users().List("", p)
 			if err != nil {
 				return err
 			}
@@ -324,12 +325,12 @@ func verifyCrashLedger(t *testing.T, path string, led *crashLedger) {
 			p.Cursor = next
 		}
 		for email, id := range led.users {
-			u, err := tx.UserByEmail(email)
+			u, err := tx.Users().ByEmail(email)
 			if err != nil || u.ID != id {
 				t.Errorf("user %s (%d): acknowledged, now %v (id %d)", email, id, err, u.ID)
 				continue
 			}
-			if _, err := tx.FindRule("g", []string{rbac.UserSubject(id), rbac.RoleUser}); err != nil {
+			if _, err := tx.Rules().Find("g", []string{rbac.UserSubject(id), rbac.RoleUser}); err != nil {
 				t.Errorf("user %s: their role link, written with them, is %v", email, err)
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/bolt"
 	"golang.org/x/sys/unix"
 )
 
@@ -149,7 +150,7 @@ func TestDiskFullAnswers503AndRecovers(t *testing.T) {
 		t.Fatalf("exit code %d\n%s", code, p.stderr.String())
 	}
 
-	db, err := store.Open(path, store.Options{ReadOnly: true})
+	db, err := bolt.Open(path, bolt.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,13 +158,13 @@ func TestDiskFullAnswers503AndRecovers(t *testing.T) {
 	if err := db.Check(); err != nil {
 		t.Fatalf("consistency check: %v", err)
 	}
-	err = db.View(ctx, func(tx *store.Tx) error {
+	err = db.View(ctx, func(tx store.Tx) error {
 		for _, id := range acked {
 			n, err := store.ParseID(id)
 			if err != nil {
 				return err
 			}
-			if _, err := tx.Note(n); err != nil {
+			if _, err := tx.Notes().Get(n); err != nil {
 				t.Errorf("acknowledged note %s: %v", id, err)
 			}
 		}

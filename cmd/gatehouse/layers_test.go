@@ -10,11 +10,13 @@ import (
 const module = "github.com/gatehouse/gatehouse/"
 
 // mayImport is the shape of the program: data flows one way, from the
-// commands down to bbolt, and the console reaches the server only through
-// the wire types and client of app/api. Commands are composition roots and
-// may import anything of ours.
+// commands down to the storage contract (store), which its implementations
+// (store/bolt) fulfil; the console reaches the server only through the wire
+// types and client of app/api. Commands are composition roots and may
+// import anything of ours; only they choose a backend.
 var mayImport = map[string][]string{
 	"store":                 {},
+	"store/bolt":            {"store"},
 	"rbac":                  {"store"},
 	"rbac/rbactest":         {"rbac", "store"},
 	"app/api":               {},
@@ -52,6 +54,17 @@ func TestPackagesImportOnlyDownward(t *testing.T) {
 			if ok && !slices.Contains(allowed, ours) {
 				t.Errorf("%s imports %s; it may import only %v of ours", pkg, ours, allowed)
 			}
+		}
+	}
+}
+
+// Only the commands choose a backend: what sits above the storage contract
+// never links a database driver.
+func TestOnlyCommandsLinkABackend(t *testing.T) {
+	t.Parallel()
+	for _, dep := range goList(t, "-deps", "./app", "./rbac", "./tui") {
+		if dep == "go.etcd.io/bbolt" || strings.HasPrefix(dep, "go.etcd.io/bbolt/") || strings.HasPrefix(dep, module+"store/") {
+			t.Errorf("app, rbac or tui links %s", dep)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/bolt"
 )
 
 // The offline tools (user, policy export|import, backup) work on the
@@ -35,11 +36,11 @@ func addDBFlags(fs *flag.FlagSet, env *environment, withModel bool) *dbFlags {
 
 // openExisting opens the database of an offline tool. It must exist: these
 // tools mend a database, they never make a new one at a mistyped path.
-func openExisting(path string, readOnly bool) (*store.DB, error) {
+func openExisting(path string, readOnly bool) (store.Store, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: no database here (gatehouse serve creates it; --db or GATEHOUSE_DB names another)", path)
 	}
-	return openDB(path, store.Options{ReadOnly: readOnly})
+	return openDB(path, bolt.Options{ReadOnly: readOnly})
 }
 
 // writeFileAtomic writes path through a temp file in the same folder,

@@ -13,8 +13,8 @@ import (
 
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
-	"github.com/gatehouse/gatehouse/store"
-	bolt "go.etcd.io/bbolt"
+	"github.com/gatehouse/gatehouse/store/bolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
 // mustSeededDB makes a database file holding the seed policy, as the first
@@ -22,7 +22,7 @@ import (
 func mustSeededDB(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	db, err := store.Open(path, store.Options{})
+	db, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,11 +208,11 @@ func TestBackupOffline(t *testing.T) {
 	if fi, err := os.Stat(copyPath); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("copy: %v, mode %v", err, fi.Mode())
 	}
-	b, err := bolt.Open(copyPath, 0o600, &bolt.Options{ReadOnly: true})
+	b, err := bbolt.Open(copyPath, 0o600, &bbolt.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = b.View(func(tx *bolt.Tx) error {
+	err = b.View(func(tx *bbolt.Tx) error {
 		for err := range tx.Check() {
 			t.Errorf("check: %v", err)
 		}

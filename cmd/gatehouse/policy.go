@@ -39,7 +39,7 @@ func runPolicyExport(ctx context.Context, env *environment, args []string) error
 	}
 	defer db.Close()
 	return writeOutput(env, out, 0o644, func(w io.Writer) error {
-		return db.View(ctx, func(tx *store.Tx) error { return rbac.WriteCSV(w, tx) })
+		return db.View(ctx, func(tx store.Tx) error { return rbac.WriteCSV(w, tx) })
 	})
 }
 
@@ -88,7 +88,7 @@ func runPolicyImport(ctx context.Context, env *environment, args []string) error
 		return err
 	}
 	var res rbac.ImportResult
-	err = authz.Mutate(ctx, func(tx *store.Tx) error {
+	err = authz.Mutate(ctx, func(tx store.Tx) error {
 		var err error
 		if res, err = authz.Import(tx, rules, *replace); err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/bolt"
 )
 
 // runServe starts the API: it opens the database, loads model and policy,
@@ -30,7 +31,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := openDB(cfg.DB, store.Options{})
+	db, err := openDB(cfg.DB, bolt.Options{})
 	if err != nil {
 		return err
 	}
@@ -67,14 +68,14 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 }
 
 // openDB opens the database with a message that says what to do.
-func openDB(path string, opts store.Options) (*store.DB, error) {
-	db, err := store.Open(path, opts)
+func openDB(path string, opts bolt.Options) (store.Store, error) {
+	db, err := bolt.Open(path, opts)
 	switch {
-	case errors.Is(err, store.ErrInUse):
+	case errors.Is(err, bolt.ErrInUse):
 		return nil, fmt.Errorf("%s: database is in use by another process (is a gatehouse server running?)", path)
-	case errors.Is(err, store.ErrForeign):
+	case errors.Is(err, bolt.ErrForeign):
 		return nil, fmt.Errorf("%s: not a gatehouse database (left untouched): %w", path, err)
-	case errors.Is(err, store.ErrCorrupt):
+	case errors.Is(err, bolt.ErrCorrupt):
 		return nil, fmt.Errorf("%s: the database file is damaged and was left untouched: restore it from a backup: %w", path, err)
 	case err != nil:
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/bolt"
 )
 
 // startSlowNoteCreate sends a note create and returns once its handler is
@@ -179,7 +180,7 @@ func TestShutdownDeadline(t *testing.T) {
 	if _, err := conn.Read(make([]byte, 1)); err == nil {
 		t.Errorf("the cut request's connection is still open")
 	}
-	db, err := store.Open(dbPath, store.Options{})
+	db, err := bolt.Open(dbPath, bolt.Options{})
 	if err != nil {
 		t.Fatalf("database after a cut shutdown: %v", err)
 	}
@@ -202,7 +203,7 @@ func waitLog(t *testing.T, p *gatehouseProcess, s string, within time.Duration) 
 // were it not closed) and checks that the note is there.
 func mustHaveNote(t *testing.T, dbPath, id, title string) {
 	t.Helper()
-	db, err := store.Open(dbPath, store.Options{LockTimeout: time.Second})
+	db, err := bolt.Open(dbPath, bolt.Options{LockTimeout: time.Second})
 	if err != nil {
 		t.Fatalf("open the database after exit: %v", err)
 	}
@@ -211,8 +212,8 @@ func mustHaveNote(t *testing.T, dbPath, id, title string) {
 	if err != nil {
 		t.Fatalf("note id %q: %v", id, err)
 	}
-	err = db.View(context.Background(), func(tx *store.Tx) error {
-		n, err := tx.Note(nid)
+	err = db.View(context.Background(), func(tx store.Tx) error {
+		n, err := tx.Notes().Get(nid)
 		if err == nil && n.Title != title {
 			err = fmt.Errorf("title %q, want %q", n.Title, title)
 		}

@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/store"
-	bolt "go.etcd.io/bbolt"
+	"github.com/gatehouse/gatehouse/store/bolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
 // runGatehouse runs the binary to completion (bounded) and returns its exit
@@ -40,18 +41,18 @@ func runGatehouse(t *testing.T, env []string, args ...string) (code int, stdout,
 // mustGatehouseDB makes a closed gatehouse database at path with some notes.
 func mustGatehouseDB(t *testing.T, path string) []byte {
 	t.Helper()
-	db, err := store.Open(path, store.Options{NoSync: true})
+	db, err := bolt.Open(path, bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Update(context.Background(), func(tx *store.Tx) error {
+	err = db.Update(context.Background(), func(tx store.Tx) error {
 		u := store.User{Email: "someone@example.com"}
-		if err := tx.CreateUser(&u); err != nil {
+		if err := tx.Users().Create(&u); err != nil {
 			return err
 		}
 		for i := range 200 {
 			n := store.Note{OwnerID: u.ID, Title: fmt.Sprint(i), Body: strings.Repeat("n", 1000)}
-			if err := tx.CreateNote(&n); err != nil {
+			if err := tx.Notes().Create(&n); err != nil {
 				return err
 			}
 		}
@@ -79,11 +80,11 @@ func TestStartupRefusesBadFiles(t *testing.T) {
 	good := mustGatehouseDB(t, filepath.Join(t.TempDir(), "good.db"))
 	foreign := func() []byte {
 		path := filepath.Join(t.TempDir(), "foreign.db")
-		b, err := bolt.Open(path, 0o600, nil)
+		b, err := bbolt.Open(path, 0o600, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = b.Update(func(tx *bolt.Tx) error {
+		_ = b.Update(func(tx *bbolt.Tx) error {
 			_, err := tx.CreateBucket([]byte("widgets"))
 			return err
 		})
@@ -184,12 +185,12 @@ func overwritePage(t *testing.T, good []byte) []byte {
 	if err := os.WriteFile(path, good, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	b, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var root, size int
-	_ = b.View(func(tx *bolt.Tx) error {
+	_ = b.View(func(tx *bbolt.Tx) error {
 		root, size = int(tx.Bucket([]byte("notes")).RootPage()), tx.DB().Info().PageSize
 		return nil
 	})

@@ -70,11 +70,13 @@ func runUserCreate(ctx context.Context, env *environment, args []string) error {
 	}
 	defer db.Close()
 	// What can be refused is refused before the password is asked for.
-	err = db.View(ctx, func(tx *store.Tx) error {
-		if !tx.HasRules() {
+	err = db.View(ctx, func(tx store.Tx) error {
+		if any, err := tx.Rules().Any(); err != nil {
+			return err
+		} else if !any {
 			return fmt.Errorf("%s has no policy yet: start gatehouse serve on it once to seed it", df.db)
 		}
-		if _, err := tx.UserByEmail(*email); err == nil {
+		if _, err := tx.Users().ByEmail(*email); err == nil {
 			return fmt.Errorf("a user with email %s exists (gatehouse user passwd sets a password)", *email)
 		}
 		return nil
@@ -95,8 +97,8 @@ func runUserCreate(ctx context.Context, env *environment, args []string) error {
 		role = "admin"
 	}
 	u := store.User{Email: *email, Name: *name, PasswordHash: hash}
-	err = authz.Mutate(ctx, func(tx *store.Tx) error {
-		if err := tx.CreateUser(&u); errors.Is(err, store.ErrConflict) {
+	err = authz.Mutate(ctx, func(tx store.Tx) error {
+		if err := tx.Users().Create(&u); errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("a user with email %s exists (gatehouse user passwd sets a password)", *email)
 		} else if err != nil {
 			return err
@@ -139,8 +141,8 @@ func runUserPasswd(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer db.Close()
-	err = db.View(ctx, func(tx *store.Tx) error {
-		if _, err := tx.UserByEmail(*email); errors.Is(err, store.ErrNotFound) {
+	err = db.View(ctx, func(tx store.Tx) error {
+		if _, err := tx.Users().ByEmail(*email); errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("no user with email %s", *email)
 		} else if err != nil {
 			return err
@@ -156,18 +158,18 @@ func runUserPasswd(ctx context.Context, env *environment, args []string) error {
 	}
 	var u store.User
 	var ended int
-	err = db.Update(ctx, func(tx *store.Tx) error {
+	err = db.Update(ctx, func(tx store.Tx) error {
 		var err error
-		if u, err = tx.UserByEmail(*email); errors.Is(err, store.ErrNotFound) {
+		if u, err = tx.Users().ByEmail(*email); errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("no user with email %s", *email)
 		} else if err != nil {
 			return err
 		}
 		u.PasswordHash = hash
-		if err := tx.UpdateUser(&u); err != nil {
+		if err := tx.Users().Update(&u); err != nil {
 			return err
 		}
-		if ended, err = tx.DeleteUserSessions(u.ID, store.KindSession); err != nil {
+		if ended, err = tx.Sessions().DeleteOfUser(u.ID, store.KindSession); err != nil {
 			return err
 		}
 		return app.RecordChange(tx, 0, offlineActor, "user.update", rbac.UserSubject(u.ID), nil, offlineUser{Email: u.Email, PasswordChanged: true})

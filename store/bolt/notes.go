@@ -1,24 +1,17 @@
-package store
+package bolt
 
 import (
 	"encoding/json"
 	"fmt"
-	"time"
+
+	"github.com/gatehouse/gatehouse/store"
 )
 
-// Note is the example resource: a title and a body owned by one user.
-type Note struct {
-	ID        uint64    `json:"id"`
-	OwnerID   uint64    `json:"owner_id"`
-	Title     string    `json:"title"`
-	Body      string    `json:"body"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
+// notes implements store.Notes: notes by id, indexed by owner.
+type notes struct{ *Tx }
 
-// CreateNote stores a new note and sets its ID and timestamps.
-func (tx *Tx) CreateNote(n *Note) error {
-	if _, err := tx.User(n.OwnerID); err != nil {
+func (tx notes) Create(n *store.Note) error {
+	if _, err := (users{tx.Tx}).Get(n.OwnerID); err != nil {
 		return err
 	}
 	id, err := tx.bucket(bucketNotes).NextSequence()
@@ -32,19 +25,16 @@ func (tx *Tx) CreateNote(n *Note) error {
 	return tx.putJSON(bucketNotes, itob(id), n)
 }
 
-// Note returns the note with id.
-func (tx *Tx) Note(id uint64) (Note, error) {
-	var n Note
+func (tx notes) Get(id uint64) (store.Note, error) {
+	var n store.Note
 	if err := tx.getJSON(bucketNotes, itob(id), &n); err != nil {
 		return n, fmt.Errorf("store: note %d: %w", id, err)
 	}
 	return n, nil
 }
 
-// UpdateNote stores the title and body of n over the note with its ID. The
-// owner of a note never changes.
-func (tx *Tx) UpdateNote(n *Note) error {
-	old, err := tx.Note(n.ID)
+func (tx notes) Update(n *store.Note) error {
+	old, err := tx.Get(n.ID)
 	if err != nil {
 		return err
 	}
@@ -52,9 +42,8 @@ func (tx *Tx) UpdateNote(n *Note) error {
 	return tx.putJSON(bucketNotes, itob(n.ID), n)
 }
 
-// DeleteNote removes the note with id.
-func (tx *Tx) DeleteNote(id uint64) error {
-	n, err := tx.Note(id)
+func (tx notes) Delete(id uint64) error {
+	n, err := tx.Get(id)
 	if err != nil {
 		return err
 	}
@@ -64,13 +53,11 @@ func (tx *Tx) DeleteNote(id uint64) error {
 	return tx.bucket(bucketNotes).Delete(itob(id))
 }
 
-// ListNotes returns a page of notes in id order: all notes when owner is 0,
-// else the owner's.
-func (tx *Tx) ListNotes(owner uint64, p Page) ([]Note, string, error) {
-	var out []Note
+func (tx notes) List(owner uint64, p store.Page) ([]store.Note, string, error) {
+	var out []store.Note
 	if owner == 0 {
 		next, err := scan(tx.bucket(bucketNotes), nil, p, false, func(_, v []byte) (bool, error) {
-			var n Note
+			var n store.Note
 			if err := json.Unmarshal(v, &n); err != nil {
 				return false, err
 			}
@@ -80,7 +67,7 @@ func (tx *Tx) ListNotes(owner uint64, p Page) ([]Note, string, error) {
 		return out, next, err
 	}
 	next, err := scan(tx.bucket(bucketNotesByOwner), itob(owner), p, false, func(k, _ []byte) (bool, error) {
-		n, err := tx.Note(btoi(k[8:]))
+		n, err := tx.Get(btoi(k[8:]))
 		if err != nil {
 			return false, err
 		}
@@ -90,7 +77,7 @@ func (tx *Tx) ListNotes(owner uint64, p Page) ([]Note, string, error) {
 	return out, next, err
 }
 
-func (tx *Tx) deleteUserNotes(owner uint64) error {
+func (tx notes) deleteOfOwner(owner uint64) error {
 	var ids []uint64
 	c := tx.bucket(bucketNotesByOwner).Cursor()
 	prefix := itob(owner)
@@ -98,7 +85,7 @@ func (tx *Tx) deleteUserNotes(owner uint64) error {
 		ids = append(ids, btoi(k[8:]))
 	}
 	for _, id := range ids {
-		if err := tx.DeleteNote(id); err != nil {
+		if err := tx.Delete(id); err != nil {
 			return err
 		}
 	}

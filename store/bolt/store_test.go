@@ -1,9 +1,10 @@
-package store
+package bolt
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse/gatehouse/store"
 	"os"
 	"slices"
 	"testing"
@@ -27,7 +28,7 @@ func mustOpen(t *testing.T) *DB {
 	return db
 }
 
-func mustUpdate(t *testing.T, db *DB, fn func(tx *Tx) error) {
+func mustUpdate(t *testing.T, db *DB, fn func(tx store.Tx) error) {
 	t.Helper()
 	if err := db.Update(context.Background(), fn); err != nil {
 		t.Fatal(err)
@@ -60,30 +61,30 @@ func TestOpenRefusesForeignFiles(t *testing.T) {
 func TestUsersAndEmailIndex(t *testing.T) {
 	t.Parallel()
 	db := mustOpen(t)
-	var ada User
-	mustUpdate(t, db, func(tx *Tx) error {
-		ada = User{Email: "Ada@Example.com", Name: "Ada"}
-		return tx.CreateUser(&ada)
+	var ada store.User
+	mustUpdate(t, db, func(tx store.Tx) error {
+		ada = store.User{Email: "Ada@Example.com", Name: "Ada"}
+		return tx.Users().Create(&ada)
 	})
-	err := db.Update(context.Background(), func(tx *Tx) error {
-		return tx.CreateUser(&User{Email: "ada@example.COM"})
+	err := db.Update(context.Background(), func(tx store.Tx) error {
+		return tx.Users().Create(&store.User{Email: "ada@example.COM"})
 	})
-	if !errors.Is(err, ErrConflict) {
+	if !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("same email in other case: %v, want ErrConflict", err)
 	}
-	mustUpdate(t, db, func(tx *Tx) error {
-		u, err := tx.UserByEmail("ADA@example.com")
+	mustUpdate(t, db, func(tx store.Tx) error {
+		u, err := tx.Users().ByEmail("ADA@example.com")
 		if err != nil || u.ID != ada.ID {
 			return fmt.Errorf("lookup by email: %v %v", u.ID, err)
 		}
 		u.Email = "ada@new.example"
-		return tx.UpdateUser(&u)
+		return tx.Users().Update(&u)
 	})
-	db.View(context.Background(), func(tx *Tx) error {
-		if _, err := tx.UserByEmail("ada@example.com"); !errors.Is(err, ErrNotFound) {
+	db.View(context.Background(), func(tx store.Tx) error {
+		if _, err := tx.Users().ByEmail("ada@example.com"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("old email still indexed: %v", err)
 		}
-		if u, err := tx.UserByEmail("ada@new.example"); err != nil || u.ID != ada.ID {
+		if u, err := tx.Users().ByEmail("ada@new.example"); err != nil || u.ID != ada.ID {
 			t.Errorf("new email: %v %v", u.ID, err)
 		}
 		return nil
@@ -95,40 +96,40 @@ func TestUsersAndEmailIndex(t *testing.T) {
 func TestDeleteUserCascades(t *testing.T) {
 	t.Parallel()
 	db := mustOpen(t)
-	var a, b User
-	mustUpdate(t, db, func(tx *Tx) error {
-		a, b = User{Email: "a@x.io"}, User{Email: "b@x.io"}
-		if err := tx.CreateUser(&a); err != nil {
+	var a, b store.User
+	mustUpdate(t, db, func(tx store.Tx) error {
+		a, b = store.User{Email: "a@x.io"}, store.User{Email: "b@x.io"}
+		if err := tx.Users().Create(&a); err != nil {
 			return err
 		}
-		if err := tx.CreateUser(&b); err != nil {
+		if err := tx.Users().Create(&b); err != nil {
 			return err
 		}
-		for i, u := range []User{a, a, b} {
-			if err := tx.CreateSession(&Session{UserID: u.ID, Kind: KindSession}, []byte(fmt.Sprintf("%032d", i))); err != nil {
+		for i, u := range []store.User{a, a, b} {
+			if err := tx.Sessions().Create(&store.Session{UserID: u.ID, Kind: store.KindSession}, []byte(fmt.Sprintf("%032d", i))); err != nil {
 				return err
 			}
-			if err := tx.CreateNote(&Note{OwnerID: u.ID, Title: "t"}); err != nil {
+			if err := tx.Notes().Create(&store.Note{OwnerID: u.ID, Title: "t"}); err != nil {
 				return err
 			}
 		}
-		return tx.CreateSession(&Session{UserID: a.ID, Kind: KindToken, Name: "ci"}, []byte("token-hash-0000000000000000000000"))
+		return tx.Sessions().Create(&store.Session{UserID: a.ID, Kind: store.KindToken, Name: "ci"}, []byte("token-hash-0000000000000000000000"))
 	})
-	mustUpdate(t, db, func(tx *Tx) error { return tx.DeleteUser(a.ID) })
-	db.View(context.Background(), func(tx *Tx) error {
-		if s, _ := tx.UserSessions(a.ID, ""); len(s) != 0 {
+	mustUpdate(t, db, func(tx store.Tx) error { return tx.Users().Delete(a.ID) })
+	db.View(context.Background(), func(tx store.Tx) error {
+		if s, _ := tx.Sessions().OfUser(a.ID, ""); len(s) != 0 {
 			t.Errorf("a keeps %d sessions", len(s))
 		}
-		if s, _ := tx.UserSessions(b.ID, ""); len(s) != 1 {
+		if s, _ := tx.Sessions().OfUser(b.ID, ""); len(s) != 1 {
 			t.Errorf("b has %d sessions, want 1", len(s))
 		}
-		if n, _, _ := tx.ListNotes(0, Page{Limit: 100}); len(n) != 1 || n[0].OwnerID != b.ID {
+		if n, _, _ := tx.Notes().List(0, store.Page{Limit: 100}); len(n) != 1 || n[0].OwnerID != b.ID {
 			t.Errorf("notes left: %+v, want b's one", n)
 		}
-		if _, err := tx.UserByEmail("a@x.io"); !errors.Is(err, ErrNotFound) {
+		if _, err := tx.Users().ByEmail("a@x.io"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("a's email still indexed: %v", err)
 		}
-		if _, err := tx.SessionByHash([]byte("token-hash-0000000000000000000000")); !errors.Is(err, ErrNotFound) {
+		if _, err := tx.Sessions().ByHash([]byte("token-hash-0000000000000000000000")); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("a's token still works: %v", err)
 		}
 		return nil
@@ -138,31 +139,31 @@ func TestDeleteUserCascades(t *testing.T) {
 func TestRulesIndexes(t *testing.T) {
 	t.Parallel()
 	db := mustOpen(t)
-	mustUpdate(t, db, func(tx *Tx) error {
+	mustUpdate(t, db, func(tx store.Tx) error {
 		for _, r := range [][]string{{"g", "user:1", "group:staff"}, {"g", "group:staff", "role:editor"}, {"p", "group:staff", "/x,y", "GET", "*"}, {"g", "user:10", "role:editor"}} {
-			if _, err := tx.AddRule(r[0], r[1:]); err != nil {
+			if _, err := tx.Rules().Add(r[0], r[1:]); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.AddRule("g", []string{"user:1", "group:staff"}); !errors.Is(err, ErrConflict) {
+		if _, err := tx.Rules().Add("g", []string{"user:1", "group:staff"}); !errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("duplicate: %v, want ErrConflict", err)
 		}
 		return nil
 	})
-	var removed []Rule
-	mustUpdate(t, db, func(tx *Tx) error {
+	var removed []store.Rule
+	mustUpdate(t, db, func(tx store.Tx) error {
 		var err error
-		removed, err = tx.RemoveRulesReferencing("group:staff")
-		if len(tx.Changes()) != 3 {
-			t.Errorf("changes recorded: %d, want 3", len(tx.Changes()))
+		removed, err = tx.Rules().RemoveReferencing("group:staff")
+		if len(tx.Rules().Changes()) != 3 {
+			t.Errorf("changes recorded: %d, want 3", len(tx.Rules().Changes()))
 		}
 		return err
 	})
 	if len(removed) != 3 {
 		t.Fatalf("removed %d rules referencing group:staff, want 3", len(removed))
 	}
-	db.View(context.Background(), func(tx *Tx) error {
-		rules, _, _ := tx.ListRules(Page{Limit: 10})
+	db.View(context.Background(), func(tx store.Tx) error {
+		rules, _, _ := tx.Rules().List(store.Page{Limit: 10})
 		if len(rules) != 1 || !slices.Equal(rules[0].Values, []string{"user:10", "role:editor"}) {
 			t.Errorf("left: %+v, want only user:10's link (user:1 is not a prefix of user:10)", rules)
 		}
@@ -173,9 +174,9 @@ func TestRulesIndexes(t *testing.T) {
 func TestPagination(t *testing.T) {
 	t.Parallel()
 	db := mustOpen(t)
-	mustUpdate(t, db, func(tx *Tx) error {
+	mustUpdate(t, db, func(tx store.Tx) error {
 		for i := 0; i < 7; i++ {
-			if err := tx.AppendAudit(&AuditRecord{Action: fmt.Sprint(i)}); err != nil {
+			if err := tx.Audit().Append(&store.AuditRecord{Action: fmt.Sprint(i)}); err != nil {
 				return err
 			}
 		}
@@ -184,10 +185,10 @@ func TestPagination(t *testing.T) {
 	var got []string
 	cursor := ""
 	for pages := 0; pages < 10; pages++ {
-		var recs []AuditRecord
-		db.View(context.Background(), func(tx *Tx) error {
+		var recs []store.AuditRecord
+		db.View(context.Background(), func(tx store.Tx) error {
 			var err error
-			recs, cursor, err = tx.ListAudit(Page{Limit: 3, Cursor: cursor})
+			recs, cursor, err = tx.Audit().List(store.Page{Limit: 3, Cursor: cursor})
 			return err
 		})
 		for _, r := range recs {
@@ -201,7 +202,7 @@ func TestPagination(t *testing.T) {
 		t.Fatalf("newest first over pages: %v, want %v", got, want)
 	}
 	for _, bad := range []string{"%%", string(make([]byte, 300)), "AA=="} {
-		if _, err := DecodeCursor(bad); !errors.Is(err, ErrInvalidCursor) {
+		if _, err := store.DecodeCursor(bad); !errors.Is(err, store.ErrInvalidCursor) {
 			t.Errorf("cursor %q: %v, want ErrInvalidCursor", bad, err)
 		}
 	}
@@ -210,11 +211,11 @@ func TestPagination(t *testing.T) {
 func TestParseID(t *testing.T) {
 	t.Parallel()
 	for _, s := range []string{"", "0", "01", "-1", "1.0", "18446744073709551616", "99999999999999999999999", "abc", " 1"} {
-		if _, err := ParseID(s); !errors.Is(err, ErrNotFound) {
-			t.Errorf("ParseID(%q): %v, want ErrNotFound", s, err)
+		if _, err := store.ParseID(s); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("store.ParseID(%q): %v, want ErrNotFound", s, err)
 		}
 	}
-	if id, err := ParseID("18446744073709551615"); err != nil || id != 1<<64-1 {
+	if id, err := store.ParseID("18446744073709551615"); err != nil || id != 1<<64-1 {
 		t.Errorf("max id: %d %v", id, err)
 	}
 }

@@ -1,11 +1,11 @@
-package store
+package bolt
 
 import (
 	"context"
 	"fmt"
 	"io"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
 // Snapshot writes a consistent copy of the whole database from one read
@@ -23,7 +23,7 @@ func (db *DB) Snapshot(ctx context.Context, begin func(size int64) (io.Writer, e
 		return 0, err
 	}
 	var n int64
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		w, err := begin(tx.Size())
 		if err != nil {
 			return err

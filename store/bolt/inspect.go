@@ -1,4 +1,4 @@
-package store
+package bolt
 
 import (
 	"encoding/binary"
@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
 // inspect checks, read-only, that bbolt can safely use an existing file.
@@ -24,7 +24,7 @@ import (
 func inspect(path string, lockTimeout time.Duration) error {
 	// The read-only open takes a shared lock: no writer changes the file
 	// while it is inspected, and a running server makes this ErrInUse.
-	b, err := openBolt(path, &bolt.Options{Timeout: lockTimeout, ReadOnly: true})
+	b, err := openBolt(path, &bbolt.Options{Timeout: lockTimeout, ReadOnly: true})
 	if err != nil {
 		return err
 	}
@@ -58,9 +58,9 @@ func inspect(path string, lockTimeout time.Duration) error {
 			return damaged("%v", err)
 		}
 	}
-	return b.View(func(tx *bolt.Tx) error {
+	return b.View(func(tx *bbolt.Tx) error {
 		var problems []error
-		for err := range tx.Check(bolt.WithKVStringer(lengthStringer{})) {
+		for err := range tx.Check(bbolt.WithKVStringer(lengthStringer{})) {
 			problems = append(problems, err)
 		}
 		switch len(problems) {

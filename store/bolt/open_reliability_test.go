@@ -1,17 +1,18 @@
-package store
+package bolt
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse/gatehouse/store"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
 // mustDatabaseFile makes a closed gatehouse database with a user and notes
@@ -23,14 +24,14 @@ func mustDatabaseFile(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Update(context.Background(), func(tx *Tx) error {
-		u := User{Email: "owner@example.com"}
-		if err := tx.CreateUser(&u); err != nil {
+	err = db.Update(context.Background(), func(tx store.Tx) error {
+		u := store.User{Email: "owner@example.com"}
+		if err := tx.Users().Create(&u); err != nil {
 			return err
 		}
 		for i := range 300 {
-			n := Note{OwnerID: u.ID, Title: fmt.Sprint("note ", i), Body: strings.Repeat("b", 400+i*7)}
-			if err := tx.CreateNote(&n); err != nil {
+			n := store.Note{OwnerID: u.ID, Title: fmt.Sprint("note ", i), Body: strings.Repeat("b", 400+i*7)}
+			if err := tx.Notes().Create(&n); err != nil {
 				return err
 			}
 		}
@@ -83,11 +84,11 @@ func TestOpenRefusesForeignAndDamagedFiles(t *testing.T) {
 
 	foreignBolt := func() []byte {
 		path := filepath.Join(t.TempDir(), "other.db")
-		b, err := bolt.Open(path, 0o600, nil)
+		b, err := bbolt.Open(path, 0o600, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = b.Update(func(tx *bolt.Tx) error {
+		err = b.Update(func(tx *bbolt.Tx) error {
 			bk, err := tx.CreateBucket([]byte("someone-else"))
 			if err != nil {
 				return err
@@ -113,12 +114,12 @@ func TestOpenRefusesForeignAndDamagedFiles(t *testing.T) {
 		if err := os.WriteFile(path, good, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+		b, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		var root, pageSize int
-		_ = b.View(func(tx *bolt.Tx) error {
+		_ = b.View(func(tx *bbolt.Tx) error {
 			root, pageSize = int(tx.Bucket(bucketNotes).RootPage()), tx.DB().Info().PageSize
 			return nil
 		})
@@ -204,8 +205,8 @@ func TestOpenNeverCrashesOnDamage(t *testing.T) {
 			t.Fatalf("trial %d: Open: %v", i, err)
 		}
 		counts["opened"]++
-		err = db.View(context.Background(), func(tx *Tx) error {
-			_, _, err := tx.ListNotes(0, Page{Limit: 1000})
+		err = db.View(context.Background(), func(tx store.Tx) error {
+			_, _, err := tx.Notes().List(0, store.Page{Limit: 1000})
 			return err
 		})
 		if err != nil {

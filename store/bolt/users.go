@@ -1,0 +1,106 @@
+package bolt
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// users implements store.Users over the users bucket and its email index.
+type users struct{ *Tx }
+
+func (tx users) Create(u *store.User) error {
+	email := []byte(store.NormalizeEmail(u.Email))
+	if tx.bucket(bucketUsersByEmail).Get(email) != nil {
+		return fmt.Errorf("store: email %s: %w", u.Email, store.ErrConflict)
+	}
+	id, err := tx.bucket(bucketUsers).NextSequence()
+	if err != nil {
+		return err
+	}
+	u.ID, u.CreatedAt, u.UpdatedAt = id, tx.now, tx.now
+	if err := tx.bucket(bucketUsersByEmail).Put(email, itob(id)); err != nil {
+		return err
+	}
+	return tx.putJSON(bucketUsers, itob(id), u)
+}
+
+func (tx users) Get(id uint64) (store.User, error) {
+	var u store.User
+	if err := tx.getJSON(bucketUsers, itob(id), &u); err != nil {
+		return u, fmt.Errorf("store: user %d: %w", id, err)
+	}
+	return u, nil
+}
+
+func (tx users) ByEmail(email string) (store.User, error) {
+	id := tx.bucket(bucketUsersByEmail).Get([]byte(store.NormalizeEmail(email)))
+	if id == nil {
+		return store.User{}, fmt.Errorf("store: user %s: %w", email, store.ErrNotFound)
+	}
+	return tx.Get(btoi(id))
+}
+
+func (tx users) Update(u *store.User) error {
+	old, err := tx.Get(u.ID)
+	if err != nil {
+		return err
+	}
+	if oldEmail, newEmail := store.NormalizeEmail(old.Email), store.NormalizeEmail(u.Email); oldEmail != newEmail {
+		idx := tx.bucket(bucketUsersByEmail)
+		if idx.Get([]byte(newEmail)) != nil {
+			return fmt.Errorf("store: email %s: %w", u.Email, store.ErrConflict)
+		}
+		if err := idx.Delete([]byte(oldEmail)); err != nil {
+			return err
+		}
+		if err := idx.Put([]byte(newEmail), itob(u.ID)); err != nil {
+			return err
+		}
+	}
+	u.CreatedAt, u.UpdatedAt = old.CreatedAt, tx.now
+	return tx.putJSON(bucketUsers, itob(u.ID), u)
+}
+
+func (tx users) Delete(id uint64) error {
+	u, err := tx.Get(id)
+	if err != nil {
+		return err
+	}
+	if _, err := (sessions{tx.Tx}).DeleteOfUser(id, ""); err != nil {
+		return err
+	}
+	if err := (notes{tx.Tx}).deleteOfOwner(id); err != nil {
+		return err
+	}
+	if err := tx.bucket(bucketUsersByEmail).Delete([]byte(store.NormalizeEmail(u.Email))); err != nil {
+		return err
+	}
+	return tx.bucket(bucketUsers).Delete(itob(id))
+}
+
+func (tx users) Count() (int, error) { return tx.bucket(bucketUsers).Stats().KeyN, nil }
+
+func (tx users) Any() (bool, error) {
+	k, _ := tx.bucket(bucketUsers).Cursor().First()
+	return k != nil, nil
+}
+
+func (tx users) List(query string, p store.Page) ([]store.User, string, error) {
+	query = strings.ToLower(query)
+	var out []store.User
+	next, err := scan(tx.bucket(bucketUsers), nil, p, false, func(_, v []byte) (bool, error) {
+		var u store.User
+		if err := json.Unmarshal(v, &u); err != nil {
+			return false, err
+		}
+		if query != "" && !strings.Contains(strings.ToLower(u.Email), query) && !strings.Contains(strings.ToLower(u.Name), query) {
+			return false, nil
+		}
+		out = append(out, u)
+		return true, nil
+	})
+	return out, next, err
+}
