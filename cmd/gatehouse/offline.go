@@ -17,9 +17,6 @@ import (
 // database file itself. bbolt locks the file to one process, so they
 // refuse, after a second, while a server holds it.
 
-// offlineActor is who the audit log names for changes made offline.
-const offlineActor = "offline"
-
 // dbFlags are the flags of the offline tools.
 type dbFlags struct {
 	db, model string
