@@ -27,6 +27,10 @@ const (
 	secretLen     = 43 // base64url of 32 bytes
 	cookieName    = "gatehouse_session"
 	csrfHeader    = "X-CSRF-Token"
+	// csrfCookieName holds the session's CSRF token where page scripts can
+	// read it (not HttpOnly), by the convention of Django's csrftoken and
+	// Angular's XSRF-TOKEN.
+	csrfCookieName = "gatehouse_csrf"
 )
 
 // newSecret returns a fresh secret with prefix and the SHA-256 under which
@@ -115,7 +119,50 @@ func credential(r *http.Request) (secret string, fromCookie bool, present bool) 
 	return "", false, false
 }
 
-var errCSRF = apiError(http.StatusForbidden, api.CodeCSRFFailed, "cross-site request refused: send X-CSRF-Token from your login, from the same site")
+// The three reasons a browser-like write is refused, each its own message
+// and its own failure-log reason, so that a page that forgot the header, a
+// page holding an old session's token and another site's forgery are told
+// apart (and never folded into one record).
+const (
+	failCSRFCrossSite = "csrf_cross_site"
+	failCSRFMissing   = "csrf_token_missing"
+	failCSRFWrong     = "csrf_token_wrong"
+)
+
+var (
+	errCSRFCrossSite = apiError(http.StatusForbidden, api.CodeCSRFFailed,
+		"cross-site request refused: cookie-authenticated writes are taken only from this API's own origin and the allowed CORS origins; another site must use a Bearer token")
+	errCSRFMissing = apiError(http.StatusForbidden, api.CodeCSRFFailed,
+		"the X-CSRF-Token header is missing: a write with the session cookie must send the session's CSRF token (the gatehouse_csrf cookie, or csrf_token from the login answer or GET /api/auth/me)")
+	errCSRFWrong = apiError(http.StatusForbidden, api.CodeCSRFFailed,
+		"the X-CSRF-Token header is not this session's CSRF token: read it again from the gatehouse_csrf cookie or GET /api/auth/me (a new login has a new one)")
+)
+
+// checkCSRF refuses a browser-like unsafe request (no Bearer token) that is
+// cross-site, or that uses the session cookie without its session's CSRF
+// token in X-CSRF-Token. The header is compared with the token of the
+// session the cookie names, never with the gatehouse_csrf cookie: a value
+// another site manages to plant in that cookie gains it nothing.
+func (s *Server) checkCSRF(c echo.Context, cl *caller) error {
+	req := c.Request()
+	if err := s.crossOrigin.Check(req); err != nil {
+		c.Set(ctxFailReason, failCSRFCrossSite)
+		return errCSRFCrossSite
+	}
+	if cl == nil {
+		return nil
+	}
+	got := req.Header.Get(csrfHeader)
+	if got == "" {
+		c.Set(ctxFailReason, failCSRFMissing)
+		return errCSRFMissing
+	}
+	if subtle.ConstantTimeCompare([]byte(got), []byte(csrfToken(cl.secret))) != 1 {
+		c.Set(ctxFailReason, failCSRFWrong)
+		return errCSRFWrong
+	}
+	return nil
+}
 
 // authenticate finds the caller. A bad Bearer token is a 401 on any route;
 // a stale cookie counts as anonymous, so a browser can still sign in again.
@@ -146,11 +193,8 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		// Bearer requests are exempt: a browser never adds that header on
 		// its own, so another site cannot make one.
 		if !safeMethod(req.Method) && (!present || fromCookie) {
-			if err := s.crossOrigin.Check(req); err != nil {
-				return errCSRF
-			}
-			if cl != nil && subtle.ConstantTimeCompare([]byte(req.Header.Get(csrfHeader)), []byte(csrfToken(secret))) != 1 {
-				return errCSRF
+			if err := s.checkCSRF(c, cl); err != nil {
+				return err
 			}
 		}
 		return next(c)
