@@ -61,8 +61,11 @@ func parseSecret(s string) ([]byte, bool) {
 	return sum[:], true
 }
 
-// csrfToken is the CSRF token bound to a session secret: derived from it,
-// so it needs no storage, and useless without the cookie it belongs to.
+// csrfToken is the CSRF token bound to a session secret: derived from it
+// by a hash and no server key, so it needs no storage of its own and every
+// instance sharing the session store computes the same token. It is useless
+// without the cookie it belongs to, and the secret cannot be worked back
+// out of it.
 func csrfToken(secret string) string {
 	sum := sha256.Sum256([]byte("gatehouse csrf\x00" + secret))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
@@ -310,6 +313,11 @@ func (s *Server) handleLogin(c echo.Context) error {
 	if err := s.limitLogin(c, in.Email); err != nil {
 		return err
 	}
+	switch in.Session {
+	case "", api.SessionBearer, api.SessionCookie:
+	default:
+		return invalidInput(map[string]string{"session": `must be "bearer" (the default: the answer carries the token) or "cookie" (the cookie only)`})
+	}
 	if len(in.Email) > 254 || len(in.Password) > 4*maxPasswordLen {
 		return errInvalidCredentials
 	}
@@ -340,14 +348,47 @@ func (s *Server) handleLogin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.SetCookie(&http.Cookie{
-		Name: cookieName, Value: secret, Path: "/api", Expires: sess.ExpiresAt,
-		MaxAge: int(s.cfg.SessionTTL / time.Second), HttpOnly: true, Secure: s.cfg.CookieSecure,
-		SameSite: http.SameSiteStrictMode,
-	})
-	return c.JSON(http.StatusOK, api.LoginResponse{
-		Token: secret, ExpiresAt: sess.ExpiresAt, CSRFToken: csrfToken(secret), User: s.toUser(u),
-	})
+	s.setSessionCookies(c, secret, sess.ExpiresAt)
+	out := api.LoginResponse{ExpiresAt: sess.ExpiresAt, CSRFToken: csrfToken(secret), User: s.toUser(u)}
+	if in.Session != api.SessionCookie {
+		out.Token = secret
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// setSessionCookies hands a browser its session: the secret in an HttpOnly
+// cookie that only /api receives, and the session's CSRF token in a cookie
+// that page scripts can read (Path=/ so that a page anywhere on the origin
+// sees it).
+func (s *Server) setSessionCookies(c echo.Context, secret string, expires time.Time) {
+	c.SetCookie(s.cookie(cookieName, secret, "/api", expires))
+	s.setCSRFCookie(c, secret, expires)
+}
+
+func (s *Server) setCSRFCookie(c echo.Context, secret string, expires time.Time) {
+	ck := s.cookie(csrfCookieName, csrfToken(secret), "/", expires)
+	ck.HttpOnly = false
+	c.SetCookie(ck)
+}
+
+// clearSessionCookies tells a browser to drop both session cookies.
+func (s *Server) clearSessionCookies(c echo.Context) {
+	for _, ck := range []*http.Cookie{s.cookie(cookieName, "", "/api", time.Time{}), s.cookie(csrfCookieName, "", "/", time.Time{})} {
+		ck.MaxAge = -1
+		ck.HttpOnly = ck.Name == cookieName
+		c.SetCookie(ck)
+	}
+}
+
+// cookie is an HttpOnly cookie with the configured Secure and SameSite,
+// lasting until expires (or the browser session when expires is zero).
+func (s *Server) cookie(name, value, path string, expires time.Time) *http.Cookie {
+	ck := &http.Cookie{Name: name, Value: value, Path: path, HttpOnly: true, Secure: s.cfg.CookieSecure, SameSite: s.cfg.CookieSameSite}
+	if !expires.IsZero() {
+		ck.Expires = expires
+		ck.MaxAge = max(1, int(expires.Sub(s.now())/time.Second))
+	}
+	return ck
 }
 
 // startSession stores a new login session for u.
@@ -369,13 +410,21 @@ func (s *Server) handleLogout(c echo.Context) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	c.SetCookie(&http.Cookie{Name: cookieName, Value: "", Path: "/api", MaxAge: -1, HttpOnly: true,
-		Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode})
+	s.clearSessionCookies(c)
 	return c.NoContent(http.StatusNoContent)
 }
 
+// handleMeGet answers who the caller is. A session signed in by cookie also
+// gets its CSRF token, in the body and again in the gatehouse_csrf cookie,
+// so that a page reloaded (or opened in a new tab) can write again.
 func (s *Server) handleMeGet(c echo.Context) error {
-	return c.JSON(http.StatusOK, s.toUser(callerOf(c).user))
+	cl := callerOf(c)
+	out := api.Me{User: s.toUser(cl.user)}
+	if cl.cookie {
+		out.CSRFToken = csrfToken(cl.secret)
+		s.setCSRFCookie(c, cl.secret, cl.session.ExpiresAt)
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) handleMeUpdate(c echo.Context) error {
