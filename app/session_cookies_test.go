@@ -8,14 +8,17 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse/app/api"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 // mustPasswordUser creates a user who can sign in with testPassword.
-func mustPasswordUser(t *testing.T, srv *Server, email string, roles ...string) {
+func mustPasswordUser(t *testing.T, srv *Server, email string, roles ...string) store.User {
 	t.Helper()
-	if _, err := srv.CreateUser(context.Background(), email, email, testPassword, roles); err != nil {
+	u, err := srv.CreateUser(context.Background(), email, email, testPassword, roles)
+	if err != nil {
 		t.Fatal(err)
 	}
+	return u
 }
 
 // cookiesOf returns the cookies an answer sets, by name.
