@@ -25,6 +25,10 @@ import (
 // test gets a browser context of its own, with its own cookies, as a fresh
 // profile would have.
 
+// testSite is a site whose subdomains the browser finds on loopback:
+// app.gatehouse.test and api.gatehouse.test are two origins of one site.
+const testSite = "gatehouse.test"
+
 // browser is the test binary's one Chromium, started by the first test that
 // needs it and closed by TestMain.
 var browser struct {
@@ -71,6 +75,9 @@ func startBrowser(path string) {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-first-run", true),
+		// Two hosts of one site for the subdomain setup, both on loopback,
+		// with no DNS.
+		chromedp.Flag("host-resolver-rules", "MAP *."+testSite+" 127.0.0.1"),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx)
@@ -158,15 +165,20 @@ func browserCookies(t *testing.T, tab context.Context, u string) map[string]*net
 	return out
 }
 
-// servePage serves html at / on a loopback port until the test ends.
-func servePage(t *testing.T, html string) *httptest.Server {
-	t.Helper()
+// pageHandler serves html at /.
+func pageHandler(html string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, html)
 	})
-	srv := httptest.NewServer(mux)
+	return mux
+}
+
+// servePage serves html at / on a loopback port until the test ends.
+func servePage(t *testing.T, html string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(pageHandler(html))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -188,10 +200,7 @@ func serveFront(t *testing.T, api string) string {
 	}}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", proxy)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		io.WriteString(w, appPage)
-	})
+	mux.Handle("GET /{$}", pageHandler(appPage))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv.URL

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -301,4 +303,125 @@ func TestBrowserCookieOnlySignInHidesTheSecret(t *testing.T) {
 	}
 	// The hidden secret is still the credential.
 	wantPage(t, pageCall(t, tab, http.MethodPost, "/api/notes", map[string]string{"title": "written"}, eval[string](t, tab, "csrfCookie()")), http.StatusCreated, "")
+}
+
+// corsPage is an app on another origin than the API's: call() sends its
+// requests to the API's origin with credentials (cookies when the browser
+// allows them) and, when the page holds one, the Bearer token it keeps in
+// sessionStorage.
+const corsPage = `<!doctype html>
+<meta charset="utf-8">
+<title>app</title>
+<script>
+const api = "API";
+async function call(method, path, body, csrf) {
+  const headers = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (csrf) headers["X-CSRF-Token"] = csrf;
+  const token = sessionStorage.getItem("token");
+  if (token) headers["Authorization"] = "Bearer " + token;
+  const r = await fetch(api + path, {method, headers, credentials: "include", body: body === undefined ? undefined : JSON.stringify(body)});
+  return {status: r.status, text: await r.text()};
+}
+</script>
+<p>app</p>
+`
+
+// mustCORSSetup serves corsPage on appHost and the API on apiHost, the
+// app's origin listed in GATEHOUSE_CORS_ORIGINS.
+func mustCORSSetup(t *testing.T, appHost, apiHost string, configure func(*Config)) (ls *liveServer, appURL string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appOrigin := fmt.Sprintf("http://%s:%d", appHost, l.Addr().(*net.TCPAddr).Port)
+	ls = mustLiveServer(t, func(c *Config) {
+		c.CORSOrigins = []string{appOrigin}
+		if configure != nil {
+			configure(c)
+		}
+	})
+	apiOrigin := strings.Replace(ls.url, "127.0.0.1", apiHost, 1)
+	page := httptest.NewUnstartedServer(pageHandler(strings.ReplaceAll(corsPage, "API", apiOrigin)))
+	page.Listener.Close()
+	page.Listener = l
+	page.Start()
+	t.Cleanup(page.Close)
+	return ls, appOrigin + "/"
+}
+
+// An app on a subdomain of the API's site (app.gatehouse.test calling
+// api.gatehouse.test, its origin listed for CORS) uses the cookie session:
+// the requests are same-site, so the browser sends the cookie with either
+// SameSite setting. The gatehouse_csrf cookie belongs to the API's host,
+// out of the app's reach, so after a reload the app reads the CSRF token
+// from GET /api/auth/me.
+func TestBrowserSameSiteSubdomainApp(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []struct {
+		name     string
+		sameSite http.SameSite
+	}{{"strict", http.SameSiteStrictMode}, {"lax", http.SameSiteLaxMode}} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			ls, app := mustCORSSetup(t, "app."+testSite, "api."+testSite, func(c *Config) { c.CookieSameSite = mode.sameSite })
+			user := mustPasswordUser(t, ls.srv, "sub@example.com", "user")
+			tab := mustBrowserTab(t)
+
+			do(t, tab, chromedp.Navigate(app))
+			a := pageCall(t, tab, http.MethodPost, "/api/auth/login", api.LoginRequest{Email: "sub@example.com", Password: testPassword, Session: api.SessionCookie}, "")
+			wantPage(t, a, http.StatusOK, "")
+			var login api.LoginResponse
+			json.Unmarshal([]byte(a.Text), &login)
+			wantPage(t, pageCall(t, tab, http.MethodPost, "/api/notes", map[string]string{"title": "one"}, login.CSRFToken), http.StatusCreated, "")
+
+			do(t, tab, chromedp.Reload())
+			if got := eval[string](t, tab, "document.cookie"); got != "" {
+				t.Fatalf("the app's own document.cookie %q: the API's cookies are not the app's", got)
+			}
+			me := pageCall(t, tab, http.MethodGet, "/api/auth/me", nil, "")
+			wantPage(t, me, http.StatusOK, "")
+			var who api.Me
+			json.Unmarshal([]byte(me.Text), &who)
+			if who.CSRFToken != login.CSRFToken {
+				t.Fatalf("me %s, want the session's CSRF token", me.Text)
+			}
+			wantPage(t, pageCall(t, tab, http.MethodPost, "/api/notes", map[string]string{"title": "two"}, who.CSRFToken), http.StatusCreated, "")
+			if got := notesOf(t, ls, user); len(got) != 2 {
+				t.Fatalf("notes %q", got)
+			}
+			wantPage(t, pageCall(t, tab, http.MethodPost, "/api/auth/logout", nil, who.CSRFToken), http.StatusNoContent, "")
+			wantPage(t, pageCall(t, tab, http.MethodGet, "/api/auth/me", nil, ""), http.StatusUnauthorized, api.CodeUnauthorized)
+		})
+	}
+}
+
+// An app on another site (localhost calling 127.0.0.1, its origin listed
+// for CORS) signs in fine, but the browser keeps the SameSite cookie from
+// every later request: it must use the Bearer token, kept here in
+// sessionStorage so that a reload keeps it (and closing the tab ends it).
+func TestBrowserCrossSiteBearerApp(t *testing.T) {
+	t.Parallel()
+	ls, app := mustCORSSetup(t, "localhost", "127.0.0.1", nil)
+	user := mustPasswordUser(t, ls.srv, "far@example.com", "user")
+	tab := mustBrowserTab(t)
+
+	do(t, tab, chromedp.Navigate(app))
+	a := pageCall(t, tab, http.MethodPost, "/api/auth/login", api.LoginRequest{Email: "far@example.com", Password: testPassword}, "")
+	wantPage(t, a, http.StatusOK, "")
+	var login api.LoginResponse
+	json.Unmarshal([]byte(a.Text), &login)
+	// The cookie alone: the browser does not send it to another site.
+	wantPage(t, pageCall(t, tab, http.MethodGet, "/api/auth/me", nil, ""), http.StatusUnauthorized, api.CodeUnauthorized)
+
+	eval[chromedp.Void](t, tab, fmt.Sprintf("sessionStorage.setItem('token', %q)", login.Token))
+	wantPage(t, pageCall(t, tab, http.MethodPost, "/api/notes", map[string]string{"title": "one"}, ""), http.StatusCreated, "")
+	do(t, tab, chromedp.Reload())
+	wantPage(t, pageCall(t, tab, http.MethodPost, "/api/notes", map[string]string{"title": "two"}, ""), http.StatusCreated, "")
+	if got := notesOf(t, ls, user); len(got) != 2 {
+		t.Fatalf("notes %q", got)
+	}
+	wantPage(t, pageCall(t, tab, http.MethodPost, "/api/auth/logout", nil, ""), http.StatusNoContent, "")
+	wantPage(t, pageCall(t, tab, http.MethodGet, "/api/auth/me", nil, ""), http.StatusUnauthorized, api.CodeUnauthorized)
 }
