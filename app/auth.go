@@ -128,8 +128,8 @@ func credential(r *http.Request) (secret string, fromCookie bool, present bool) 
 // apart (and never folded into one record).
 const (
 	failCSRFCrossSite = "csrf_cross_site"
-	failCSRFMissing   = "csrf_token_missing"
-	failCSRFWrong     = "csrf_token_wrong"
+	failCSRFMissing   = "csrf_no_token"
+	failCSRFWrong     = "csrf_bad_token"
 )
 
 var (
