@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/casbin/casbin/v2"
+	"github.com/casbin/casbin/v2/model"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -115,7 +116,12 @@ func (a *Authorizer) Explain(req Request) (Decision, string) {
 	return a.eng.explain(req)
 }
 
+// casbinDecide decides req with Casbin's Enforce. It holds a.mu for
+// reading: apply changes the enforcer's model under a.mu, and the
+// enforcer's own lock does not cover changes made to its model directly.
 func (a *Authorizer) casbinDecide(req Request) Decision {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
 	args := []any{req.Sub, req.Obj, req.Act, req.Owner, req.MFA}
 	if n := len(a.model.casbin["r"]["r"].Tokens); n < len(args) {
 		args = args[:n]
@@ -134,23 +140,24 @@ func (a *Authorizer) casbinDecide(req Request) Decision {
 
 // Parents are the roles and groups sub is directly linked to.
 func (a *Authorizer) Parents(sub string) []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
 	if a.enf != nil {
 		roles, _ := a.enf.GetRolesForUser(sub)
 		return roles
 	}
-	a.mu.RLock()
-	defer a.mu.RUnlock()
 	return slices.Clone(a.eng.parents[sub])
 }
 
 // Members are the subjects directly linked to target, sorted.
 func (a *Authorizer) Members(target string) []string {
+	a.mu.RLock()
 	if a.enf != nil {
 		users, _ := a.enf.GetUsersForRole(target)
+		a.mu.RUnlock()
 		slices.Sort(users)
 		return users
 	}
-	a.mu.RLock()
 	members := slices.Collect(maps.Keys(a.eng.children[target]))
 	a.mu.RUnlock()
 	slices.Sort(members)
@@ -206,7 +213,7 @@ func (a *Authorizer) apply(changes []store.RuleChange) {
 			if c.Added {
 				_ = a.enf.GetModel().AddPolicy(sec, c.Rule.Type, c.Rule.Values)
 			} else {
-				_, _ = a.enf.GetModel().RemovePolicy(sec, c.Rule.Type, c.Rule.Values)
+				removeInOrder(a.enf.GetModel(), sec, c.Rule.Type, c.Rule.Values)
 			}
 		}
 	}
@@ -215,6 +222,27 @@ func (a *Authorizer) apply(changes []store.RuleChange) {
 	}
 	if a.enf != nil {
 		_ = a.enf.BuildRoleLinks()
+	}
+}
+
+// removeInOrder removes a rule from a Casbin model keeping the order of
+// the others. Casbin's RemovePolicy moves the last rule into the hole,
+// which would make the enforcer report another matching rule than a fresh
+// load of the same policy (rules are decided in the order they were added).
+func removeInOrder(m model.Model, sec, typ string, values []string) {
+	ast, ok := m[sec][typ]
+	if !ok {
+		return
+	}
+	key := strings.Join(values, model.DefaultSep)
+	i, ok := ast.PolicyMap[key]
+	if !ok {
+		return
+	}
+	ast.Policy = slices.Delete(ast.Policy, i, i+1)
+	delete(ast.PolicyMap, key)
+	for j := i; j < len(ast.Policy); j++ {
+		ast.PolicyMap[strings.Join(ast.Policy[j], model.DefaultSep)] = j
 	}
 }
 

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -258,8 +260,33 @@ type decisionRecord struct {
 // stale answer, no answer from a state that never was.
 func TestConcurrentDecisions(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	m, _ := mustSeed(t)
+	testConcurrentDecisions(t, m)
+}
+
+// TestConcurrentDecisionsCustomModel is TestConcurrentDecisions on a model
+// the engine does not compile (the shipped one with its matcher's terms in
+// another order: the same decisions, made by Casbin's Enforce), so that
+// changes and decisions meet on the enforcer's path too, under -race.
+func TestConcurrentDecisionsCustomModel(t *testing.T) {
+	t.Parallel()
+	shipped, err := os.ReadFile("../model.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(shipped), "m = g(r.sub, p.sub) && keyMatch(r.obj, p.obj)", "m = keyMatch(r.obj, p.obj) && g(r.sub, p.sub)", 1)
+	m, err := rbac.ParseModel(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Compiled() {
+		t.Fatal("the reordered matcher is still compiled: the test would not reach Casbin's path")
+	}
+	testConcurrentDecisions(t, m)
+}
+
+func testConcurrentDecisions(t *testing.T, m *rbac.Model) {
+	ctx := context.Background()
 	db, err := store.Open(filepath.Join(t.TempDir(), "gatehouse.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
