@@ -181,7 +181,7 @@ func (s *Server) handleUserCreate(c echo.Context) error {
 	}
 	u := store.User{Email: in.Email, Name: in.Name, PasswordHash: hash}
 	var out api.User
-	err = s.authz.Mutate(ctx, func(tx *store.Tx) error {
+	err = s.mutateGranting(c, func(tx *store.Tx) error {
 		if err := tx.CreateUser(&u); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return errEmailTaken
@@ -270,12 +270,15 @@ func (s *Server) handleUserUpdate(c echo.Context) error {
 	ctx := c.Request().Context()
 	var hash string
 	if in.Password != nil {
+		if err := refuseTokenCaller(c, callerOf(c)); err != nil {
+			return err
+		}
 		if hash, err = s.hasher.hash(ctx, *in.Password); err != nil {
 			return err
 		}
 	}
 	var out api.User
-	err = s.authz.Mutate(ctx, func(tx *store.Tx) error {
+	err = s.mutateGranting(c, func(tx *store.Tx) error {
 		u, err := tx.User(id)
 		if err != nil {
 			return err

@@ -360,6 +360,9 @@ func (s *Server) handleMeUpdate(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	if in.Password != nil {
+		if err := refuseTokenCaller(c, cl); err != nil {
+			return err
+		}
 		ok, err := s.hasher.verify(ctx, *in.CurrentPassword, cl.user.PasswordHash)
 		if err != nil {
 			return err

@@ -264,19 +264,25 @@ func (a *Authorizer) AddRule(tx *store.Tx, typ string, values []string) (store.R
 	return tx.AddRule(typ, values)
 }
 
-// countAdmins counts the enabled users that reach role:admin through g
-// links, walking the links backwards from the role inside tx (so it sees
-// the transaction's own changes).
+// countAdmins counts the enabled users that reach role:admin.
 func countAdmins(tx *store.Tx) (int, error) {
+	admins, err := AdminUsers(tx)
+	return len(admins), err
+}
+
+// AdminUsers are the ids of the enabled users that reach role:admin through
+// g links, found by walking the links backwards from the role inside tx (so
+// it sees the transaction's own changes).
+func AdminUsers(tx *store.Tx) (map[uint64]bool, error) {
 	seen := map[string]bool{RoleAdmin: true}
 	queue := []string{RoleAdmin}
-	count := 0
+	admins := map[uint64]bool{}
 	for hop := 0; hop < maxHops && len(queue) > 0; hop++ {
 		var next []string
 		for _, target := range queue {
 			rules, err := tx.RulesReferencing(target)
 			if err != nil {
-				return 0, err
+				return nil, err
 			}
 			for _, r := range rules {
 				if r.Type != "g" || len(r.Values) != 2 || r.Values[1] != target || seen[r.Values[0]] {
@@ -286,7 +292,7 @@ func countAdmins(tx *store.Tx) (int, error) {
 				seen[member] = true
 				if id, ok := UserID(member); ok {
 					if u, err := tx.User(id); err == nil && !u.Disabled {
-						count++
+						admins[id] = true
 					}
 					continue
 				}
@@ -295,7 +301,7 @@ func countAdmins(tx *store.Tx) (int, error) {
 		}
 		queue = next
 	}
-	return count, nil
+	return admins, nil
 }
 
 // UserSubject is the subject of the user with id.
