@@ -94,8 +94,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	e, internal := toAPIError(err)
 	e.RequestID = requestID(c)
 	if internal {
-		s.log.Error("request failed", "request_id", e.RequestID, "method", c.Request().Method,
-			"path", c.Request().URL.Path, "route", c.Path(), "status", e.Status, "error", err.Error())
+		s.log.Error("request failed", "request_id", e.RequestID, "method", failureMethod(c.Request().Method),
+			"path", cutText(c.Request().URL.EscapedPath(), maxFailurePath), "route", cutText(c.Path(), maxFailureRoute),
+			"status", e.Status, "error", err.Error())
 	}
 	if c.Response().Committed {
 		return

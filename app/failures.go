@@ -74,14 +74,14 @@ func (s *Server) noteFailure(c echo.Context, e *api.Error) {
 	now := s.now().UTC()
 	// The escaped path: a client's %1b stays text and cannot drive the
 	// terminal of an admin reading the log.
-	path := req.URL.EscapedPath()
-	if len(path) > maxFailurePath {
-		path = path[:maxFailurePath]
-	}
 	rec := store.AuthFailure{
-		Time: now, LastTime: now, Count: 1, IP: c.RealIP(), Method: req.Method, Path: path,
+		Time: now, LastTime: now, Count: 1, IP: c.RealIP(), Method: req.Method, Path: req.URL.EscapedPath(),
 		Route: c.Path(), Status: e.Status, Reason: reason, RequestID: e.RequestID,
 	}
+	if d, ok := c.Get(ctxDenied).(rbac.Request); ok {
+		rec.Subject, rec.Object, rec.Action = d.Sub, d.Obj, d.Act
+	}
+	boundFailure(&rec)
 	attrs := []slog.Attr{
 		slog.String("ip", rec.IP),
 		slog.String("method", rec.Method),
@@ -98,8 +98,7 @@ func (s *Server) noteFailure(c echo.Context, e *api.Error) {
 	ev := failureEvent{rec: rec}
 	if d, ok := c.Get(ctxDenied).(rbac.Request); ok {
 		ev.denied = &d
-		ev.rec.Subject, ev.rec.Object, ev.rec.Action = d.Sub, d.Obj, d.Act
-		attrs = append(attrs, slog.String("subject", d.Sub), slog.String("object", d.Obj), slog.String("action", d.Act))
+		attrs = append(attrs, slog.String("subject", rec.Subject), slog.String("object", rec.Object), slog.String("action", rec.Action))
 	}
 	s.log.LogAttrs(req.Context(), slog.LevelWarn, "auth failure", attrs...)
 	s.failures.enqueue(ev)
@@ -301,6 +300,7 @@ func (w *failureWriter) flush() {
 	for _, k := range w.order {
 		if p := w.pending[k]; p.denied != nil {
 			_, p.rec.Explanation = l.authz.Explain(*p.denied)
+			p.rec.Explanation = cutText(p.rec.Explanation, maxFailureExplanation)
 		}
 	}
 	now := l.now().UTC()
