@@ -363,13 +363,10 @@ func (s *Server) handleMeUpdate(c echo.Context) error {
 		if err := refuseTokenCaller(c, cl); err != nil {
 			return err
 		}
-		ok, err := s.hasher.verify(ctx, *in.CurrentPassword, cl.user.PasswordHash)
-		if err != nil {
+		if err := s.checkCurrentPassword(c, cl.user, *in.CurrentPassword); err != nil {
 			return err
 		}
-		if !ok {
-			return invalidInput(map[string]string{"current_password": "is wrong"})
-		}
+		var err error
 		if newHash, err = s.hasher.hash(ctx, *in.Password); err != nil {
 			return err
 		}
@@ -389,6 +386,10 @@ func (s *Server) handleMeUpdate(c echo.Context) error {
 			if err := endSessionsExcept(tx, u.ID, cl.session.ID); err != nil {
 				return err
 			}
+			if err := auditCredentialEvent(tx, cl.user, "password.change", rbac.UserSubject(u.ID), nil,
+				map[string]any{"by": "self", "other_sessions_ended": true}); err != nil {
+				return err
+			}
 		}
 		return tx.UpdateUser(&u)
 	})
@@ -396,6 +397,26 @@ func (s *Server) handleMeUpdate(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, s.toUser(u))
+}
+
+// checkCurrentPassword checks the password a signed-in user gives to prove
+// it is them (changing the password, making a token). It is a guess like a
+// login's: counted against the same per-address and per-email budget (429
+// once spent), and a wrong one is 401 recorded as bad_password, so a
+// stolen session or token guesses no faster than a login form allows.
+func (s *Server) checkCurrentPassword(c echo.Context, u store.User, password string) error {
+	if err := s.limitLogin(c, u.Email); err != nil {
+		return err
+	}
+	ok, err := s.hasher.verify(c.Request().Context(), password, u.PasswordHash)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		c.Set(ctxFailReason, failBadPassword)
+		return errBadPassword
+	}
+	return nil
 }
 
 // endSessionsExcept ends a user's login sessions but keep (0 for none).
