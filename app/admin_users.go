@@ -230,7 +230,7 @@ func (s *Server) handleUserGet(c echo.Context) error {
 // handleUserUpdate sets a user's name, disabled flag, roles, groups or
 // password; absent fields stay, roles and groups replace the whole list.
 // Disabling a user or setting their password ends their login sessions at
-// once.
+// once; setting their password also revokes their personal tokens.
 func (s *Server) handleUserUpdate(c echo.Context) error {
 	id, err := userIDParam(c, "id")
 	if err != nil {
@@ -314,6 +314,13 @@ func (s *Server) handleUserUpdate(c echo.Context) error {
 		}
 		if endSessions {
 			if _, err := tx.DeleteUserSessions(u.ID, store.KindSession); err != nil {
+				return err
+			}
+		}
+		// A password set by an admin is account recovery: the account may
+		// have been in other hands, so its personal tokens end too.
+		if hash != "" {
+			if _, err := tx.DeleteUserSessions(u.ID, store.KindToken); err != nil {
 				return err
 			}
 		}

@@ -240,7 +240,7 @@ func TestMFAStepUpByPolicy(t *testing.T) {
 	secret := ts.mustEnableMFA(passwordOnly, clock)
 	withCode := ts.loginWithCode(ts.admin.Email, totpCode(t, secret, clock, 0))
 	var tok api.CreatedToken
-	expect(t, ts.do(http.MethodPost, "/api/auth/tokens", &withCode, api.CreateTokenRequest{Name: "ci"}, &tok), http.StatusCreated, "")
+	expect(t, ts.do(http.MethodPost, "/api/auth/tokens", &withCode, api.CreateTokenRequest{Password: testPassword, Name: "ci"}, &tok), http.StatusCreated, "")
 
 	expect(t, ts.do(http.MethodDelete, route, &passwordOnly, nil, nil), http.StatusForbidden, api.CodeMFARequired)
 	expect(t, ts.do(http.MethodDelete, route, asToken(tok.Secret), nil, nil), http.StatusForbidden, api.CodeMFARequired)
