@@ -86,7 +86,7 @@ func TestNotesScenarios(t *testing.T) {
 		{"wrong method", &owner, "PUT", "/api/notes", title, 405, api.CodeMethodNotAllowed},
 		{"bad title", &owner, "POST", "/api/notes", map[string]string{"title": ""}, 400, api.CodeInvalidInput},
 		{"long title", &owner, "POST", "/api/notes", map[string]string{"title": strings.Repeat("x", 201)}, 400, api.CodeInvalidInput},
-		{"owner field refused", &owner, "POST", "/api/notes", map[string]string{"title": "x", "owner_id": "1"}, 400, api.CodeInvalidJSON},
+		{"owner field refused", &owner, "POST", "/api/notes", map[string]string{"title": "x", "owner_id": "1"}, 400, api.CodeInvalidInput},
 		{"roles field refused", &owner, "PATCH", "/api/auth/me", map[string]any{"roles": []string{"admin"}}, 400, api.CodeInvalidJSON},
 		{"bad limit", &owner, "GET", "/api/notes?limit=101", nil, 400, api.CodeInvalidInput},
 		{"bad cursor", &owner, "GET", "/api/notes?cursor=%25%25", nil, 400, api.CodeInvalidInput},
