@@ -244,7 +244,14 @@ func (s *Server) handleRegister(c echo.Context) error {
 	if len(problems) > 0 {
 		return invalidInput(problems)
 	}
-	u, err := s.CreateUser(c.Request().Context(), in.Email, in.Name, in.Password, []string{"user"})
+	// The new account is its own actor: nobody was signed in.
+	u, err := s.createUser(c.Request().Context(), in.Email, in.Name, in.Password, []string{"user"}, func(tx *store.Tx, u store.User) error {
+		view, err := userInTx(tx, u)
+		if err != nil {
+			return err
+		}
+		return RecordChange(tx, u.ID, u.Email, "user.register", rbac.UserSubject(u.ID), nil, view)
+	})
 	if errors.Is(err, store.ErrConflict) {
 		return apiError(http.StatusConflict, api.CodeConflict, "an account with this email exists")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/app/api"
@@ -94,5 +95,31 @@ func TestPasswordGuessingThroughMe(t *testing.T) {
 	var after map[string]any
 	if err := json.Unmarshal(found.After, &after); err != nil || after["by"] != "self" {
 		t.Fatalf("audit after %s (%v)", found.After, err)
+	}
+}
+
+// TestRegistrationAudited: self-registration writes an audit record whose
+// actor is the new account, without the password.
+func TestRegistrationAudited(t *testing.T) {
+	t.Parallel()
+	ls := mustLiveServer(t, nil)
+	a := ls.do(t, request{method: http.MethodPost, path: "/api/auth/register", headers: []string{xff("192.0.2.30")},
+		body: `{"email":"new@example.com","name":"New","password":"` + testPassword + `"}`})
+	wantStatus(t, a, http.StatusCreated)
+	var u api.User
+	if err := json.Unmarshal(a.body, &u); err != nil {
+		t.Fatal(err)
+	}
+	var found *store.AuditRecord
+	for _, r := range auditRecordsOf(t, ls.db) {
+		if r.Action == "user.register" {
+			found = &r
+		}
+	}
+	if found == nil || store.FormatID(found.ActorID) != u.ID || found.Target != "user:"+u.ID || found.Actor != "new@example.com" {
+		t.Fatalf("user.register record %+v, want one by and on user %s", found, u.ID)
+	}
+	if strings.Contains(string(found.After), testPassword) || strings.Contains(string(found.After), "argon2") {
+		t.Fatalf("the audit record holds the password or its hash: %s", found.After)
 	}
 }
