@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/app/api"
@@ -41,5 +44,19 @@ func TestPasswdEndsSessionsAndTokens(t *testing.T) {
 		if !api.IsCode(err, api.CodeUnauthorized) {
 			t.Errorf("%s after user passwd: %v, want 401 unauthorized", name, err)
 		}
+	}
+}
+
+// TestImportRefusesUnknownUsers: an offline import naming a user who does
+// not exist is refused whole, with the line.
+func TestImportRefusesUnknownUsers(t *testing.T) {
+	db := mustSeededDB(t)
+	file := filepath.Join(t.TempDir(), "policy.csv")
+	if err := os.WriteFile(file, []byte("g, user:7, role:admin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := runTool(t, db, nil, "", "policy", "import", file)
+	if err == nil || !strings.Contains(err.Error(), "line 1: user:7 is not a user") {
+		t.Fatalf("import: %v, want a refusal naming line 1 and user:7", err)
 	}
 }
