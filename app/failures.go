@@ -385,20 +385,44 @@ func (w *failureWriter) reportShed() {
 // failureSubscriber is one live stream. The writer sends it batches; one
 // that falls streamBacklog batches behind is dropped, never waited for.
 type failureSubscriber struct {
-	ch chan []api.AuthFailure
+	// caller is the user the stream is for, counted against
+	// maxStreamsPerCaller.
+	caller uint64
+	ch     chan []api.AuthFailure
 	// why says why ch was closed; set before the close.
 	why string
 }
 
-func (l *failureLog) subscribe() *failureSubscriber {
+// maxStreamsPerCaller bounds the live streams one user holds open at
+// once: each is a goroutine, a connection and a backlog of batches.
+const maxStreamsPerCaller = 4
+
+var (
+	errStreamsClosed   = apiError(http.StatusServiceUnavailable, api.CodeUnavailable, "the server is shutting down")
+	errTooManyStreams  = apiError(http.StatusTooManyRequests, api.CodeRateLimited, "you have 4 live streams open already: close one first")
+	streamRetrySeconds = "10"
+)
+
+// subscribe opens a stream for caller, refused when the log is closed or
+// the caller holds maxStreamsPerCaller streams already.
+func (l *failureLog) subscribe(caller uint64) (*failureSubscriber, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return nil
+		return nil, errStreamsClosed
 	}
-	sub := &failureSubscriber{ch: make(chan []api.AuthFailure, streamBacklog)}
+	open := 0
+	for sub := range l.subs {
+		if sub.caller == caller {
+			open++
+		}
+	}
+	if open >= maxStreamsPerCaller {
+		return nil, errTooManyStreams
+	}
+	sub := &failureSubscriber{caller: caller, ch: make(chan []api.AuthFailure, streamBacklog)}
 	l.subs[sub] = struct{}{}
-	return sub
+	return sub, nil
 }
 
 func (l *failureLog) unsubscribe(sub *failureSubscriber) {

@@ -103,9 +103,17 @@ func (s *Server) handleAuthFailureStream(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sub := s.failures.subscribe()
-	if sub == nil {
-		return apiError(http.StatusServiceUnavailable, api.CodeUnavailable, "the server is shutting down")
+	var caller uint64 // 0: anonymous, should a policy ever grant the stream to anonymous
+	if cl := callerOf(c); cl != nil {
+		caller = cl.user.ID
+	}
+	sub, err := s.failures.subscribe(caller)
+	if errors.Is(err, errTooManyStreams) {
+		c.Response().Header().Set("Retry-After", streamRetrySeconds)
+		c.Set(ctxFailReason, "too_many_streams")
+	}
+	if err != nil {
+		return err
 	}
 	defer s.failures.unsubscribe(sub)
 
