@@ -110,13 +110,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 	}
 	s.noteFailure(c, e)
-	var werr error
-	if c.Request().Method == http.MethodHead {
-		werr = c.NoContent(e.Status)
-	} else {
-		werr = c.JSON(e.Status, e)
-	}
-	if werr != nil {
+	// A HEAD gets the same status and headers as its GET would, and no
+	// body: net/http discards what is written to a HEAD answer.
+	if werr := c.JSON(e.Status, e); werr != nil {
 		s.log.Debug("write error answer", "request_id", e.RequestID, "error", werr.Error())
 	}
 }
