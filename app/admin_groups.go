@@ -47,8 +47,8 @@ func groupInTx(tx *store.Tx, g store.Group) (api.Group, error) {
 
 // checkDescription returns the problem with a group's description, or "".
 func checkDescription(d string) string {
-	if utf8.RuneCountInString(d) > maxDescriptionLen || strings.ContainsFunc(d, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return fmt.Sprintf("must be at most %d printable characters", maxDescriptionLen)
+	if utf8.RuneCountInString(d) > maxDescriptionLen || hasHiddenRune(d) {
+		return fmt.Sprintf("must be at most %d printable characters, without control, format or text-direction characters", maxDescriptionLen)
 	}
 	return ""
 }

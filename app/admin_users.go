@@ -149,7 +149,7 @@ func (s *Server) handleUserCreate(c echo.Context) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	in.Email = strings.TrimSpace(in.Email)
+	in.Email = canonicalEmail(in.Email)
 	problems := map[string]string{}
 	if p := checkEmail(in.Email); p != "" {
 		problems["email"] = p

@@ -204,6 +204,9 @@ func checkEmail(email string) string {
 	if len(email) > 254 {
 		return "must be at most 254 characters"
 	}
+	if hasHiddenRune(email) {
+		return "must not hold control, format or text-direction characters"
+	}
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Address != email || a.Name != "" {
 		return "must be an email address like name@example.com"
@@ -213,8 +216,8 @@ func checkEmail(email string) string {
 
 // checkName returns the problem with a display name, or "".
 func checkName(name string) string {
-	if utf8.RuneCountInString(name) > 100 || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return "must be at most 100 printable characters"
+	if utf8.RuneCountInString(name) > 100 || hasHiddenRune(name) {
+		return "must be at most 100 printable characters, without control, format or text-direction characters"
 	}
 	return ""
 }
@@ -230,7 +233,7 @@ func (s *Server) handleRegister(c echo.Context) error {
 	if err := s.limitLogin(c, in.Email); err != nil {
 		return err
 	}
-	in.Email = strings.TrimSpace(in.Email)
+	in.Email = canonicalEmail(in.Email)
 	problems := map[string]string{}
 	if p := checkEmail(in.Email); p != "" {
 		problems["email"] = p

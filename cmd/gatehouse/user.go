@@ -56,7 +56,7 @@ func runUserCreate(ctx context.Context, env *environment, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("user create: unexpected argument %q", fs.Arg(0))
 	}
-	*email = strings.TrimSpace(*email)
+	*email = app.CanonicalEmail(*email)
 	if err := app.CheckEmail(*email); err != nil {
 		return fmt.Errorf("user create: --%w", err)
 	}
