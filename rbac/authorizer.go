@@ -14,9 +14,10 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 )
 
-// ErrLastAdmin refuses a change that would leave no enabled user holding
-// role:admin, which no one could then undo without the offline tools.
-var ErrLastAdmin = errors.New("this change would leave no enabled admin: make someone else an admin first")
+// ErrLastAdmin refuses a change after which no enabled admin could sign in
+// and manage the policy (guard.go), which no one could then undo without
+// the offline tools.
+var ErrLastAdmin = errors.New("this change would leave no enabled admin who can sign in and manage the policy: make someone else an admin first, or keep the rules that let admins sign in and change the policy")
 
 // ValidationError carries the problems of a refused rule by field.
 type ValidationError struct {
@@ -166,8 +167,20 @@ func (a *Authorizer) Members(target string) []string {
 
 // Mutate runs fn in one store transaction and, once it has committed,
 // applies the rules it added and removed to the in-memory policy. It
-// refuses (and rolls back) a change that leaves no enabled admin.
+// refuses (and rolls back) a change after which no enabled admin could
+// sign in and manage the policy (guard.go), decided in the same
+// transaction.
 func (a *Authorizer) Mutate(ctx context.Context, fn func(tx *store.Tx) error) error {
+	return a.mutate(ctx, fn, true)
+}
+
+// MutateUnguarded is Mutate without the last-admin guard, for an operator
+// who repairs a policy offline on purpose (policy import --force).
+func (a *Authorizer) MutateUnguarded(ctx context.Context, fn func(tx *store.Tx) error) error {
+	return a.mutate(ctx, fn, false)
+}
+
+func (a *Authorizer) mutate(ctx context.Context, fn func(tx *store.Tx) error, guard bool) error {
 	if a.db == nil {
 		return errors.New("rbac: this authorizer holds a policy in memory only")
 	}
@@ -175,21 +188,28 @@ func (a *Authorizer) Mutate(ctx context.Context, fn func(tx *store.Tx) error) er
 	defer a.write.Unlock()
 	var changes []store.RuleChange
 	err := a.db.Update(ctx, func(tx *store.Tx) error {
-		before, err := countAdmins(tx)
-		if err != nil {
-			return err
+		// Before fn: the engine holds what is committed, and tx has not
+		// changed yet.
+		before := false
+		if guard {
+			var err error
+			if before, err = a.manageable(tx, nil); err != nil {
+				return err
+			}
 		}
 		if err := fn(tx); err != nil {
 			return err
 		}
-		after, err := countAdmins(tx)
-		if err != nil {
-			return err
-		}
-		if before > 0 && after == 0 {
-			return ErrLastAdmin
-		}
 		changes = tx.Changes()
+		if before {
+			after, err := a.manageable(tx, changes)
+			if err != nil {
+				return err
+			}
+			if !after {
+				return ErrLastAdmin
+			}
+		}
 		return nil
 	})
 	if err != nil {

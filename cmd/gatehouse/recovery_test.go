@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,5 +59,30 @@ func TestImportRefusesUnknownUsers(t *testing.T) {
 	_, _, err := runTool(t, db, nil, "", "policy", "import", file)
 	if err == nil || !strings.Contains(err.Error(), "line 1: user:7 is not a user") {
 		t.Fatalf("import: %v, want a refusal naming line 1 and user:7", err)
+	}
+}
+
+// TestImportReplaceKeepsAdminsAble: an offline import with --replace that
+// would leave no admin able to sign in and manage the policy (a file
+// holding only the admin's role link: no login rule, no policy rule) is
+// refused whole; --force imports it anyway.
+func TestImportReplaceKeepsAdminsAble(t *testing.T) {
+	db := mustSeededDB(t)
+	mustRunTool(t, db, map[string]string{"GATEHOUSE_PASSWORD": "first password here"}, "", "user", "create", "--email", "root@example.com", "--admin")
+	before := mustRunTool(t, db, nil, "", "policy", "export")
+	_, _, err := runTool(t, db, nil, "g, user:1, role:admin\n", "policy", "import", "--replace", "-")
+	if err == nil || !strings.Contains(err.Error(), "no enabled admin") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("import: %v, want a refusal that names --force", err)
+	}
+	if got := mustRunTool(t, db, nil, "", "policy", "export"); got != before {
+		t.Fatalf("a refused import changed the policy:\n%s", got)
+	}
+	out := mustRunTool(t, db, nil, "g, user:1, role:admin\n", "policy", "import", "--replace", "--force", "-")
+	removed := strings.Count(before, "\n") - 1 // every rule but the admin's link
+	if want := fmt.Sprintf(": 0 rules added, %d removed\n", removed); !strings.HasSuffix(out, want) {
+		t.Errorf("forced import said %q", out)
+	}
+	if got := mustRunTool(t, db, nil, "", "policy", "export"); got != "g, user:1, role:admin\n" {
+		t.Fatalf("after the forced import:\n%s", got)
 	}
 }
