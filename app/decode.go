@@ -202,6 +202,9 @@ func unknownFields(data []byte, v any) map[string]string {
 		if len(out) == maxUnknownFields {
 			break
 		}
+		if name == "" {
+			name = `""` // a details key names a field: never empty
+		}
 		out[cutText(name, maxUnknownFieldName)] = "unknown field"
 	}
 	return out
