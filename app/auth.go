@@ -380,6 +380,26 @@ func (s *Server) handleMeGet(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
+// checkCurrentPassword checks the password a signed-in user gives to prove
+// it is them (changing the password, making a token). It is a guess like a
+// login's: counted against the same per-address and per-email budget (429
+// once spent), and a wrong one is 401 recorded as bad_password, so a
+// stolen session or token guesses no faster than a login form allows.
+func (s *Server) checkCurrentPassword(c echo.Context, u store.User, password string) error {
+	if err := s.limitLogin(c, u.Email); err != nil {
+		return err
+	}
+	ok, err := s.access.VerifyPassword(c.Request().Context(), password, u.PasswordHash)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		c.Set(ctxFailReason, failBadPassword)
+		return errBadPassword
+	}
+	return nil
+}
+
 func (s *Server) handleMeUpdate(c echo.Context) error {
 	cl := callerOf(c)
 	var in api.UpdateMeRequest
@@ -388,6 +408,12 @@ func (s *Server) handleMeUpdate(c echo.Context) error {
 	}
 	out, err := s.access.UpdateOwn(c.Request().Context(), cl.user, cl.session.ID, access.OwnChange{
 		Name: in.Name, Password: in.Password, CurrentPassword: in.CurrentPassword,
+		Prove: func(current string) error {
+			if err := refuseTokenCaller(c, cl); err != nil {
+				return err
+			}
+			return s.checkCurrentPassword(c, cl.user, current)
+		},
 	})
 	if err != nil {
 		return err
