@@ -211,19 +211,9 @@ func (s *Server) lookupCaller(ctx context.Context, secret string) (*caller, erro
 		return nil, store.ErrNotFound
 	}
 	cl := &caller{secret: secret}
-	err := s.db.View(ctx, func(tx store.Tx) error {
-		var err error
-		if cl.session, err = tx.Sessions().ByHash(hash); err != nil {
-			return err
-		}
-		cl.user, err = tx.Users().Get(cl.session.UserID)
-		return err
-	})
-	if err != nil {
+	var err error
+	if cl.user, cl.session, err = s.access.Authenticate(ctx, hash); err != nil {
 		return nil, err
-	}
-	if cl.session.Expired(s.now()) || cl.user.Disabled {
-		return nil, store.ErrNotFound
 	}
 	return cl, nil
 }
@@ -340,23 +330,15 @@ func (s *Server) cookie(name, value, path string, expires time.Time) *http.Cooki
 	return ck
 }
 
-// startSession stores a new login session for u.
+// startSession stores a new login session for u under a fresh secret.
 func (s *Server) startSession(ctx context.Context, u store.User, mfa bool) (string, store.Session, error) {
 	secret, hash := newSecret(sessionPrefix)
-	now := s.now().UTC()
-	sess := store.Session{UserID: u.ID, Kind: store.KindSession, MFA: mfa, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
-	err := s.db.Update(ctx, func(tx store.Tx) error {
-		return tx.Sessions().Create(&sess, hash)
-	})
+	sess, err := s.access.StartSession(ctx, u, hash, mfa, s.cfg.SessionTTL)
 	return secret, sess, err
 }
 
 func (s *Server) handleLogout(c echo.Context) error {
-	cl := callerOf(c)
-	err := s.db.Update(c.Request().Context(), func(tx store.Tx) error {
-		return tx.Sessions().Delete(cl.session.ID)
-	})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := s.access.EndSession(c.Request().Context(), callerOf(c).session.ID); err != nil {
 		return err
 	}
 	s.clearSessionCookies(c)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"github.com/gatehouse/gatehouse/access"
 	"io"
 	"net/http"
 	"strings"
@@ -189,7 +190,7 @@ func TestTokens(t *testing.T) {
 	t.Run("at most 100 live tokens", func(t *testing.T) {
 		live := ts.countSessions(dave.ID, store.KindToken) - 1 // the expired one
 		err := ts.db.Update(context.Background(), func(tx store.Tx) error {
-			for i := live; i < maxTokensPerUser-1; i++ {
+			for i := live; i < access.MaxTokensPerUser-1; i++ {
 				_, hash := newSecret(tokenPrefix)
 				if err := tx.Sessions().Create(&store.Session{UserID: dave.ID, Kind: store.KindToken, Name: "bulk"}, hash); err != nil {
 					return err
