@@ -28,8 +28,9 @@ func (s *Server) handleRouteList(c echo.Context) error {
 }
 
 // handleBackup streams a consistent copy of the database file, made from
-// one read transaction while the server goes on serving. It is a bbolt
-// file: open it with gatehouse serve --db, or any bbolt tool.
+// one read transaction while the server goes on serving, when the store is
+// one file (store.Snapshotter: bbolt; open the copy with gatehouse serve
+// --db). A store without it answers 501: it has its own backup tools.
 func (s *Server) handleBackup(c echo.Context) error {
 	res := c.Response()
 	rc := http.NewResponseController(res)
