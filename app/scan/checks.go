@@ -1,0 +1,271 @@
+package scan
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/app/api"
+)
+
+// outsidePaths are paths no gatehouse route serves: what proxies add
+// (debug and metrics endpoints, a file server), the prefixes above the
+// routes, and a path that tries to walk from one rule into another. Each
+// must answer 404 or 401 in gatehouse's error JSON.
+var outsidePaths = []string{
+	"/",
+	"/api",
+	"/api/admin",
+	"/debug/pprof/",
+	"/metrics",
+	"/.env",
+	"/api/notes/1/../../admin/users",
+}
+
+// Requests sent by the fixed checks, for the plan.
+const (
+	corsRequests   = 4
+	methodRequests = 3
+	signInRequests = 6
+)
+
+// fillPath puts a value in each parameter of a route template. Ids get 0,
+// which names no record (ids start at 1 and a leading zero is refused),
+// names get a name nobody uses: should a route be open that must not be,
+// the probe still acts on nothing. Probes send no body either, so a write
+// route that is open is refused at decoding.
+func fillPath(template string) string {
+	parts := strings.Split(template, "/")
+	for i, p := range parts {
+		switch {
+		case strings.HasPrefix(p, ":"):
+			name := strings.ToLower(p[1:])
+			if name == "id" || strings.HasSuffix(name, "_id") || strings.HasSuffix(name, "id") {
+				parts[i] = "0"
+			} else {
+				parts[i] = "gatehouse-scan-0"
+			}
+		case p == "*":
+			parts[i] = "gatehouse-scan-0"
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+// checkRoutes asks every route of the inventory anonymously. A route no
+// rule grants to anonymous must answer 401 unauthorized; a public one must
+// answer without refusing or failing.
+func (s *scanner) checkRoutes(ctx context.Context) {
+	for _, r := range s.o.Inventory.Routes {
+		path := fillPath(r.Path)
+		access := "guarded"
+		if r.Public {
+			access = "public"
+		}
+		name := fmt.Sprintf("route %s %s (%s)", r.Method, r.Path, access)
+		e, err := s.send(ctx, r.Method, path, nil)
+		if err != nil {
+			s.add(name, Fail, "no answer: "+err.Error())
+			continue
+		}
+		res, ev := judgeRoute(r, e)
+		s.add(name, res, ev)
+	}
+}
+
+// judgeRoute decides one route's probe.
+func judgeRoute(r api.Route, e *exchange) (Result, string) {
+	got := e.label() + " answered " + e.summary()
+	if !r.Public {
+		if e.status == http.StatusUnauthorized && e.code() == api.CodeUnauthorized {
+			return Pass, got
+		}
+		return Fail, got + "; an anonymous caller must get 401 unauthorized"
+	}
+	switch {
+	case e.status == http.StatusForbidden && e.code() == api.CodeForbidden:
+		// Granted by the policy, closed by a setting (registration off).
+		return Warn, got + "; the policy grants it to anonymous, the server refuses it (closed by a setting?)"
+	case e.status >= 200 && e.status < 300:
+		return Pass, got
+	case e.status >= 400 && e.status < 500 && !refusedOrMissing(e.status):
+		// A body-less probe is refused as input: the route is reachable.
+		return Pass, got
+	}
+	return Fail, got + "; a public route must answer without refusing or failing"
+}
+
+// refusedOrMissing are statuses that mean a public route did not reach its
+// handler: refused, or not routed at all.
+func refusedOrMissing(status int) bool {
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound,
+		http.StatusMethodNotAllowed, http.StatusTooManyRequests:
+		return true
+	}
+	return false
+}
+
+// checkOutsidePaths asks the paths outside the inventory: each must answer
+// 404 or 401 as gatehouse does, in its error JSON, and so leak nothing.
+func (s *scanner) checkOutsidePaths(ctx context.Context) {
+	for _, p := range outsidePaths {
+		name := "path " + p
+		e, err := s.send(ctx, http.MethodGet, p, nil)
+		if err != nil {
+			s.add(name, Fail, "no answer: "+err.Error())
+			continue
+		}
+		got := e.label() + " answered " + e.summary()
+		if e.status != http.StatusNotFound && e.status != http.StatusUnauthorized {
+			e.outside = true
+			s.add(name, Fail, got+excerpt(e.body)+"; must be 404 or 401: something other than gatehouse answers here")
+			continue
+		}
+		if problem := errorBodyProblem(e); problem != "" {
+			e.outside = true
+			s.add(name, Fail, got+"; "+problem)
+			continue
+		}
+		s.add(name, Pass, got)
+	}
+}
+
+// checkCORS sends a foreign origin and the null origin, on a simple request
+// and on a preflight: neither may get an Access-Control-Allow-* header.
+func (s *scanner) checkCORS(ctx context.Context) {
+	for _, origin := range []string{s.o.Origin, "null"} {
+		name := "CORS: origin " + origin + " not allowed"
+		var problems []string
+		probes := []struct {
+			method string
+			header http.Header
+		}{
+			{http.MethodGet, http.Header{"Origin": {origin}}},
+			{http.MethodOptions, http.Header{
+				"Origin":                         {origin},
+				"Access-Control-Request-Method":  {http.MethodPost},
+				"Access-Control-Request-Headers": {"authorization, content-type, x-csrf-token"},
+			}},
+		}
+		path := "/api/notes"
+		for _, pr := range probes {
+			e, err := s.send(ctx, pr.method, path, &request{header: pr.header})
+			if err != nil {
+				problems = append(problems, "no answer: "+err.Error())
+				continue
+			}
+			for _, h := range []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers"} {
+				if v := e.header.Get(h); v != "" {
+					problems = append(problems, fmt.Sprintf("%s answered %s: %s", e.label(), h, v))
+				}
+			}
+		}
+		if len(problems) > 0 {
+			s.add(name, Fail, strings.Join(problems, "; "))
+			continue
+		}
+		s.add(name, Pass, "no Access-Control-Allow-* header on GET and preflight of "+path)
+	}
+}
+
+// checkCORSHeaders looks at every answer for a wildcard origin, which
+// opens the API to every site.
+func (s *scanner) checkCORSHeaders() {
+	for _, e := range s.seen {
+		if v := e.header.Get("Access-Control-Allow-Origin"); v == "*" {
+			s.add("CORS: no wildcard origin", Fail, e.label()+" answered Access-Control-Allow-Origin: *")
+			return
+		}
+	}
+	s.add("CORS: no wildcard origin", Pass, fmt.Sprintf("none of %d answers allows every origin", len(s.seen)))
+}
+
+// checkMethods sends a method no route takes and HEAD requests: the first
+// must answer 405 with Allow, HEAD as GET does, without a body.
+func (s *scanner) checkMethods(ctx context.Context) {
+	const probe = "/api/health"
+	if e, err := s.send(ctx, "SCAN", probe, nil); err != nil {
+		s.add("unknown method answers 405 with Allow", Fail, "no answer: "+err.Error())
+	} else {
+		got := e.label() + " answered " + e.summary()
+		allow := e.header.Get("Allow")
+		switch {
+		case e.status != http.StatusMethodNotAllowed || e.code() != api.CodeMethodNotAllowed:
+			s.add("unknown method answers 405 with Allow", Fail, got+"; must be 405 method_not_allowed")
+		case !strings.Contains(allow, http.MethodGet):
+			s.add("unknown method answers 405 with Allow", Fail, got+" with Allow: "+allow+"; must list GET")
+		default:
+			s.add("unknown method answers 405 with Allow", Pass, got+", Allow: "+allow)
+		}
+	}
+	// HEAD on a public and on a guarded GET route: the status of GET,
+	// and no body.
+	targets := []struct {
+		path string
+		want int
+	}{{probe, http.StatusOK}}
+	if g, ok := s.guardedGET(); ok {
+		targets = append(targets, struct {
+			path string
+			want int
+		}{g, http.StatusUnauthorized})
+	}
+	var problems, fine []string
+	for _, t := range targets {
+		e, err := s.send(ctx, http.MethodHead, t.path, nil)
+		if err != nil {
+			problems = append(problems, "no answer: "+err.Error())
+			continue
+		}
+		switch {
+		case e.status != t.want:
+			problems = append(problems, fmt.Sprintf("%s answered %d, GET answers %d", e.label(), e.status, t.want))
+		case len(e.body) > 0:
+			problems = append(problems, fmt.Sprintf("%s answered with a body of %d bytes", e.label(), len(e.body)))
+		default:
+			fine = append(fine, fmt.Sprintf("%s answered %d", e.label(), e.status))
+		}
+	}
+	if len(problems) > 0 {
+		s.add("HEAD answers as GET, without a body", Fail, strings.Join(problems, "; "))
+		return
+	}
+	s.add("HEAD answers as GET, without a body", Pass, strings.Join(fine, ", "))
+}
+
+// guardedGET is the path of a GET route without parameters that anonymous
+// may not use.
+func (s *scanner) guardedGET() (string, bool) {
+	for _, r := range s.o.Inventory.Routes {
+		if r.Method == http.MethodGet && !r.Public && !strings.ContainsAny(r.Path, ":*") {
+			return r.Path, true
+		}
+	}
+	return "", false
+}
+
+// appAnswers are the answers gatehouse made: every one but those of outside
+// paths that something else answered.
+func (s *scanner) appAnswers() []*exchange {
+	var out []*exchange
+	for _, e := range s.seen {
+		if !e.outside {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// excerpt is the start of a body, for evidence.
+func excerpt(b []byte) string {
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return ""
+	}
+	if len(t) > 60 {
+		t = t[:60] + "…"
+	}
+	return fmt.Sprintf(" %q", t)
+}
