@@ -3,9 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -23,6 +27,7 @@ func runScan(ctx context.Context, env *environment, args []string) error {
 	password := fs.String("password", env.getenv("GATEHOUSE_SCAN_PASSWORD"), "its password (GATEHOUSE_SCAN_PASSWORD keeps it out of ps)")
 	yes := fs.Bool("yes", false, "do not ask before spending the login budget (for CI)")
 	origin := fs.String("origin", scan.DefaultOrigin, "a foreign origin that CORS must not allow")
+	caFile := fs.String("ca", "", "PEM file of certificates to trust besides the system's (a staging deployment's own CA)")
 	interval := fs.Duration("interval", scan.DefaultInterval, "least time between two requests")
 	modelPath := fs.String("model", envOr(env, "GATEHOUSE_MODEL", "model.conf"), "Casbin model, for the built-in inventory")
 	policyPath := fs.String("policy", envOr(env, "GATEHOUSE_POLICY", "policy.csv"), "seed policy, for the built-in inventory")
@@ -47,6 +52,13 @@ func runScan(ctx context.Context, env *environment, args []string) error {
 	o := scan.Options{
 		BaseURL: positional[0], Token: *token, Email: *email, Password: *password,
 		Origin: *origin, Interval: *interval,
+	}
+	if *caFile != "" {
+		tr, err := transportTrusting(*caFile)
+		if err != nil {
+			return err
+		}
+		o.Transport = tr
 	}
 	if *token == "" {
 		inv, err := builtinInventory(*modelPath, *policyPath)
@@ -78,6 +90,25 @@ func runScan(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("scan: %d of %d checks failed", n, len(rep.Checks))
 	}
 	return nil
+}
+
+// transportTrusting is the default transport trusting the certificates of
+// caFile as well as the system's.
+func transportTrusting(caFile string) (*http.Transport, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("scan: --ca: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("scan: --ca: %s holds no PEM certificate", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return tr, nil
 }
 
 // confirmSignIn asks before the sign-in checks spend the login budget.

@@ -3,8 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -231,8 +239,8 @@ func nginxPath(t *testing.T) string {
 
 // nginxConf is an nginx configuration in its own prefix: one process in the
 // foreground, no file outside dir, proxying to upstream. %[1]s is dir,
-// %[2]s the listen address, %[3]s the upstream, %[4]s server directives,
-// %[5]s directives of the proxied location.
+// %[2]s the listen address and its options, %[3]s the upstream, %[4]s
+// server directives, %[5]s directives of the proxied location.
 const nginxConf = `daemon off;
 master_process off;
 worker_processes 1;
@@ -258,12 +266,74 @@ http {
 }
 `
 
-// startNginx runs nginx on a free loopback port in front of upstream and
-// returns its URL. It stops when the test ends.
-func startNginx(t *testing.T, upstream, serverConf, locationConf string) string {
+// nginxSetup is the nginx a test puts in front of a server.
+type nginxSetup struct {
+	upstream string
+	// server and location are directives of the server and of its
+	// proxied location.
+	server, location string
+	// tls, when set, makes nginx terminate HTTPS with this certificate.
+	tls *testCert
+}
+
+// testCert is a self-signed certificate for 127.0.0.1 in PEM files.
+type testCert struct {
+	certFile, keyFile string
+	pool              *x509.CertPool
+}
+
+// mustTestCert makes a self-signed certificate for 127.0.0.1 in dir.
+func mustTestCert(t *testing.T) *testCert {
+	t.Helper()
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "gatehouse scan test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &testCert{certFile: filepath.Join(dir, "cert.pem"), keyFile: filepath.Join(dir, "key.pem"), pool: x509.NewCertPool()}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(c.certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c.keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.pool.AppendCertsFromPEM(certPEM)
+	return c
+}
+
+// startNginx runs nginx on a free loopback port as set up and returns its
+// URL. It stops when the test ends.
+func startNginx(t *testing.T, setup nginxSetup) string {
 	t.Helper()
 	bin := nginxPath(t)
 	dir := t.TempDir()
+	scheme, listenOpts, server := "http", "", setup.server
+	client := &http.Client{Timeout: time.Second}
+	if setup.tls != nil {
+		scheme, listenOpts = "https", " ssl"
+		server += fmt.Sprintf("\n    ssl_certificate %s;\n    ssl_certificate_key %s;", setup.tls.certFile, setup.tls.keyFile)
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: setup.tls.pool}}
+	}
 	for attempt := 1; ; attempt++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -272,7 +342,7 @@ func startNginx(t *testing.T, upstream, serverConf, locationConf string) string 
 		addr := l.Addr().String()
 		l.Close()
 		conf := filepath.Join(dir, "nginx.conf")
-		if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConf, dir, addr, upstream, serverConf, locationConf), 0o600); err != nil {
+		if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConf, dir, addr+listenOpts, setup.upstream, server, setup.location), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
@@ -283,8 +353,8 @@ func startNginx(t *testing.T, upstream, serverConf, locationConf string) string 
 		}
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
-		url := "http://" + addr
-		if waitAnswers(url+"/api/health", exited) {
+		url := scheme + "://" + addr
+		if waitAnswers(client, url+"/api/health", exited) {
 			t.Cleanup(func() {
 				_ = cmd.Process.Signal(os.Interrupt)
 				select {
@@ -297,6 +367,7 @@ func startNginx(t *testing.T, upstream, serverConf, locationConf string) string 
 			return url
 		}
 		_ = cmd.Process.Kill()
+		<-exited
 		log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 		// Another process may have taken the free port before nginx did.
 		if attempt == 3 || !strings.Contains(string(log), "Address already in use") {
@@ -306,8 +377,7 @@ func startNginx(t *testing.T, upstream, serverConf, locationConf string) string 
 }
 
 // waitAnswers polls url until it answers 200, nginx exits, or 10 s pass.
-func waitAnswers(url string, exited <-chan error) bool {
-	client := &http.Client{Timeout: time.Second}
+func waitAnswers(client *http.Client, url string, exited <-chan error) bool {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -332,9 +402,11 @@ func waitAnswers(url string, exited <-chan error) bool {
 func TestScanThroughNginxReportsWhatTheProxyChanged(t *testing.T) {
 	t.Parallel()
 	upstream := startScanned(t, nil)
-	proxy := startNginx(t, upstream,
-		`location = /debug/pprof/ { default_type text/plain; return 200 "profiles\n"; }`,
-		`proxy_hide_header X-Content-Type-Options;`)
+	proxy := startNginx(t, nginxSetup{
+		upstream: upstream,
+		server:   `location = /debug/pprof/ { default_type text/plain; return 200 "profiles\n"; }`,
+		location: `proxy_hide_header X-Content-Type-Options;`,
+	})
 	out, err := runScanJSON(t, proxy)
 	wantFailures(t, out, err, "header X-Content-Type-Options", "path /debug/pprof/")
 	failed := out.named("FAIL")
@@ -352,8 +424,37 @@ func TestScanThroughNginxReportsWhatTheProxyChanged(t *testing.T) {
 func TestScanThroughNginxReflectingOrigins(t *testing.T) {
 	t.Parallel()
 	upstream := startScanned(t, nil)
-	proxy := startNginx(t, upstream, "",
-		`add_header Access-Control-Allow-Origin $http_origin always; add_header Access-Control-Allow-Credentials true always;`)
+	proxy := startNginx(t, nginxSetup{
+		upstream: upstream,
+		location: `add_header Access-Control-Allow-Origin $http_origin always; add_header Access-Control-Allow-Credentials true always;`,
+	})
 	out, err := runScanJSON(t, proxy)
 	wantFailures(t, out, err, "CORS: origin https://gatehouse-scan.invalid not allowed", "CORS: origin null not allowed")
+}
+
+// TestScanOverHTTPS: behind nginx terminating TLS, a server with secure
+// cookies passes, HSTS and Secure cookies included; the same server with
+// GATEHOUSE_COOKIE_SECURE=false is reported for both.
+func TestScanOverHTTPS(t *testing.T) {
+	t.Parallel()
+	cert := mustTestCert(t)
+	for _, secure := range []string{"true", "false"} {
+		upstream := startScanned(t, map[string]string{"GATEHOUSE_COOKIE_SECURE": secure})
+		proxy := startNginx(t, nginxSetup{upstream: upstream, tls: cert})
+		out, err := runScanJSON(t, proxy, "--ca", cert.certFile, "--email", "admin@localhost", "--password", scanAdminPassword, "--yes")
+		if out.named("pass")["transport"] != "HTTPS" {
+			t.Errorf("cookie secure %s: transport not HTTPS: %v", secure, out.Checks)
+		}
+		if secure == "true" {
+			wantFailures(t, out, err)
+			if skipped := out.named("skip"); len(skipped) != 0 {
+				t.Errorf("skipped over HTTPS: %v", skipped)
+			}
+			continue
+		}
+		wantFailures(t, out, err, "header Strict-Transport-Security", "session cookie flags")
+		if ev := out.named("FAIL")["session cookie flags"]; !strings.Contains(ev, "gatehouse_session is not Secure over HTTPS") {
+			t.Errorf("cookie evidence %q", ev)
+		}
+	}
 }
