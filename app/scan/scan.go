@@ -67,7 +67,8 @@ type Options struct {
 	SignInSkipped string
 	// Origin is an origin that must not be allowed by CORS (DefaultOrigin).
 	Origin string
-	// Interval is the least time between two requests (DefaultInterval).
+	// Interval is the least time between two requests: DefaultInterval
+	// when zero, no pause at all when negative.
 	Interval time.Duration
 	// Budget is the most requests the scan may send (DefaultBudget).
 	Budget int

@@ -28,7 +28,7 @@ func runScan(ctx context.Context, env *environment, args []string) error {
 	yes := fs.Bool("yes", false, "do not ask before spending the login budget (for CI)")
 	origin := fs.String("origin", scan.DefaultOrigin, "a foreign origin that CORS must not allow")
 	caFile := fs.String("ca", "", "PEM file of certificates to trust besides the system's (a staging deployment's own CA)")
-	interval := fs.Duration("interval", scan.DefaultInterval, "least time between two requests")
+	interval := fs.Duration("interval", scan.DefaultInterval, "least time between two requests (0: no pause)")
 	modelPath := fs.String("model", envOr(env, "GATEHOUSE_MODEL", "model.conf"), "Casbin model, for the built-in inventory")
 	policyPath := fs.String("policy", envOr(env, "GATEHOUSE_POLICY", "policy.csv"), "seed policy, for the built-in inventory")
 	// Flags may come before or after the URL.
@@ -52,6 +52,9 @@ func runScan(ctx context.Context, env *environment, args []string) error {
 	o := scan.Options{
 		BaseURL: positional[0], Token: *token, Email: *email, Password: *password,
 		Origin: *origin, Interval: *interval,
+	}
+	if *interval <= 0 {
+		o.Interval = -1 // no pause
 	}
 	if *caFile != "" {
 		tr, err := transportTrusting(*caFile)

@@ -458,3 +458,16 @@ func TestScanOverHTTPS(t *testing.T) {
 		}
 	}
 }
+
+// TestScanWaitsOutATighterRateLimit: against a limit of 20 requests a
+// second, an unpaced scan waits for each window to reset instead of being
+// refused, and passes.
+func TestScanWaitsOutATighterRateLimit(t *testing.T) {
+	t.Parallel()
+	url := startScanned(t, map[string]string{"GATEHOUSE_RATE_LIMIT": "20-S"})
+	out, err := runScanJSON(t, url, "--interval", "0")
+	wantFailures(t, out, err)
+	if out.Requests < 40 {
+		t.Errorf("%d requests: the scan cannot have met the limit", out.Requests)
+	}
+}
