@@ -161,7 +161,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// One request first: a deployment that does not answer at all is an
 	// error of the scan, not a page of failed checks.
 	if _, err := s.send(ctx, http.MethodGet, "/api/health", nil); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, base, errors.Unwrap(err))
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, base, err)
 	}
 	s.checkTransport()
 	s.checkRoutes(ctx)

@@ -2,6 +2,8 @@ package scan
 
 import (
 	"context"
+	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -180,5 +182,22 @@ func TestReportTableKeepsRowsOnOneLine(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), `answered 200 "a\nb"`) || !strings.Contains(b.String(), "1 checks: 0 passed, 1 failed") {
 		t.Errorf("table:\n%s", b.String())
+	}
+}
+
+// TestRunSaysWhenNothingAnswers: no answer at all is an error of the scan,
+// not a report.
+func TestRunSaysWhenNothingAnswers(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	inv := api.RouteInventory{}
+	rep, err := Run(context.Background(), Options{BaseURL: "http://" + addr, Inventory: &inv})
+	if !errors.Is(err, ErrUnreachable) || rep != nil {
+		t.Fatalf("Run: %v, %v; want ErrUnreachable", rep, err)
 	}
 }
