@@ -64,6 +64,10 @@ func (s *scanner) checkSignIn(ctx context.Context) {
 	case e.status == http.StatusUnauthorized && e.code() == api.CodeMFARequired:
 		s.skipFrom(checkSignIn, "the account has a second factor: scan with an account that has none")
 		return
+	case e.status == http.StatusTooManyRequests:
+		s.add(checkSignIn, Fail, e.label()+" answered "+e.summary()+": the login limit of this email or address is spent (a scan less than a minute ago?); try again in "+e.header.Get("Retry-After")+" s")
+		s.skipFrom(checkCookieFlags, "not signed in")
+		return
 	case e.status != http.StatusOK:
 		s.add(checkSignIn, Fail, e.label()+" answered "+e.summary())
 		s.skipFrom(checkCookieFlags, "not signed in")
