@@ -471,3 +471,40 @@ func TestScanWaitsOutATighterRateLimit(t *testing.T) {
 		t.Errorf("%d requests: the scan cannot have met the limit", out.Requests)
 	}
 }
+
+// TestScanWithATokenFollowsTheDeploymentsPolicy: once an admin opens a
+// route to anonymous, the built-in inventory (the seed) reports it, and the
+// deployment's own inventory, read with a token, does not. The default
+// output is the table.
+func TestScanWithATokenFollowsTheDeploymentsPolicy(t *testing.T) {
+	t.Parallel()
+	url := startScanned(t, nil)
+	admin := api.NewClient(url, "")
+	login, err := admin.Login(context.Background(), api.LoginRequest{Email: "admin@localhost", Password: scanAdminPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.AddPolicy(context.Background(), api.RuleInput{Type: "p", Rule: []string{"anonymous", "/api/admin/routes", "GET", "*"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	var stdout, stderr bytes.Buffer
+	err = run(context.Background(), []string{"scan", url, "--model", "../../model.conf", "--policy", "../../policy.csv"},
+		func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
+	if err == nil {
+		t.Fatalf("built-in scan of an opened route passed:\n%s", stdout.String())
+	}
+	table := stdout.String()
+	for _, want := range []string{"CHECK", "RESULT", "EVIDENCE",
+		"route GET /api/admin/routes (guarded)", "FAIL", "GET /api/admin/routes answered 200; an anonymous caller must get 401 unauthorized"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+
+	out, err := runScanJSON(t, url, "--token", login.Token)
+	wantFailures(t, out, err)
+	if ev := out.named("pass")["route GET /api/admin/routes (public)"]; ev != "GET /api/admin/routes answered 200" {
+		t.Errorf("with the token, GET /api/admin/routes: %q, want public and passing", ev)
+	}
+}
