@@ -225,12 +225,14 @@ func (s *scanner) checkLoginLimit(ctx context.Context) {
 	s.pace.setAdaptive(false)
 	defer s.pace.setAdaptive(true)
 	wrong := wrongPassword(s.o.Password)
+	lastLimit := ""
 	for i := 1; i <= s.o.LoginAttempts; i++ {
 		e, err := s.login(ctx, wrong)
 		if err != nil {
 			s.add(checkLoginLimit, Fail, "no answer: "+err.Error())
 			return
 		}
+		lastLimit = e.header.Get("X-RateLimit-Limit")
 		switch {
 		case e.status == http.StatusUnauthorized && e.code() == api.CodeInvalidCredentials:
 			continue
@@ -247,5 +249,6 @@ func (s *scanner) checkLoginLimit(ctx context.Context) {
 			return
 		}
 	}
-	s.add(checkLoginLimit, Fail, fmt.Sprintf("no 429 after %d wrong passwords: logins are not limited", s.o.LoginAttempts))
+	s.add(checkLoginLimit, Fail, fmt.Sprintf("no 429 after %d wrong passwords (X-RateLimit-Limit: %q): password guessing is not limited tightly enough; the default is 10 a minute",
+		s.o.LoginAttempts, lastLimit))
 }

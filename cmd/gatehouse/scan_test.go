@@ -508,3 +508,15 @@ func TestScanWithATokenFollowsTheDeploymentsPolicy(t *testing.T) {
 		t.Errorf("with the token, GET /api/admin/routes: %q, want public and passing", ev)
 	}
 }
+
+// TestScanReportsALooseLoginLimit: a login limit above the scan's attempts
+// is a finding.
+func TestScanReportsALooseLoginLimit(t *testing.T) {
+	t.Parallel()
+	url := startScanned(t, map[string]string{"GATEHOUSE_LOGIN_RATE_LIMIT": "100-M"})
+	out, err := runScanJSON(t, url, "--email", "admin@localhost", "--password", scanAdminPassword, "--yes", "--interval", "0")
+	wantFailures(t, out, err, "login limit answers 429")
+	if ev := out.named("FAIL")["login limit answers 429"]; !strings.HasPrefix(ev, `no 429 after 25 wrong passwords (X-RateLimit-Limit: "100")`) {
+		t.Errorf("evidence %q", ev)
+	}
+}
