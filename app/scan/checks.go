@@ -138,20 +138,24 @@ func (s *scanner) checkCORS(ctx context.Context) {
 	for _, origin := range []string{s.o.Origin, "null"} {
 		name := "CORS: origin " + origin + " not allowed"
 		var problems []string
+		read, _ := s.plainGET(true)
+		if read == "" {
+			read = "/api/health"
+		}
+		write, method := s.writeRoute()
 		probes := []struct {
-			method string
-			header http.Header
+			method, path string
+			header       http.Header
 		}{
-			{http.MethodGet, http.Header{"Origin": {origin}}},
-			{http.MethodOptions, http.Header{
+			{http.MethodGet, read, http.Header{"Origin": {origin}}},
+			{http.MethodOptions, write, http.Header{
 				"Origin":                         {origin},
-				"Access-Control-Request-Method":  {http.MethodPost},
+				"Access-Control-Request-Method":  {method},
 				"Access-Control-Request-Headers": {"authorization, content-type, x-csrf-token"},
 			}},
 		}
-		path := "/api/notes"
 		for _, pr := range probes {
-			e, err := s.send(ctx, pr.method, path, &request{header: pr.header})
+			e, err := s.send(ctx, pr.method, pr.path, &request{header: pr.header})
 			if err != nil {
 				problems = append(problems, "no answer: "+err.Error())
 				continue
@@ -166,7 +170,7 @@ func (s *scanner) checkCORS(ctx context.Context) {
 			s.add(name, Fail, strings.Join(problems, "; "))
 			continue
 		}
-		s.add(name, Pass, "no Access-Control-Allow-* header on GET and preflight of "+path)
+		s.add(name, Pass, fmt.Sprintf("no Access-Control-Allow-* header on GET %s nor on the preflight of %s %s", read, method, write))
 	}
 }
 
@@ -183,67 +187,87 @@ func (s *scanner) checkCORSHeaders() {
 }
 
 // checkMethods sends a method no route takes and HEAD requests: the first
-// must answer 405 with Allow, HEAD as GET does, without a body.
+// must answer 405 with Allow, HEAD as GET did in the sweep, without a body.
 func (s *scanner) checkMethods(ctx context.Context) {
-	const probe = "/api/health"
-	if e, err := s.send(ctx, "SCAN", probe, nil); err != nil {
-		s.add("unknown method answers 405 with Allow", Fail, "no answer: "+err.Error())
+	const name405 = "unknown method answers 405 with Allow"
+	public, _ := s.plainGET(true)
+	if public == "" {
+		public = "/api/health"
+	}
+	if e, err := s.send(ctx, "SCAN", public, nil); err != nil {
+		s.add(name405, Fail, "no answer: "+err.Error())
 	} else {
 		got := e.label() + " answered " + e.summary()
 		allow := e.header.Get("Allow")
 		switch {
 		case e.status != http.StatusMethodNotAllowed || e.code() != api.CodeMethodNotAllowed:
-			s.add("unknown method answers 405 with Allow", Fail, got+"; must be 405 method_not_allowed")
+			s.add(name405, Fail, got+"; must be 405 method_not_allowed")
 		case !strings.Contains(allow, http.MethodGet):
-			s.add("unknown method answers 405 with Allow", Fail, got+" with Allow: "+allow+"; must list GET")
+			s.add(name405, Fail, got+" with Allow: "+allow+"; must list GET")
 		default:
-			s.add("unknown method answers 405 with Allow", Pass, got+", Allow: "+allow)
+			s.add(name405, Pass, got+", Allow: "+allow)
 		}
 	}
-	// HEAD on a public and on a guarded GET route: the status of GET,
-	// and no body.
-	targets := []struct {
-		path string
-		want int
-	}{{probe, http.StatusOK}}
-	if g, ok := s.guardedGET(); ok {
-		targets = append(targets, struct {
-			path string
-			want int
-		}{g, http.StatusUnauthorized})
-	}
+	// HEAD on a public and on a guarded GET route, compared with what
+	// their GET answered in the sweep.
+	const nameHEAD = "HEAD answers as GET, without a body"
 	var problems, fine []string
-	for _, t := range targets {
-		e, err := s.send(ctx, http.MethodHead, t.path, nil)
+	for _, public := range []bool{true, false} {
+		path, get := s.plainGET(public)
+		if get == nil {
+			continue
+		}
+		e, err := s.send(ctx, http.MethodHead, path, nil)
 		if err != nil {
 			problems = append(problems, "no answer: "+err.Error())
 			continue
 		}
 		switch {
-		case e.status != t.want:
-			problems = append(problems, fmt.Sprintf("%s answered %d, GET answers %d", e.label(), e.status, t.want))
+		case e.status != get.status:
+			problems = append(problems, fmt.Sprintf("%s answered %d, GET answers %d", e.label(), e.status, get.status))
 		case len(e.body) > 0:
 			problems = append(problems, fmt.Sprintf("%s answered with a body of %d bytes", e.label(), len(e.body)))
 		default:
 			fine = append(fine, fmt.Sprintf("%s answered %d", e.label(), e.status))
 		}
 	}
-	if len(problems) > 0 {
-		s.add("HEAD answers as GET, without a body", Fail, strings.Join(problems, "; "))
-		return
+	switch {
+	case len(problems) > 0:
+		s.add(nameHEAD, Fail, strings.Join(problems, "; "))
+	case len(fine) == 0:
+		s.add(nameHEAD, Skip, "the inventory has no GET route without parameters")
+	default:
+		s.add(nameHEAD, Pass, strings.Join(fine, ", "))
 	}
-	s.add("HEAD answers as GET, without a body", Pass, strings.Join(fine, ", "))
 }
 
-// guardedGET is the path of a GET route without parameters that anonymous
-// may not use.
-func (s *scanner) guardedGET() (string, bool) {
+// plainGET is the first GET route without parameters that is public (or
+// guarded), and the answer its GET got in the sweep.
+func (s *scanner) plainGET(public bool) (string, *exchange) {
 	for _, r := range s.o.Inventory.Routes {
-		if r.Method == http.MethodGet && !r.Public && !strings.ContainsAny(r.Path, ":*") {
-			return r.Path, true
+		if r.Method != http.MethodGet || r.Public != public || strings.ContainsAny(r.Path, ":*") {
+			continue
+		}
+		for _, e := range s.seen {
+			if e.method == http.MethodGet && e.path == r.Path {
+				return r.Path, e
+			}
+		}
+		return r.Path, nil
+	}
+	return "", nil
+}
+
+// writeRoute is where CORS preflights are probed: the first route taking
+// a write, whose preflight is one a browser would send, with its method.
+func (s *scanner) writeRoute() (path, method string) {
+	for _, r := range s.o.Inventory.Routes {
+		switch r.Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+			return fillPath(r.Path), r.Method
 		}
 	}
-	return "", false
+	return "/api/health", http.MethodPost
 }
 
 // appAnswers are the answers gatehouse made: every one but those of outside
