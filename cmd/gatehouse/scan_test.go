@@ -520,3 +520,17 @@ func TestScanReportsALooseLoginLimit(t *testing.T) {
 		t.Errorf("evidence %q", ev)
 	}
 }
+
+// TestScanWarnsOfARouteClosedByASetting: registration closed by its
+// setting is granted by the policy and refused by the server: a warning,
+// not a failure.
+func TestScanWarnsOfARouteClosedByASetting(t *testing.T) {
+	t.Parallel()
+	url := startScanned(t, map[string]string{"GATEHOUSE_ALLOW_REGISTRATION": "false"})
+	out, err := runScanJSON(t, url, "--interval", "0")
+	wantFailures(t, out, err)
+	warned := out.named("warn")
+	if ev := warned["route POST /api/auth/register (public)"]; !strings.HasPrefix(ev, "POST /api/auth/register answered 403 forbidden") || len(warned) != 1 {
+		t.Errorf("warnings %v, want registration's 403", warned)
+	}
+}
