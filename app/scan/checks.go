@@ -1,9 +1,11 @@
 package scan
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/app/api"
@@ -109,7 +111,11 @@ func refusedOrMissing(status int) bool {
 
 // checkOutsidePaths asks the paths outside the inventory: each must answer
 // 404 or 401 as gatehouse does, in its error JSON, and so leak nothing.
+// With a front end (Options.FrontEnd), / is the front end's page, and a
+// path outside /api may answer that same page: the single-page app's
+// fallback, not a leak. Anything else there is still a finding.
 func (s *scanner) checkOutsidePaths(ctx context.Context) {
+	var front *exchange
 	for _, p := range outsidePaths {
 		name := "path " + p
 		e, err := s.send(ctx, http.MethodGet, p, nil)
@@ -118,6 +124,27 @@ func (s *scanner) checkOutsidePaths(ctx context.Context) {
 			continue
 		}
 		got := e.label() + " answered " + e.summary()
+		underAPI := p == "/api" || strings.HasPrefix(p, "/api/")
+		switch {
+		case s.o.FrontEnd && p == "/":
+			e.outside = true
+			if e.status != http.StatusOK {
+				s.add(name, Fail, got+excerpt(e.body)+"; the front end's page must answer 200")
+				continue
+			}
+			front = e
+			s.add(name, Pass, got+": the front end ("+e.header.Get("Content-Type")+")")
+			continue
+		case s.o.FrontEnd && !underAPI && front != nil && e.status == http.StatusOK && bytes.Equal(e.body, front.body):
+			e.outside = true
+			s.add(name, Pass, got+": the front end's page, the same as /")
+			continue
+		case s.slashRedirect(e):
+			// nginx's answer to /api when only /api/ is proxied.
+			e.outside = true
+			s.add(name, Pass, got+" to "+p+"/: the proxy adds the trailing slash")
+			continue
+		}
 		if e.status != http.StatusNotFound && e.status != http.StatusUnauthorized {
 			e.outside = true
 			s.add(name, Fail, got+excerpt(e.body)+"; must be 404 or 401: something other than gatehouse answers here")
@@ -130,6 +157,27 @@ func (s *scanner) checkOutsidePaths(ctx context.Context) {
 		}
 		s.add(name, Pass, got)
 	}
+}
+
+// slashRedirect reports whether e is a redirect to its own path with a
+// trailing slash, on the same origin.
+func (s *scanner) slashRedirect(e *exchange) bool {
+	switch e.status {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+	default:
+		return false
+	}
+	here, err := url.Parse(s.base.String() + e.path)
+	if err != nil {
+		return false
+	}
+	to, err := here.Parse(e.header.Get("Location"))
+	if err != nil {
+		return false
+	}
+	// Behind a proxy the Location may name the upstream's port; the
+	// path and the host must match.
+	return to.Path == e.path+"/" && to.Hostname() == s.base.Hostname() && to.RawQuery == ""
 }
 
 // checkCORS sends a foreign origin and the null origin, on a simple request

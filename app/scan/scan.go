@@ -65,6 +65,10 @@ type Options struct {
 	// SignInSkipped says why the sign-in checks do not run when Email is
 	// empty ("no --email" when blank).
 	SignInSkipped string
+	// FrontEnd says a front end is served outside /api at the same origin
+	// (README's same-origin setup): / must answer its page, and paths
+	// outside /api may answer that same page.
+	FrontEnd bool
 	// Origin is an origin that must not be allowed by CORS (DefaultOrigin).
 	Origin string
 	// Interval is the least time between two requests: DefaultInterval

@@ -27,6 +27,7 @@ func runScan(ctx context.Context, env *environment, args []string) error {
 	password := fs.String("password", env.getenv("GATEHOUSE_SCAN_PASSWORD"), "its password (GATEHOUSE_SCAN_PASSWORD keeps it out of ps)")
 	yes := fs.Bool("yes", false, "do not ask before spending the login budget (for CI)")
 	origin := fs.String("origin", scan.DefaultOrigin, "a foreign origin that CORS must not allow")
+	frontEnd := fs.Bool("frontend", false, "a front end is served at / of the same origin: paths outside /api may answer its page")
 	caFile := fs.String("ca", "", "PEM file of certificates to trust besides the system's (a staging deployment's own CA)")
 	interval := fs.Duration("interval", scan.DefaultInterval, "least time between two requests (0: no pause)")
 	modelPath := fs.String("model", envOr(env, "GATEHOUSE_MODEL", "model.conf"), "Casbin model, for the built-in inventory")
@@ -51,7 +52,7 @@ func runScan(ctx context.Context, env *environment, args []string) error {
 	}
 	o := scan.Options{
 		BaseURL: positional[0], Token: *token, Email: *email, Password: *password,
-		Origin: *origin, Interval: *interval,
+		Origin: *origin, Interval: *interval, FrontEnd: *frontEnd,
 	}
 	if *interval <= 0 {
 		o.Interval = -1 // no pause

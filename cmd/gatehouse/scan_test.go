@@ -240,7 +240,8 @@ func nginxPath(t *testing.T) string {
 // nginxConf is an nginx configuration in its own prefix: one process in the
 // foreground, no file outside dir, proxying to upstream. %[1]s is dir,
 // %[2]s the listen address and its options, %[3]s the upstream, %[4]s
-// server directives, %[5]s directives of the proxied location.
+// server directives, %[5]s directives of the proxied location, %[6]s its
+// path.
 const nginxConf = `daemon off;
 master_process off;
 worker_processes 1;
@@ -257,7 +258,7 @@ http {
   server {
     listen %[2]s;
     %[4]s
-    location / {
+    location %[6]s {
       proxy_pass %[3]s;
       proxy_http_version 1.1;
       %[5]s
@@ -270,8 +271,8 @@ http {
 type nginxSetup struct {
 	upstream string
 	// server and location are directives of the server and of its
-	// proxied location.
-	server, location string
+	// proxied location; proxyPath is that location's path ("/" if empty).
+	server, location, proxyPath string
 	// tls, when set, makes nginx terminate HTTPS with this certificate.
 	tls *testCert
 }
@@ -328,6 +329,9 @@ func startNginx(t *testing.T, setup nginxSetup) string {
 	bin := nginxPath(t)
 	dir := t.TempDir()
 	scheme, listenOpts, server := "http", "", setup.server
+	if setup.proxyPath == "" {
+		setup.proxyPath = "/"
+	}
 	client := &http.Client{Timeout: time.Second}
 	if setup.tls != nil {
 		scheme, listenOpts = "https", " ssl"
@@ -342,7 +346,7 @@ func startNginx(t *testing.T, setup nginxSetup) string {
 		addr := l.Addr().String()
 		l.Close()
 		conf := filepath.Join(dir, "nginx.conf")
-		if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConf, dir, addr+listenOpts, setup.upstream, server, setup.location), 0o600); err != nil {
+		if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConf, dir, addr+listenOpts, setup.upstream, server, setup.location, setup.proxyPath), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
@@ -532,5 +536,45 @@ func TestScanWarnsOfARouteClosedByASetting(t *testing.T) {
 	warned := out.named("warn")
 	if ev := warned["route POST /api/auth/register (public)"]; !strings.HasPrefix(ev, "POST /api/auth/register answered 403 forbidden") || len(warned) != 1 {
 		t.Errorf("warnings %v, want registration's 403", warned)
+	}
+}
+
+// TestScanOfAFrontEndOnTheSameOrigin: README's same-origin setup, nginx
+// serving a single-page app with its index.html fallback and passing
+// /api/ to gatehouse. Strict, the front end's paths are findings; with
+// --frontend they pass, but a real file the proxy serves (.env) is still
+// reported.
+func TestScanOfAFrontEndOnTheSameOrigin(t *testing.T) {
+	t.Parallel()
+	upstream := startScanned(t, nil)
+	site := t.TempDir()
+	if err := os.WriteFile(filepath.Join(site, "index.html"), []byte("<!doctype html><title>app</title>\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	proxy := startNginx(t, nginxSetup{
+		upstream:  upstream,
+		server:    fmt.Sprintf("root %s;\n    location / { try_files $uri /index.html; }", site),
+		proxyPath: "/api/",
+	})
+	frontPaths := []string{"path /", "path /debug/pprof/", "path /metrics", "path /.env"}
+
+	out, err := runScanJSON(t, proxy)
+	wantFailures(t, out, err, frontPaths...)
+
+	out, err = runScanJSON(t, proxy, "--frontend")
+	wantFailures(t, out, err)
+	for _, p := range frontPaths[1:] {
+		if ev := out.named("pass")[p]; !strings.HasSuffix(ev, "the front end's page, the same as /") {
+			t.Errorf("%s: %q, want the front end's page", p, ev)
+		}
+	}
+
+	if err := os.WriteFile(filepath.Join(site, ".env"), []byte("DATABASE_PASSWORD=hunter2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runScanJSON(t, proxy, "--frontend")
+	wantFailures(t, out, err, "path /.env")
+	if ev := out.named("FAIL")["path /.env"]; !strings.Contains(ev, "DATABASE_PASSWORD") {
+		t.Errorf("evidence %q, want what was served", ev)
 	}
 }
