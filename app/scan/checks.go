@@ -29,7 +29,7 @@ var outsidePaths = []string{
 const (
 	corsRequests   = 4
 	methodRequests = 3
-	signInRequests = 6
+	signInRequests = 5
 )
 
 // fillPath puts a value in each parameter of a route template. Ids get 0,
@@ -42,8 +42,8 @@ func fillPath(template string) string {
 	for i, p := range parts {
 		switch {
 		case strings.HasPrefix(p, ":"):
-			name := strings.ToLower(p[1:])
-			if name == "id" || strings.HasSuffix(name, "_id") || strings.HasSuffix(name, "id") {
+			// id, user_id, noteID
+			if strings.HasSuffix(strings.ToLower(p), "id") {
 				parts[i] = "0"
 			} else {
 				parts[i] = "gatehouse-scan-0"
