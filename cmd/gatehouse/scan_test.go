@@ -195,19 +195,6 @@ func TestScanAsksBeforeSpendingTheLoginBudget(t *testing.T) {
 	}
 }
 
-// TestScanReportsCORSOpenedToAForeignOrigin: a server configured to allow
-// an origin that is not its own is reported, and the scan fails.
-func TestScanReportsCORSOpenedToAForeignOrigin(t *testing.T) {
-	t.Parallel()
-	url := startScanned(t, map[string]string{"GATEHOUSE_CORS_ORIGINS": "https://attacker.example"})
-	out, err := runScanJSON(t, url, "--origin", "https://attacker.example")
-	wantFailures(t, out, err, "CORS: origin https://attacker.example not allowed")
-	ev := out.named("FAIL")["CORS: origin https://attacker.example not allowed"]
-	if !strings.Contains(ev, "Access-Control-Allow-Origin: https://attacker.example") || !strings.Contains(ev, "Access-Control-Allow-Credentials: true") {
-		t.Errorf("evidence %q, want the allow headers it got", ev)
-	}
-}
-
 // nginxPath finds Debian's nginx; without it the test is skipped, or fails
 // under CI=true.
 func nginxPath(t *testing.T) string {
@@ -450,19 +437,6 @@ func TestScanOverHTTPS(t *testing.T) {
 	}
 }
 
-// TestScanWaitsOutATighterRateLimit: against a limit of 20 requests a
-// second, an unpaced scan waits for each window to reset instead of being
-// refused, and passes.
-func TestScanWaitsOutATighterRateLimit(t *testing.T) {
-	t.Parallel()
-	url := startScanned(t, map[string]string{"GATEHOUSE_RATE_LIMIT": "20-S"})
-	out, err := runScanJSON(t, url, "--interval", "0")
-	wantFailures(t, out, err)
-	if out.Requests < 40 {
-		t.Errorf("%d requests: the scan cannot have met the limit", out.Requests)
-	}
-}
-
 // TestScanWithATokenFollowsTheDeploymentsPolicy: once an admin opens a
 // route to anonymous, the built-in inventory (the seed) reports it, and the
 // deployment's own inventory, read with a token, does not. The default
@@ -497,32 +471,6 @@ func TestScanWithATokenFollowsTheDeploymentsPolicy(t *testing.T) {
 	wantFailures(t, out, err)
 	if ev := out.named("pass")["route GET /api/admin/routes (public)"]; ev != "GET /api/admin/routes answered 200" {
 		t.Errorf("with the token, GET /api/admin/routes: %q, want public and passing", ev)
-	}
-}
-
-// TestScanReportsALooseLoginLimit: a login limit above the scan's attempts
-// is a finding.
-func TestScanReportsALooseLoginLimit(t *testing.T) {
-	t.Parallel()
-	url := startScanned(t, map[string]string{"GATEHOUSE_LOGIN_RATE_LIMIT": "100-M"})
-	out, err := runScanJSON(t, url, "--email", "admin@localhost", "--password", scanAdminPassword, "--yes", "--interval", "0")
-	wantFailures(t, out, err, "login limit answers 429")
-	if ev := out.named("FAIL")["login limit answers 429"]; !strings.HasPrefix(ev, `no 429 after 25 wrong passwords (X-RateLimit-Limit: "100")`) {
-		t.Errorf("evidence %q", ev)
-	}
-}
-
-// TestScanWarnsOfARouteClosedByASetting: registration closed by its
-// setting is granted by the policy and refused by the server: a warning,
-// not a failure.
-func TestScanWarnsOfARouteClosedByASetting(t *testing.T) {
-	t.Parallel()
-	url := startScanned(t, map[string]string{"GATEHOUSE_ALLOW_REGISTRATION": "false"})
-	out, err := runScanJSON(t, url, "--interval", "0")
-	wantFailures(t, out, err)
-	warned := out.named("warn")
-	if ev := warned["route POST /api/auth/register (public)"]; !strings.HasPrefix(ev, "POST /api/auth/register answered 403 forbidden") || len(warned) != 1 {
-		t.Errorf("warnings %v, want registration's 403", warned)
 	}
 }
 
@@ -563,5 +511,74 @@ func TestScanOfAFrontEndOnTheSameOrigin(t *testing.T) {
 	wantFailures(t, out, err, "path /.env")
 	if ev := out.named("FAIL")["path /.env"]; !strings.Contains(ev, "DATABASE_PASSWORD") {
 		t.Errorf("evidence %q, want what was served", ev)
+	}
+}
+
+// TestScanOfServerSettings: what a scan makes of the server's own
+// settings. Each case runs its own server with env and scans it with args.
+func TestScanOfServerSettings(t *testing.T) {
+	t.Parallel()
+	signIn := []string{"--email", "admin@localhost", "--password", scanAdminPassword, "--yes"}
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		// failed are the checks that must fail, and nothing else.
+		failed []string
+		// check looks at the evidence.
+		check func(t *testing.T, out scanOutput)
+	}{{
+		// CORS opened to an origin that is not the deployment's own.
+		name:   "CORS allows a foreign origin",
+		env:    map[string]string{"GATEHOUSE_CORS_ORIGINS": "https://attacker.example"},
+		args:   []string{"--origin", "https://attacker.example"},
+		failed: []string{"CORS: origin https://attacker.example not allowed"},
+		check: func(t *testing.T, out scanOutput) {
+			ev := out.named("FAIL")["CORS: origin https://attacker.example not allowed"]
+			if !strings.Contains(ev, "Access-Control-Allow-Origin: https://attacker.example") || !strings.Contains(ev, "Access-Control-Allow-Credentials: true") {
+				t.Errorf("evidence %q, want the allow headers it got", ev)
+			}
+		},
+	}, {
+		// An unpaced scan against 20 requests a second waits for each
+		// window to reset instead of being refused.
+		name: "a tighter rate limit is waited out",
+		env:  map[string]string{"GATEHOUSE_RATE_LIMIT": "20-S"},
+		args: []string{"--interval", "0"},
+		check: func(t *testing.T, out scanOutput) {
+			if out.Requests < 40 {
+				t.Errorf("%d requests: the scan cannot have met the limit", out.Requests)
+			}
+		},
+	}, {
+		name:   "a login limit above the scan's attempts",
+		env:    map[string]string{"GATEHOUSE_LOGIN_RATE_LIMIT": "100-M"},
+		args:   append([]string{"--interval", "0"}, signIn...),
+		failed: []string{"login limit answers 429"},
+		check: func(t *testing.T, out scanOutput) {
+			if ev := out.named("FAIL")["login limit answers 429"]; !strings.HasPrefix(ev, `no 429 after 25 wrong passwords (X-RateLimit-Limit: "100")`) {
+				t.Errorf("evidence %q", ev)
+			}
+		},
+	}, {
+		// Granted by the policy, refused by the server: a warning.
+		name: "registration closed by its setting",
+		env:  map[string]string{"GATEHOUSE_ALLOW_REGISTRATION": "false"},
+		args: []string{"--interval", "0"},
+		check: func(t *testing.T, out scanOutput) {
+			warned := out.named("warn")
+			if ev := warned["route POST /api/auth/register (public)"]; !strings.HasPrefix(ev, "POST /api/auth/register answered 403 forbidden") || len(warned) != 1 {
+				t.Errorf("warnings %v, want registration's 403", warned)
+			}
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			url := startScanned(t, tt.env)
+			out, err := runScanJSON(t, append([]string{url}, tt.args...)...)
+			wantFailures(t, out, err, tt.failed...)
+			tt.check(t, out)
+		})
 	}
 }
