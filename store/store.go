@@ -66,12 +66,19 @@ type Tx interface {
 	// writes, in UTC at microsecond precision: what every backend can store
 	// exactly, so a value reads back as it was written.
 	Now() time.Time
+	// Users are the accounts.
 	Users() Users
+	// Sessions are the login sessions and personal tokens.
 	Sessions() Sessions
+	// Groups are the groups of users.
 	Groups() Groups
+	// Rules are the policy.
 	Rules() Rules
+	// Docs are the owned resources of every kind (see Collection).
 	Docs() Docs
+	// Audit is the log of changes.
 	Audit() Audit
+	// Failures are the auth-failure log.
 	Failures() Failures
 }
 
