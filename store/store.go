@@ -176,8 +176,9 @@ type Rules interface {
 	Any() (bool, error)
 	// List returns a page of rules in id order.
 	List(p Page) ([]Rule, string, error)
-	// Version is the policy version: 0 for a database that never had a
-	// rule, one more for every committed transaction that changed rules.
+	// Version is the policy version: 0 for a new database (and for a file
+	// written before versions were kept), one more for every committed
+	// transaction that changed rules.
 	// Inside a transaction that changed rules it is already the version
 	// that transaction commits as.
 	Version() (uint64, error)
