@@ -63,12 +63,23 @@ func groupParam(c echo.Context) (string, error) {
 	return name, nil
 }
 
+// handleGroupList lists groups by name; ?q= keeps those whose name or
+// description contains it, ignoring case.
 func (s *Server) handleGroupList(c echo.Context) error {
 	p, err := page(c)
 	if err != nil {
 		return err
 	}
-	return listPage(c, s.db, func(tx *store.Tx) ([]store.Group, string, error) { return tx.ListGroups(p) }, groupInTx)
+	q, err := searchParam(c)
+	if err != nil {
+		return err
+	}
+	list := func(tx *store.Tx) ([]store.Group, string, error) {
+		return filteredPage(tx.ListGroups, func(g store.Group) bool {
+			return q == "" || strings.Contains(strings.ToLower(g.Name+" "+g.Description), q)
+		}, p)
+	}
+	return listPage(c, s.db, p, list, groupViewInTx, nil)
 }
 
 func (s *Server) handleGroupCreate(c echo.Context) error {
@@ -111,7 +122,7 @@ func (s *Server) handleGroupCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, out)
+	return groupAnswer(c, http.StatusCreated, out)
 }
 
 func (s *Server) handleGroupGet(c echo.Context) error {
@@ -131,7 +142,7 @@ func (s *Server) handleGroupGet(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	return groupAnswer(c, http.StatusOK, out)
 }
 
 // handleGroupUpdate sets a group's description or roles; roles replace the
@@ -171,6 +182,9 @@ func (s *Server) handleGroupUpdate(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		if err := checkIfMatch(c, groupWithETag(before).ETag); err != nil {
+			return err
+		}
 		if in.Description != nil {
 			g.Description = *in.Description
 			if err := tx.UpdateGroup(&g); err != nil {
@@ -193,7 +207,7 @@ func (s *Server) handleGroupUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	return groupAnswer(c, http.StatusOK, out)
 }
 
 // handleGroupDelete deletes a group with every rule naming it: its roles,
@@ -256,7 +270,10 @@ func memberParams(c echo.Context, tx *store.Tx) (store.Group, store.User, error)
 		return g, store.User{}, err
 	}
 	u, err := tx.User(id)
-	return g, u, err
+	if err != nil {
+		return g, u, err
+	}
+	return g, u, checkGroupIfMatch(c, tx, g)
 }
 
 // handleGroupMemberPut puts a user in a group. Putting a member again
@@ -272,6 +289,9 @@ func (s *Server) handleGroupMemberPut(c echo.Context) error {
 			return nil
 		}
 		if _, err := s.authz.AddRule(tx, "g", link); err != nil {
+			return err
+		}
+		if err := setGroupETagInTx(c, tx, g); err != nil {
 			return err
 		}
 		return s.audit(c, tx, "group.member.add", groupPrefix+g.Name, nil, membership{UserID: store.FormatID(u.ID), Email: u.Email})
@@ -297,6 +317,9 @@ func (s *Server) handleGroupMemberDelete(c echo.Context) error {
 			return err
 		}
 		if _, err := tx.RemoveRule(r.ID); err != nil {
+			return err
+		}
+		if err := setGroupETagInTx(c, tx, g); err != nil {
 			return err
 		}
 		return s.audit(c, tx, "group.member.remove", groupPrefix+g.Name, membership{UserID: store.FormatID(u.ID), Email: u.Email}, nil)

@@ -139,7 +139,11 @@ func (s *Server) handleUserList(c echo.Context) error {
 	if len(q) > maxQueryLen {
 		return invalidInput(map[string]string{"q": fmt.Sprintf("must be at most %d characters", maxQueryLen)})
 	}
-	return listPage(c, s.db, func(tx *store.Tx) ([]store.User, string, error) { return tx.ListUsers(q, p) }, userInTx)
+	var count func(*store.Tx) int
+	if q == "" {
+		count = (*store.Tx).CountUsers
+	}
+	return listPage(c, s.db, p, func(tx *store.Tx) ([]store.User, string, error) { return tx.ListUsers(q, p) }, userViewInTx, count)
 }
 
 // handleUserCreate creates a user with roles (["user"] when none is given)
@@ -204,7 +208,7 @@ func (s *Server) handleUserCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, out)
+	return userAnswer(c, http.StatusCreated, out)
 }
 
 func (s *Server) handleUserGet(c echo.Context) error {
@@ -224,7 +228,7 @@ func (s *Server) handleUserGet(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	return userAnswer(c, http.StatusOK, out)
 }
 
 // handleUserUpdate sets a user's name, disabled flag, roles, groups or
@@ -284,6 +288,9 @@ func (s *Server) handleUserUpdate(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		if err := checkIfMatch(c, userWithETag(before).ETag); err != nil {
+			return err
+		}
 		endSessions := hash != ""
 		if in.Name != nil {
 			u.Name = *in.Name
@@ -325,7 +332,7 @@ func (s *Server) handleUserUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	return userAnswer(c, http.StatusOK, out)
 }
 
 // handleUserDelete deletes a user with everything that is theirs, in one

@@ -330,10 +330,6 @@ func (s *Server) handleLogout(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) handleMeGet(c echo.Context) error {
-	return c.JSON(http.StatusOK, s.toUser(callerOf(c).user))
-}
-
 func (s *Server) handleMeUpdate(c echo.Context) error {
 	cl := callerOf(c)
 	var in api.UpdateMeRequest

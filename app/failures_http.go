@@ -63,6 +63,12 @@ func failureFilter(c echo.Context) (func(*api.AuthFailure) bool, error) {
 	}, nil
 }
 
+// unfiltered reports whether a failure list request has no filter, so that
+// its total is the whole log's count.
+func unfiltered(c echo.Context) bool {
+	return c.QueryParam("reason") == "" && c.QueryParam("ip") == "" && c.QueryParam("user") == ""
+}
+
 // handleAuthFailureList lists recorded failures, newest first.
 func (s *Server) handleAuthFailureList(c echo.Context) error {
 	p, err := page(c)
@@ -75,17 +81,23 @@ func (s *Server) handleAuthFailureList(c echo.Context) error {
 	}
 	var recs []store.AuthFailure
 	var next string
+	var total *int
 	err = s.db.View(c.Request().Context(), func(tx *store.Tx) error {
 		recs, next, err = tx.ListAuthFailures(func(f *store.AuthFailure) bool {
 			a := toAPIFailure(*f)
 			return match(&a)
 		}, p)
+		total = knownTotal(p, len(recs), next)
+		if unfiltered(c) {
+			n := tx.CountAuthFailures()
+			total = &n
+		}
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	out := api.List[api.AuthFailure]{Items: make([]api.AuthFailure, len(recs)), NextCursor: next}
+	out := api.List[api.AuthFailure]{Items: make([]api.AuthFailure, len(recs)), NextCursor: next, Total: total}
 	for i, r := range recs {
 		out.Items[i] = toAPIFailure(r)
 	}

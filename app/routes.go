@@ -66,6 +66,8 @@ func (s *Server) registerRoutes() {
 	s.add(http.MethodPatch, "/api/admin/users/:id", s.handleUserUpdate, nil)
 	s.add(http.MethodDelete, "/api/admin/users/:id", s.handleUserDelete, nil)
 	s.add(http.MethodDelete, "/api/admin/users/:id/sessions", s.handleUserSessionsEnd, nil)
+	s.add(http.MethodPut, "/api/admin/users/:id/roles/:role", s.handleUserRolePut, nil)
+	s.add(http.MethodDelete, "/api/admin/users/:id/roles/:role", s.handleUserRoleDelete, nil)
 	s.add(http.MethodGet, "/api/admin/groups", s.handleGroupList, nil)
 	s.add(http.MethodPost, "/api/admin/groups", s.handleGroupCreate, nil)
 	s.add(http.MethodGet, "/api/admin/groups/:name", s.handleGroupGet, nil)

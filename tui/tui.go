@@ -145,7 +145,7 @@ func (m *Model) whoAmI() tea.Cmd {
 	client := m.client
 	return func() tea.Msg {
 		u, err := client.Me(context.Background())
-		return signedInMsg{user: u, err: err}
+		return signedInMsg{user: u.User, err: err}
 	}
 }
 
