@@ -20,8 +20,9 @@ import (
 // may act on an object, and shows the answer with its explanation.
 type policiesSection struct {
 	client *api.Client
+	acc    *access
 	pane   listPane
-	rules  []api.Rule
+	rules  *pager[api.Rule]
 	shown  []api.Rule
 	whatIf *form            // open what-if panel, if any
 	answer *api.CheckResult // its last answer
@@ -35,13 +36,14 @@ type policiesKeys struct {
 }
 
 type (
-	policiesLoadedMsg struct {
-		rules []api.Rule
-		err   error
-	}
+	// policyChangedMsg is the answer to a change of the policy: added is
+	// the rule added, removed the id of the rule removed; neither after an
+	// import, which reloads the list.
 	policyChangedMsg struct {
-		text string
-		err  error
+		text    string
+		err     error
+		added   *api.Rule
+		removed string
 	}
 	checkedMsg struct {
 		asked  api.CheckRequest
@@ -50,9 +52,11 @@ type (
 	}
 )
 
-func newPoliciesSection(client *api.Client) *policiesSection {
+func newPoliciesSection(client *api.Client, acc *access) *policiesSection {
 	s := &policiesSection{
 		client: client,
+		acc:    acc,
+		rules:  newPager(client.ListPolicies),
 		list:   newListKeys(),
 		keys: policiesKeys{
 			Add:    key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "add rule")),
@@ -73,12 +77,16 @@ func newPoliciesSection(client *api.Client) *policiesSection {
 
 func (s *policiesSection) title() string { return "Policies" }
 
-func (s *policiesSection) load() tea.Cmd {
-	client := s.client
-	return func() tea.Msg {
-		rules, err := listAll(context.Background(), client.ListPolicies)
-		return policiesLoadedMsg{rules: rules, err: err}
-	}
+func (s *policiesSection) load() tea.Cmd { return s.rules.reload(nil) }
+
+func (s *policiesSection) isStale() bool { return s.rules.stale }
+
+func (s *policiesSection) markStale() { s.rules.stale = true }
+
+func (s *policiesSection) busy() bool { return s.rules.loading }
+
+func (s *policiesSection) search() tea.Cmd {
+	return s.rules.reload(map[string]string{"q": strings.TrimSpace(s.pane.filter.Value())})
 }
 
 func (s *policiesSection) setSize(w, h int) {
@@ -92,15 +100,34 @@ func (s *policiesSection) typing() bool { return s.pane.filtering || s.whatIf !=
 
 func (s *policiesSection) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
-	case policiesLoadedMsg:
-		if msg.err != nil {
-			return s.pane.loadFailed(msg.err)
+	case pageMsg[api.Rule]:
+		ok, err := s.rules.apply(msg)
+		if !ok {
+			return nil
 		}
-		s.rules = msg.rules
+		if err != nil {
+			return s.pane.loadFailed(err)
+		}
 		s.refresh()
+		return s.rules.moreNear(s.pane.table.Cursor(), len(s.shown))
 	case policyChangedMsg:
-		// Reload even after a refusal: the list may be out of date.
-		return tea.Batch(report(msg.text, msg.err), s.load())
+		switch {
+		case msg.err != nil:
+			return fail(msg.err)
+		case msg.added != nil:
+			s.rules.items = append(s.rules.items, *msg.added)
+			if s.rules.total != nil {
+				n := *s.rules.total + 1
+				s.rules.total = &n
+			}
+			s.refresh()
+		case msg.removed != "":
+			s.rules.drop(func(r api.Rule) bool { return r.ID == msg.removed })
+			s.refresh()
+		default:
+			return tea.Batch(notify(msg.text), s.load())
+		}
+		return notify(msg.text)
 	case checkedMsg:
 		if msg.err != nil {
 			s.answer = nil
@@ -121,21 +148,21 @@ func (s *policiesSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 		}
 		return cmd
 	}
-	if cmd, ok := s.pane.handleFilterKey(msg, s.list, s.refresh); ok {
+	if cmd, ok := s.pane.handleFilterKey(msg, s.list, s.refresh, s.search); ok {
 		return cmd
 	}
 	switch {
 	case key.Matches(msg, s.list.Refresh):
 		return s.load()
-	case key.Matches(msg, s.keys.Add):
+	case key.Matches(msg, s.keys.Add) && s.acc.can(routePolicyAdd):
 		return openForm(s.addForm())
-	case key.Matches(msg, s.keys.Import):
+	case key.Matches(msg, s.keys.Import) && s.acc.can(routePolicyImport):
 		return openForm(s.importForm())
-	case key.Matches(msg, s.keys.WhatIf):
+	case key.Matches(msg, s.keys.WhatIf) && s.acc.can(routePolicyCheck):
 		s.whatIf = s.whatIfForm()
 		s.whatIf.setWidth(s.pane.width)
 		return nil
-	case key.Matches(msg, s.keys.Remove):
+	case key.Matches(msg, s.keys.Remove) && s.acc.can(routePolicyRemove):
 		r, ok := atCursor(&s.pane, s.shown)
 		if !ok {
 			return nil
@@ -143,11 +170,12 @@ func (s *policiesSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 		return ask(fmt.Sprintf("Remove rule %s: %s? What it %s stops at the next request.",
 			r.ID, ruleText(r), map[bool]string{true: "grants", false: "links"}[r.Type == "p"]), s.remove(r))
 	}
-	return s.pane.updateTable(msg)
+	cmd := s.pane.updateTable(msg)
+	return tea.Batch(cmd, s.rules.moreNear(s.pane.table.Cursor(), len(s.shown)))
 }
 
 func (s *policiesSection) refresh() {
-	s.shown = showMatching(&s.pane, s.rules, ruleMatches, ruleRow)
+	s.shown = showMatching(&s.pane, s.rules.items, ruleMatches, ruleRow, func(r api.Rule) string { return r.ID })
 }
 
 // ruleMatches reports whether the filter q finds r in its policy.csv line.
@@ -166,7 +194,7 @@ func (s *policiesSection) view() string {
 	if s.whatIf != nil {
 		return s.whatIfView()
 	}
-	return s.pane.view(styleMuted.Render(fmt.Sprintf("%d of %d rules · p: subject, object, action, condition · g: member, role or group", len(s.shown), len(s.rules))))
+	return s.pane.view(styleMuted.Render(fmt.Sprintf("%d shown of %s · p: subject, object, action, condition · g: member, role or group", len(s.shown), s.rules.count("rule", "rules"))))
 }
 
 func (s *policiesSection) whatIfView() string {
@@ -213,7 +241,7 @@ func (s *policiesSection) addForm() *form {
 		}
 		return func() tea.Msg {
 			r, err := client.AddPolicy(context.Background(), in)
-			return policyChangedMsg{text: "added rule " + r.ID + ": " + ruleText(r), err: err}
+			return policyChangedMsg{text: "added rule " + r.ID + ": " + ruleText(r), err: err, added: &r}
 		}, nil
 	}, textField("Rule", "", "e.g. p, role:editor, /api/notes/:id, GET, *"))
 	f.intro = "One line as in policy.csv: p, subject, object, action, condition\nor g, member, role or group. Condition is *, owner, mfa or totp."
@@ -269,7 +297,7 @@ func (s *policiesSection) remove(r api.Rule) tea.Cmd {
 	client := s.client
 	return func() tea.Msg {
 		err := client.RemovePolicy(context.Background(), r.ID)
-		return policyChangedMsg{text: "removed rule " + r.ID + ": " + ruleText(r), err: err}
+		return policyChangedMsg{text: "removed rule " + r.ID + ": " + ruleText(r), err: err, removed: r.ID}
 	}
 }
 

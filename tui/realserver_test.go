@@ -118,8 +118,8 @@ func TestRealServerSignIn(t *testing.T) {
 	if m.signIn != nil {
 		t.Fatalf("still signing in: %q", m.signIn.form.err)
 	}
-	if m.me.Email != "admin@example.com" || !m.admin || len(m.visible) != 5 {
-		t.Errorf("signed in as %q admin=%v with %d sections, want the admin with five", m.me.Email, m.admin, len(m.visible))
+	if m.acc.me.Email != "admin@example.com" || m.acc.role() != "admin" || len(m.visible) != 5 {
+		t.Errorf("signed in as %q (%s) with %d sections, want the admin with five", m.acc.me.Email, m.acc.role(), len(m.visible))
 	}
 }
 
@@ -136,10 +136,10 @@ func TestRealServerAuditor(t *testing.T) {
 	if m.signIn != nil {
 		t.Fatalf("still signing in: %q", m.signIn.form.err)
 	}
-	if !slices.Equal(m.me.Groups, []string{"auditors"}) {
-		t.Errorf("me.groups = %v, want [auditors]", m.me.Groups)
+	if !slices.Equal(m.acc.me.Groups, []string{"auditors"}) {
+		t.Errorf("me.groups = %v, want [auditors]", m.acc.me.Groups)
 	}
-	if m.admin {
+	if m.acc.role() != "read-only" {
 		t.Error("the auditor is taken for an admin")
 	}
 	if got := titles(m); !slices.Equal(got, []string{"Auth failures", "Audit"}) {
@@ -179,7 +179,11 @@ func TestRealServerGroupsBeyondOnePage(t *testing.T) {
 	m.Update(windowSize(100, 30))
 	mustSignIn(t, m, "admin@example.com", realPassword)
 	press(t, m, "2")
-	if want := fmt.Sprintf("%d of %d groups", extra+2, extra+2); !strings.Contains(m.View(), want) {
+	if want := "100 shown of 100+ groups"; !strings.Contains(m.View(), want) {
+		t.Fatalf("the first page does not say %q:\n%s", want, m.View())
+	}
+	press(t, m, "end") // near the end of what is loaded: the next page comes
+	if want := fmt.Sprintf("%d shown of %d groups", extra+2, extra+2); !strings.Contains(m.View(), want) {
 		t.Fatalf("the groups section does not say %q:\n%s", want, m.View())
 	}
 }
