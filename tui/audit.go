@@ -31,7 +31,7 @@ func newAuditSection(client *api.Client, c clock) *auditSection {
 		clock:   c,
 		entries: newPager(client.ListAudit),
 		list:    newListKeys(),
-		back:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back to the list")),
+		back:    key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back to the list")),
 	}
 	s.pane = newListPane(func(w int) []table.Column {
 		return fitColumns(w,

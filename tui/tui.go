@@ -20,11 +20,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aymanbagabas/go-osc52/v2"
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/aymanbagabas/go-osc52/v2"
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/gatehouse/gatehouse/app/api"
