@@ -63,6 +63,9 @@ func (s *signIn) submit(v []string) (tea.Cmd, error) {
 	client := s.client
 	return func() tea.Msg {
 		ctx := context.Background()
+		// A token of a session that ended would be refused before the
+		// login is even read.
+		client.Token = ""
 		if _, err := client.Login(ctx, in); err != nil {
 			return signedInMsg{err: err}
 		}

@@ -210,6 +210,12 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if isStatus(msg.err, http.StatusUnauthorized) && m.signIn == nil && m.acc.me.ID != "" {
 			return m, m.sessionEnded(msg.err)
 		}
+		var conflict conflictError
+		if errors.As(msg.err, &conflict) {
+			// The form was made from what changed: it closes, and the
+			// footer says what changed.
+			m.form, m.pending = nil, false
+		}
 		if m.form != nil && m.pending {
 			// The answer to the form's change: on success the form closes;
 			// on a refusal it stays, with what was typed and the field marked.
