@@ -136,7 +136,7 @@ func (s *groupsSection) update(msg tea.Msg) tea.Cmd {
 			return fail(msg.err)
 		}
 		if !s.groups.replace(msg.group, func(g api.Group) bool { return g.Name == msg.group.Name }) {
-			s.groups.items = append(s.groups.items, msg.group)
+			s.groups.add(msg.group)
 		}
 		s.refresh()
 		if msg.conflict != nil {

@@ -130,6 +130,15 @@ func (p *pager[T]) replace(fresh T, same func(T) bool) bool {
 	return false
 }
 
+// add puts a newly created item at the end of what is loaded and counts it.
+func (p *pager[T]) add(item T) {
+	p.items = append(p.items, item)
+	if p.total != nil {
+		n := *p.total + 1
+		p.total = &n
+	}
+}
+
 // drop removes the loaded item same finds (after a delete).
 func (p *pager[T]) drop(same func(T) bool) {
 	for i, it := range p.items {

@@ -115,11 +115,7 @@ func (s *policiesSection) update(msg tea.Msg) tea.Cmd {
 		case msg.err != nil:
 			return fail(msg.err)
 		case msg.added != nil:
-			s.rules.items = append(s.rules.items, *msg.added)
-			if s.rules.total != nil {
-				n := *s.rules.total + 1
-				s.rules.total = &n
-			}
+			s.rules.add(*msg.added)
 			s.refresh()
 		case msg.removed != "":
 			s.rules.drop(func(r api.Rule) bool { return r.ID == msg.removed })

@@ -141,7 +141,7 @@ func (s *usersSection) update(msg tea.Msg) tea.Cmd {
 			return fail(msg.err)
 		}
 		if !s.users.replace(msg.user, func(u api.User) bool { return u.ID == msg.user.ID }) {
-			s.users.items = append(s.users.items, msg.user)
+			s.users.add(msg.user)
 		}
 		s.refresh()
 		if s.detail != nil && s.detail.user.ID == msg.user.ID {

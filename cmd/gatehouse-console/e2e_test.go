@@ -49,7 +49,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 			strings.Join(missing, ", "))
 	}
 	pane.waitFor("stream live")
-	pane.waitFor("1 of 1 users")
+	pane.waitFor("1 shown of 1 user")
 
 	// Create a user.
 	pane.keys("n")
@@ -61,18 +61,18 @@ func TestConsoleEndToEnd(t *testing.T) {
 	pane.typeText("a long enough password")
 	pane.keys("Enter", "Enter", "Enter")
 	pane.waitFor("created dora@example.com")
-	pane.waitFor("2 of 2 users")
+	pane.waitFor("2 shown of 2 users")
 
 	// Add them to staff: find them, then edit their groups.
 	pane.keys("/")
 	pane.typeText("dora")
 	pane.keys("Enter")
-	pane.waitFor("1 of 2 users")
+	pane.waitFor(`1 shown of 1 user matching "dora"`) // searched on the server
 	pane.keys("g")
 	pane.waitFor("Groups of dora@example.com")
 	pane.typeText("staff")
 	pane.keys("Enter")
-	pane.waitFor("groups of dora@example.com: staff")
+	pane.waitFor("groups of dora@example.com: +staff")
 	if row := pane.lineWith("dora@example.com"); !strings.Contains(row, "staff") {
 		t.Fatalf("dora's row does not show staff: %q", row)
 	}
