@@ -49,6 +49,7 @@ type (
 		text    string
 		err     error
 		deleted bool
+		created bool
 		before  api.Group
 	}
 	// groupReloadedMsg is a group read again after a change.
@@ -56,6 +57,7 @@ type (
 		group    api.Group
 		err      error
 		conflict *api.Group
+		created  bool
 	}
 )
 
@@ -130,12 +132,20 @@ func (s *groupsSection) update(msg tea.Msg) tea.Cmd {
 		case msg.err != nil:
 			return tea.Batch(fail(msg.err), s.reloadGroup(msg.name, nil))
 		}
-		return tea.Batch(notify(msg.text), s.reloadGroup(msg.name, nil))
+		reload := s.reloadGroup(msg.name, nil)
+		if msg.created {
+			reload = func() tea.Msg {
+				r := s.reloadGroup(msg.name, nil)().(groupReloadedMsg)
+				r.created = true
+				return r
+			}
+		}
+		return tea.Batch(notify(msg.text), reload)
 	case groupReloadedMsg:
 		if msg.err != nil {
 			return fail(msg.err)
 		}
-		if !s.groups.replace(msg.group, func(g api.Group) bool { return g.Name == msg.group.Name }) {
+		if !s.groups.replace(msg.group, func(g api.Group) bool { return g.Name == msg.group.Name }) && msg.created {
 			s.groups.add(msg.group)
 		}
 		s.refresh()
@@ -300,7 +310,7 @@ func (s *groupsSection) createForm() *form {
 		in := api.CreateGroupRequest{Name: v[0], Description: v[1], Roles: splitList(v[2])}
 		return func() tea.Msg {
 			g, err := client.CreateGroup(context.Background(), in)
-			return groupChangedMsg{name: in.Name, text: "created group " + g.Name, err: err}
+			return groupChangedMsg{name: in.Name, text: "created group " + g.Name, err: err, created: err == nil}
 		}, nil
 	},
 		textField("Name", "", "e.g. support"),

@@ -490,6 +490,9 @@ func (m *Model) setNotice(n noticeMsg) tea.Cmd {
 	} else {
 		m.notice, m.noticeOK = n.text, true
 	}
+	// The footer is one line: a message of several must not push the
+	// header off the screen.
+	m.notice = strings.Join(strings.Fields(m.notice), " ")
 	return m.clock.after(noticeTTL, clearNoticeMsg{id: m.noticeID})
 }
 

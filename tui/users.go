@@ -44,6 +44,7 @@ type (
 		text    string
 		err     error
 		deleted bool
+		created bool
 		before  api.User // the user as the change was made from
 	}
 	// userReloadedMsg is a user read again after a change. conflict holds
@@ -52,6 +53,7 @@ type (
 		user     api.User
 		err      error
 		conflict *api.User
+		created  bool // a new user: counted in the list's total
 	}
 )
 
@@ -131,7 +133,11 @@ func (s *usersSection) update(msg tea.Msg) tea.Cmd {
 		if msg.err != nil {
 			return s.reloadUser(msg.id, &msg.before)
 		}
-		return tea.Batch(notify(msg.text), s.reloadUser(msg.id, nil))
+		reload := s.reloadUser(msg.id, nil)
+		if msg.created {
+			reload = s.reloadNew(msg.id)
+		}
+		return tea.Batch(notify(msg.text), reload)
 	case userReloadedMsg:
 		if msg.err != nil {
 			if isStatus(msg.err, http.StatusNotFound) && msg.user.ID != "" {
@@ -140,7 +146,7 @@ func (s *usersSection) update(msg tea.Msg) tea.Cmd {
 			}
 			return fail(msg.err)
 		}
-		if !s.users.replace(msg.user, func(u api.User) bool { return u.ID == msg.user.ID }) {
+		if !s.users.replace(msg.user, func(u api.User) bool { return u.ID == msg.user.ID }) && msg.created {
 			s.users.add(msg.user)
 		}
 		s.refresh()
@@ -290,7 +296,7 @@ func (s *usersSection) createForm() *form {
 		in := api.CreateUserRequest{Email: v[0], Name: v[1], Password: v[2], Roles: splitList(v[3]), Groups: splitList(v[4])}
 		return func() tea.Msg {
 			u, err := client.CreateUser(context.Background(), in)
-			return userChangedMsg{id: u.ID, text: fmt.Sprintf("created %s (id %s)", u.Email, u.ID), err: err}
+			return userChangedMsg{id: u.ID, text: fmt.Sprintf("created %s (id %s)", u.Email, u.ID), err: err, created: err == nil}
 		}, nil
 	},
 		textField("Email", "", "e.g. alice@example.com"),
@@ -431,6 +437,16 @@ func (s *usersSection) reloadUser(id string, conflict *api.User) tea.Cmd {
 			u.ID = id
 		}
 		return userReloadedMsg{user: u, err: err, conflict: conflict}
+	}
+}
+
+// reloadNew reads a user just created, to show and count them.
+func (s *usersSection) reloadNew(id string) tea.Cmd {
+	reload := s.reloadUser(id, nil)
+	return func() tea.Msg {
+		msg := reload().(userReloadedMsg)
+		msg.created = true
+		return msg
 	}
 }
 
