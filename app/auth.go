@@ -27,6 +27,10 @@ const (
 	secretLen     = 43 // base64url of 32 bytes
 	cookieName    = "gatehouse_session"
 	csrfHeader    = "X-CSRF-Token"
+	// csrfCookieName holds the session's CSRF token where page scripts can
+	// read it (not HttpOnly), by the convention of Django's csrftoken and
+	// Angular's XSRF-TOKEN.
+	csrfCookieName = "gatehouse_csrf"
 )
 
 // newSecret returns a fresh secret with prefix and the SHA-256 under which
@@ -57,8 +61,11 @@ func parseSecret(s string) ([]byte, bool) {
 	return sum[:], true
 }
 
-// csrfToken is the CSRF token bound to a session secret: derived from it,
-// so it needs no storage, and useless without the cookie it belongs to.
+// csrfToken is the CSRF token bound to a session secret: derived from it
+// by a hash and no server key, so it needs no storage of its own and every
+// instance sharing the session store computes the same token. It is useless
+// without the cookie it belongs to, and the secret cannot be worked back
+// out of it.
 func csrfToken(secret string) string {
 	sum := sha256.Sum256([]byte("gatehouse csrf\x00" + secret))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
@@ -115,7 +122,50 @@ func credential(r *http.Request) (secret string, fromCookie bool, present bool) 
 	return "", false, false
 }
 
-var errCSRF = apiError(http.StatusForbidden, api.CodeCSRFFailed, "cross-site request refused: send X-CSRF-Token from your login, from the same site")
+// The three reasons a browser-like write is refused, each its own message
+// and its own failure-log reason, so that a page that forgot the header, a
+// page holding an old session's token and another site's forgery are told
+// apart (and never folded into one record).
+const (
+	failCSRFCrossSite = "csrf_cross_site"
+	failCSRFMissing   = "csrf_no_token"
+	failCSRFWrong     = "csrf_bad_token"
+)
+
+var (
+	errCSRFCrossSite = apiError(http.StatusForbidden, api.CodeCSRFFailed,
+		"cross-site request refused: cookie-authenticated writes are taken only from this API's own origin and the allowed CORS origins; another site must use a Bearer token")
+	errCSRFMissing = apiError(http.StatusForbidden, api.CodeCSRFFailed,
+		"the X-CSRF-Token header is missing: a write with the session cookie must send the session's CSRF token (the gatehouse_csrf cookie, or csrf_token from the login answer or GET /api/auth/me)")
+	errCSRFWrong = apiError(http.StatusForbidden, api.CodeCSRFFailed,
+		"the X-CSRF-Token header is not this session's CSRF token: read it again from the gatehouse_csrf cookie or GET /api/auth/me (a new login has a new one)")
+)
+
+// checkCSRF refuses a browser-like unsafe request (no Bearer token) that is
+// cross-site, or that uses the session cookie without its session's CSRF
+// token in X-CSRF-Token. The header is compared with the token of the
+// session the cookie names, never with the gatehouse_csrf cookie: a value
+// another site manages to plant in that cookie gains it nothing.
+func (s *Server) checkCSRF(c echo.Context, cl *caller) error {
+	req := c.Request()
+	if err := s.crossOrigin.Check(req); err != nil {
+		c.Set(ctxFailReason, failCSRFCrossSite)
+		return errCSRFCrossSite
+	}
+	if cl == nil {
+		return nil
+	}
+	got := req.Header.Get(csrfHeader)
+	if got == "" {
+		c.Set(ctxFailReason, failCSRFMissing)
+		return errCSRFMissing
+	}
+	if subtle.ConstantTimeCompare([]byte(got), []byte(csrfToken(cl.secret))) != 1 {
+		c.Set(ctxFailReason, failCSRFWrong)
+		return errCSRFWrong
+	}
+	return nil
+}
 
 // authenticate finds the caller. A bad Bearer token is a 401 on any route;
 // a stale cookie counts as anonymous, so a browser can still sign in again.
@@ -146,11 +196,8 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		// Bearer requests are exempt: a browser never adds that header on
 		// its own, so another site cannot make one.
 		if !safeMethod(req.Method) && (!present || fromCookie) {
-			if err := s.crossOrigin.Check(req); err != nil {
-				return errCSRF
-			}
-			if cl != nil && subtle.ConstantTimeCompare([]byte(req.Header.Get(csrfHeader)), []byte(csrfToken(secret))) != 1 {
-				return errCSRF
+			if err := s.checkCSRF(c, cl); err != nil {
+				return err
 			}
 		}
 		return next(c)
@@ -266,6 +313,11 @@ func (s *Server) handleLogin(c echo.Context) error {
 	if err := s.limitLogin(c, in.Email); err != nil {
 		return err
 	}
+	switch in.Session {
+	case "", api.SessionBearer, api.SessionCookie:
+	default:
+		return invalidInput(map[string]string{"session": `must be "bearer" (the default: the answer carries the token) or "cookie" (the cookie only)`})
+	}
 	if len(in.Email) > 254 || len(in.Password) > 4*maxPasswordLen {
 		return errInvalidCredentials
 	}
@@ -296,14 +348,47 @@ func (s *Server) handleLogin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.SetCookie(&http.Cookie{
-		Name: cookieName, Value: secret, Path: "/api", Expires: sess.ExpiresAt,
-		MaxAge: int(s.cfg.SessionTTL / time.Second), HttpOnly: true, Secure: s.cfg.CookieSecure,
-		SameSite: http.SameSiteStrictMode,
-	})
-	return c.JSON(http.StatusOK, api.LoginResponse{
-		Token: secret, ExpiresAt: sess.ExpiresAt, CSRFToken: csrfToken(secret), User: s.toUser(u),
-	})
+	s.setSessionCookies(c, secret, sess.ExpiresAt)
+	out := api.LoginResponse{ExpiresAt: sess.ExpiresAt, CSRFToken: csrfToken(secret), User: s.toUser(u)}
+	if in.Session != api.SessionCookie {
+		out.Token = secret
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// setSessionCookies hands a browser its session: the secret in an HttpOnly
+// cookie that only /api receives, and the session's CSRF token in a cookie
+// that page scripts can read (Path=/ so that a page anywhere on the origin
+// sees it).
+func (s *Server) setSessionCookies(c echo.Context, secret string, expires time.Time) {
+	c.SetCookie(s.cookie(cookieName, secret, "/api", expires))
+	s.setCSRFCookie(c, secret, expires)
+}
+
+func (s *Server) setCSRFCookie(c echo.Context, secret string, expires time.Time) {
+	ck := s.cookie(csrfCookieName, csrfToken(secret), "/", expires)
+	ck.HttpOnly = false
+	c.SetCookie(ck)
+}
+
+// clearSessionCookies tells a browser to drop both session cookies.
+func (s *Server) clearSessionCookies(c echo.Context) {
+	for _, ck := range []*http.Cookie{s.cookie(cookieName, "", "/api", time.Time{}), s.cookie(csrfCookieName, "", "/", time.Time{})} {
+		ck.MaxAge = -1
+		ck.HttpOnly = ck.Name == cookieName
+		c.SetCookie(ck)
+	}
+}
+
+// cookie is an HttpOnly cookie with the configured Secure and SameSite,
+// lasting until expires (or the browser session when expires is zero).
+func (s *Server) cookie(name, value, path string, expires time.Time) *http.Cookie {
+	ck := &http.Cookie{Name: name, Value: value, Path: path, HttpOnly: true, Secure: s.cfg.CookieSecure, SameSite: s.cfg.CookieSameSite}
+	if !expires.IsZero() {
+		ck.Expires = expires
+		ck.MaxAge = max(1, int(expires.Sub(s.now())/time.Second))
+	}
+	return ck
 }
 
 // startSession stores a new login session for u.
@@ -325,9 +410,22 @@ func (s *Server) handleLogout(c echo.Context) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	c.SetCookie(&http.Cookie{Name: cookieName, Value: "", Path: "/api", MaxAge: -1, HttpOnly: true,
-		Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode})
+	s.clearSessionCookies(c)
 	return c.NoContent(http.StatusNoContent)
+}
+
+// handleMeGet answers who the caller is. A session signed in by cookie also
+// gets its CSRF token, in the body and again in the gatehouse_csrf cookie,
+// so that a page reloaded (or opened in a new tab) can write again. May
+// lists the admin routes the caller may use (capabilities.go).
+func (s *Server) handleMeGet(c echo.Context) error {
+	cl := callerOf(c)
+	out := api.Me{User: s.toUser(cl.user), May: s.mayUse(cl)}
+	if cl.cookie {
+		out.CSRFToken = csrfToken(cl.secret)
+		s.setCSRFCookie(c, cl.secret, cl.session.ExpiresAt)
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) handleMeUpdate(c echo.Context) error {

@@ -1,12 +1,9 @@
 package app
 
 import (
-	"net/http"
 	"strings"
 
-	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
-	"github.com/labstack/echo/v4"
 )
 
 // mayUse lists the admin routes ("GET /api/admin/users") the caller may
@@ -30,9 +27,4 @@ func (s *Server) mayUse(cl *caller) []string {
 		}
 	}
 	return may
-}
-
-func (s *Server) handleMeGet(c echo.Context) error {
-	cl := callerOf(c)
-	return c.JSON(http.StatusOK, api.Me{User: s.toUser(cl.user), May: s.mayUse(cl)})
 }

@@ -102,7 +102,8 @@ func TestMFALifecycle(t *testing.T) {
 	var login api.LoginResponse
 	resp = ts.do(http.MethodPost, "/api/auth/login", nil, api.LoginRequest{Email: alice.Email, Password: testPassword, OTP: fresh}, &login)
 	expect(t, resp, http.StatusOK, "")
-	if len(resp.Header.Values("Set-Cookie")) != 1 {
+	// The session cookie and the CSRF cookie that goes with it.
+	if cks := resp.Cookies(); len(cks) != 2 || cks[0].Name != cookieName || cks[1].Name != csrfCookieName {
 		t.Fatalf("login with code set cookies %q", resp.Header.Values("Set-Cookie"))
 	}
 	if cl, err := ts.lookupCaller(context.Background(), login.Token); err != nil || !cl.session.MFA {

@@ -52,6 +52,11 @@ func NewServer(log *slog.Logger, cfg Config, db *store.DB, authz *rbac.Authorize
 	if cfg.StreamHeartbeat <= 0 {
 		cfg.StreamHeartbeat = DefaultConfig().StreamHeartbeat
 	}
+	sameSite, err := checkSameSite(cfg.CookieSameSite)
+	if err != nil {
+		return nil, err
+	}
+	cfg.CookieSameSite = sameSite
 	limits, err := newRateLimits(cfg.RateLimit, cfg.LoginRateLimit)
 	if err != nil {
 		return nil, err

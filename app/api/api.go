@@ -78,12 +78,15 @@ type User struct {
 	ETag string `json:"etag,omitempty"`
 }
 
-// Me is the answer of GET /api/auth/me: the caller, and the admin routes the
-// policy lets this caller use ("GET /api/admin/users"), as decided for this
+// Me is the answer of GET /api/auth/me: the caller; for a session that
+// came with the session cookie its CSRF token (the one the gatehouse_csrf
+// cookie holds), to send as X-CSRF-Token; and the admin routes the policy
+// lets this caller use ("GET /api/admin/users"), as decided for this
 // session or token (a read-only token lists only reads).
 type Me struct {
 	User
-	May []string `json:"may"`
+	CSRFToken string   `json:"csrf_token,omitempty"`
+	May       []string `json:"may"`
 }
 
 // RegisterRequest is the body of POST /api/auth/register.
@@ -94,17 +97,31 @@ type RegisterRequest struct {
 }
 
 // LoginRequest is the body of POST /api/auth/login. OTP is needed once the
-// user has enabled a second factor.
+// user has enabled a second factor. Session chooses what the answer hands
+// out: SessionBearer (the default) or SessionCookie.
 type LoginRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
 	OTP      string `json:"otp,omitempty"`
+	Session  string `json:"session,omitempty"`
 }
 
+// Kinds of sign-in a LoginRequest can ask for. Both set the session cookie
+// and the CSRF cookie.
+const (
+	// SessionBearer: the answer also carries the session's secret as
+	// Token, for clients that send it as a Bearer token.
+	SessionBearer = "bearer"
+	// SessionCookie: the answer carries no Token, so that no page script
+	// ever sees the secret; the HttpOnly cookie is the only credential.
+	SessionCookie = "cookie"
+)
+
 // LoginResponse is the answer of POST /api/auth/login. Token works as a
-// Bearer token; CSRFToken must accompany unsafe requests made with the cookie.
+// Bearer token (absent for a cookie-only sign-in); CSRFToken must accompany
+// unsafe requests made with the cookie.
 type LoginResponse struct {
-	Token     string    `json:"token"`
+	Token     string    `json:"token,omitempty"`
 	ExpiresAt time.Time `json:"expires_at"`
 	CSRFToken string    `json:"csrf_token"`
 	User      User      `json:"user"`
