@@ -2,16 +2,20 @@ package tui
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http/httptest"
+	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
 )
@@ -65,10 +69,20 @@ func newRealServer(t *testing.T) *realServer {
 	if _, err := srv.Bootstrap(context.Background(), seed, "admin@example.com", realPassword); err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	t.Cleanup(srv.Close)
-	return &realServer{url: hs.URL, srv: srv, authz: authz}
+	// Served as the program serves, so that the auth-failure log is
+	// written too.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ctx, l)
+	}()
+	t.Cleanup(func() { stop(); <-done })
+	return &realServer{url: "http://" + l.Addr().String(), srv: srv, authz: authz}
 }
 
 // mustUser creates a user with roles, in groups.
@@ -144,6 +158,104 @@ func TestRealServerAuditor(t *testing.T) {
 	}
 	if got := titles(m); !slices.Equal(got, []string{"Auth failures", "Audit"}) {
 		t.Errorf("sections = %v, want the two logs", got)
+	}
+	// Signing in tried no admin route: the failure log holds no refusal of
+	// the auditor. A failure made after it shows the log is written.
+	admin := newClient(rs.url, "")
+	if _, err := admin.Login(context.Background(), api.LoginRequest{Email: "admin@example.com", Password: realPassword}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get(rs.url + "/api/notes/sentinel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	all := waitForFailure(t, admin, "/api/notes/sentinel")
+	for _, f := range all {
+		if f.Status == http.StatusForbidden {
+			t.Errorf("the auditor's sign-in left a refusal: %+v", f)
+		}
+	}
+}
+
+// waitForFailure waits, within a bound, until the failure log holds a
+// failure of path, and returns the log's newest page.
+func waitForFailure(t *testing.T, c *api.Client, path string) []api.AuthFailure {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l, err := c.ListAuthFailures(context.Background(), api.ListOptions{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(l.Items, func(f api.AuthFailure) bool { return f.Path == path }) {
+			return l.Items
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failure of %s recorded within 10s", path)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A read-only token shows what it is and offers no edit: the keys that
+// would change something do nothing and send nothing.
+func TestRealServerReadOnlyToken(t *testing.T) {
+	t.Parallel()
+	rs := newRealServer(t)
+	admin := newClient(rs.url, "")
+	if _, err := admin.Login(context.Background(), api.LoginRequest{Email: "admin@example.com", Password: realPassword}); err != nil {
+		t.Fatal(err)
+	}
+	body := strings.NewReader(`{"name":"console","read_only":true}`)
+	req, _ := http.NewRequest("POST", rs.url+"/api/auth/tokens", body)
+	req.Header.Set("Authorization", "Bearer "+admin.Token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok api.CreatedToken
+	err = json.NewDecoder(res.Body).Decode(&tok)
+	res.Body.Close()
+	if err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("token: %d %v", res.StatusCode, err)
+	}
+	m := newModel(newClient(rs.url, tok.Secret), testClock(), false, "")
+	m.Update(windowSize(100, 30))
+	drive(t, m, m.Init())
+	view := screen(m)
+	if !strings.Contains(view, "admin@example.com (read-only)") || len(m.visible) != 5 {
+		t.Fatalf("a read-only token's console:\n%s", view)
+	}
+	for _, k := range []string{"n", "d", "r", "g", "s"} {
+		press(t, m, k)
+		if m.form != nil || m.question != nil {
+			t.Errorf("%s opened a dialog for a read-only token", k)
+			m.form, m.question = nil, nil
+		}
+	}
+	if strings.Contains(screen(m), "new user") {
+		t.Errorf("the help offers edits:\n%s", screen(m))
+	}
+}
+
+// A change to one's own account asks first, and says so.
+func TestRealServerOwnAccountWarns(t *testing.T) {
+	t.Parallel()
+	rs := newRealServer(t)
+	m := newModel(newClient(rs.url, ""), testClock(), false, "")
+	m.Update(windowSize(100, 30))
+	mustSignIn(t, m, "admin@example.com", realPassword)
+	press(t, m, "o") // end sessions, on the first row: the admin
+	if m.question == nil || !strings.HasPrefix(m.question.prompt, "This is your own account.") {
+		t.Fatalf("ending one's own sessions: %+v", m.question)
+	}
+	press(t, m, "n", "g")
+	typeText(t, m, "staff")
+	press(t, m, "enter")
+	if m.question == nil || !strings.HasPrefix(m.question.prompt, "This is your own account. Put yourself in group staff?") {
+		t.Fatalf("joining a group oneself: %+v", m.question)
 	}
 }
 
