@@ -310,3 +310,26 @@ func TestGroupSearch(t *testing.T) {
 		t.Errorf("groups q=on call: %+v", l)
 	}
 }
+
+// An admin lists a user's live sessions and tokens, with no secret; the
+// list is gone once they are ended.
+func TestUserSessionList(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	admin := ts.admin.Token
+	u := ts.mustQuickUser(t, "sam@example.com", []string{"user"}, nil)
+	path := "/api/admin/users/" + store.FormatID(u.ID) + "/sessions"
+	var list []api.UserSession
+	data := ts.mustCallJSON(t, admin, "GET", path, nil, 200, &list)
+	if len(list) != 1 || list[0].Kind != store.KindSession || list[0].ExpiresAt == nil || strings.Contains(string(data), u.Token) {
+		t.Fatalf("sessions of sam: %s", data)
+	}
+	ts.mustCall(t, admin, "DELETE", path, nil, 204, "")
+	ts.mustCallJSON(t, admin, "GET", path, nil, 200, &list)
+	if len(list) != 0 {
+		t.Errorf("after ending them: %+v", list)
+	}
+	ts.mustCall(t, admin, "GET", "/api/admin/users/999999/sessions", nil, 404, api.CodeNotFound)
+	plain := ts.mustQuickUser(t, "pat@example.com", []string{"user"}, nil)
+	ts.mustCall(t, plain.Token, "GET", path, nil, 403, api.CodeForbidden)
+}

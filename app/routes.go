@@ -65,6 +65,7 @@ func (s *Server) registerRoutes() {
 	s.add(http.MethodGet, "/api/admin/users/:id", s.handleUserGet, nil)
 	s.add(http.MethodPatch, "/api/admin/users/:id", s.handleUserUpdate, nil)
 	s.add(http.MethodDelete, "/api/admin/users/:id", s.handleUserDelete, nil)
+	s.add(http.MethodGet, "/api/admin/users/:id/sessions", s.handleUserSessionList, nil)
 	s.add(http.MethodDelete, "/api/admin/users/:id/sessions", s.handleUserSessionsEnd, nil)
 	s.add(http.MethodPut, "/api/admin/users/:id/roles/:role", s.handleUserRolePut, nil)
 	s.add(http.MethodDelete, "/api/admin/users/:id/roles/:role", s.handleUserRoleDelete, nil)

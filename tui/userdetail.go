@@ -12,8 +12,9 @@ import (
 )
 
 // userDetail is the page about one user: account, effective roles with
-// where each comes from, second factor, and their recent auth failures and
-// changes. It costs one request per group the user is in and two more.
+// where each comes from, second factor, sessions and tokens, and their
+// recent auth failures and changes. It costs one request per group the
+// user is in and three more.
 type userDetail struct {
 	client   *api.Client
 	clock    clock
@@ -21,6 +22,7 @@ type userDetail struct {
 	groups   []api.Group
 	failures []api.AuthFailure
 	changes  []api.AuditEntry
+	sessions []api.UserSession
 	problem  string
 	page     *detailView
 	keys     userDetailKeys
@@ -36,6 +38,7 @@ type userDetailMsg struct {
 	groups   []api.Group
 	failures []api.AuthFailure
 	changes  []api.AuditEntry
+	sessions []api.UserSession
 	err      error
 }
 
@@ -78,13 +81,18 @@ func (d *userDetail) load() tea.Cmd {
 			return msg
 		}
 		a, err := client.ListAudit(ctx, api.ListOptions{Limit: 5, Filter: map[string]string{"target": "user:" + u.ID}})
-		msg.failures, msg.changes, msg.err = f.Items, a.Items, err
+		if err != nil {
+			msg.err = err
+			return msg
+		}
+		msg.failures, msg.changes = f.Items, a.Items
+		msg.sessions, msg.err = client.UserSessions(ctx, u.ID)
 		return msg
 	}
 }
 
 func (d *userDetail) loaded(msg userDetailMsg) {
-	d.groups, d.failures, d.changes = msg.groups, msg.failures, msg.changes
+	d.groups, d.failures, d.changes, d.sessions = msg.groups, msg.failures, msg.changes, msg.sessions
 	d.problem = ""
 	if msg.err != nil {
 		d.problem = "Could not load all of it: " + describeError(msg.err)
@@ -115,7 +123,27 @@ func (d *userDetail) render() {
 	for _, r := range effectiveRoles(u, d.groups) {
 		text += "  " + r + "\n"
 	}
-	text += "\n" + styleLabel.Render("Sessions and tokens") + "\n  not listed by the admin API; o in the list ends them all\n"
+	text += "\n" + styleLabel.Render("Sessions and tokens") + "\n"
+	if len(d.sessions) == 0 {
+		text += "  none\n"
+	}
+	for _, ss := range d.sessions {
+		ends := "never"
+		if ss.ExpiresAt != nil {
+			ends = d.clock.medium(*ss.ExpiresAt)
+		}
+		what := ss.Kind
+		if ss.Name != "" {
+			what += " " + fmt.Sprintf("%q", ss.Name)
+		}
+		if ss.ReadOnly {
+			what += ", read-only"
+		}
+		if ss.MFA {
+			what += ", second factor proven"
+		}
+		text += fmt.Sprintf("  %s  since %s, ends %s\n", what, d.clock.medium(ss.CreatedAt), ends)
+	}
 	text += "\n" + styleLabel.Render("Recent auth failures") + "\n"
 	if len(d.failures) == 0 {
 		text += "  none\n"

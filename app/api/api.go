@@ -167,6 +167,19 @@ type Token struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
+// UserSession is one live login session ("session") or personal API token
+// ("token") of a user, as GET /api/admin/users/:id/sessions lists them:
+// never the secret.
+type UserSession struct {
+	ID        string     `json:"id"`
+	Kind      string     `json:"kind"`
+	Name      string     `json:"name,omitempty"`
+	ReadOnly  bool       `json:"read_only"`
+	MFA       bool       `json:"mfa"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
 // CreateTokenRequest is the body of POST /api/auth/tokens. ExpiresIn is a
 // Go duration ("720h"); empty means the token does not expire.
 type CreateTokenRequest struct {

@@ -223,6 +223,13 @@ func (c *Client) DeleteUser(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/api/admin/users/"+url.PathEscape(id), nil, nil, nil)
 }
 
+// UserSessions lists a user's live sessions and tokens.
+func (c *Client) UserSessions(ctx context.Context, id string) ([]UserSession, error) {
+	var out []UserSession
+	err := c.do(ctx, http.MethodGet, "/api/admin/users/"+url.PathEscape(id)+"/sessions", nil, nil, &out)
+	return out, err
+}
+
 // EndSessions ends all sessions of a user.
 func (c *Client) EndSessions(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/api/admin/users/"+url.PathEscape(id)+"/sessions", nil, nil, nil)
