@@ -272,6 +272,9 @@ func (f *fakeServer) route(w http.ResponseWriter, r *http.Request, me *api.User,
 			f.users = slices.Delete(f.users, i, i+1)
 			w.WriteHeader(204)
 		}
+	case len(parts) == 4 && parts[1] == "users" && parts[3] == "sessions" && r.Method == http.MethodGet:
+		exp := fakeTime.Add(20 * time.Hour)
+		f.writeJSON(w, 200, []api.UserSession{{ID: "31", Kind: "session", CreatedAt: fakeTime.Add(-4 * time.Hour), ExpiresAt: &exp}})
 	case len(parts) == 4 && parts[1] == "users" && parts[3] == "sessions":
 		w.WriteHeader(204)
 	case r.URL.Path == "/api/admin/groups" && r.Method == http.MethodGet:
@@ -343,10 +346,20 @@ func (f *fakeServer) route(w http.ResponseWriter, r *http.Request, me *api.User,
 		f.rules = slices.DeleteFunc(f.rules, func(rule api.Rule) bool { return rule.ID == parts[2] })
 		w.WriteHeader(204)
 	case r.URL.Path == "/api/admin/auth-failures":
-		f.writeJSON(w, 200, api.List[api.AuthFailure]{Items: f.failures})
+		user := strings.TrimPrefix(r.URL.Query().Get("user"), "user:")
+		items := []api.AuthFailure{}
+		for _, a := range f.failures {
+			if user == "" || a.UserID == user {
+				items = append(items, a)
+			}
+		}
+		f.writeJSON(w, 200, api.List[api.AuthFailure]{Items: items})
 	case r.URL.Path == "/api/admin/audit":
 		// Newest first, as the server answers.
-		items := slices.Clone(f.audit)
+		items := slices.DeleteFunc(slices.Clone(f.audit), func(e api.AuditEntry) bool {
+			target := r.URL.Query().Get("target")
+			return target != "" && e.Target != target
+		})
 		slices.SortStableFunc(items, func(a, b api.AuditEntry) int { return b.Time.Compare(a.Time) })
 		f.writeJSON(w, 200, api.List[api.AuditEntry]{Items: items})
 	default:

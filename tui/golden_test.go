@@ -22,6 +22,13 @@ func TestGoldenViews(t *testing.T) {
 		{"users", "admin-token", func(t *testing.T, m *Model) { m.Update(live) }},
 		{"users-confirm-delete", "admin-token", func(t *testing.T, m *Model) { press(t, m, "down", "down", "d") }},
 		{"users-new", "admin-token", func(t *testing.T, m *Model) { press(t, m, "n") }},
+		{"users-detail", "admin-token", func(t *testing.T, m *Model) { press(t, m, "down", "down", "enter") }},
+		{"users-search", "admin-token", func(t *testing.T, m *Model) {
+			press(t, m, "/")
+			typeText(t, m, "example")
+			press(t, m, "enter", ">", ">")
+		}},
+		{"policies-detail", "admin-token", func(t *testing.T, m *Model) { press(t, m, "3", "end", "enter") }},
 		{"groups", "admin-token", func(t *testing.T, m *Model) { press(t, m, "2") }},
 		{"groups-members", "admin-token", func(t *testing.T, m *Model) { press(t, m, "2", "down", "enter") }},
 		{"policies", "admin-token", func(t *testing.T, m *Model) { press(t, m, "3") }},

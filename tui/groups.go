@@ -26,8 +26,10 @@ type groupsSection struct {
 	shown   []api.Group
 	known   func(id string) (api.User, bool) // users loaded elsewhere, to name members
 	members *membersPane                     // the group being looked into, if any
-	keys    groupsKeys
-	list    listKeys
+	// openName is the group whose members open once a jump's search answers.
+	openName string
+	keys     groupsKeys
+	list     listKeys
 }
 
 // membersPane is the members of one group.
@@ -40,6 +42,7 @@ type membersPane struct {
 type groupsKeys struct {
 	New, Describe, Roles, Members, Delete key.Binding
 	AddMember, RemoveMember, Back         key.Binding
+	OpenMember, Rules                     key.Binding
 }
 
 type (
@@ -77,6 +80,8 @@ func newGroupsSection(client *api.Client, acc *access, known func(string) (api.U
 			AddMember:    key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "add member")),
 			RemoveMember: key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "remove member")),
 			Back:         key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back to groups")),
+			OpenMember:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "member's page")),
+			Rules:        key.NewBinding(key.WithKeys("P"), key.WithHelp("P", "its rules in Policies")),
 		},
 	}
 	s.pane = newListPane(func(w int) []table.Column {
@@ -118,6 +123,13 @@ func (s *groupsSection) update(msg tea.Msg) tea.Cmd {
 			return s.pane.loadFailed(err)
 		}
 		s.refresh()
+		if name := s.openName; name != "" && !msg.more {
+			s.openName = ""
+			if g, ok := s.group(name); ok {
+				s.openMembers(g)
+				return nil
+			}
+		}
 		return s.groups.moreNear(s.pane.table.Cursor(), len(s.shown))
 	case groupChangedMsg:
 		switch {
@@ -182,11 +194,7 @@ func (s *groupsSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 	}
 	switch {
 	case key.Matches(msg, s.keys.Members):
-		s.members = &membersPane{group: g.Name, pane: newListPane(func(w int) []table.Column {
-			return fitColumns(w, []string{"ID", "Email", "Name"}, []int{6, 0, 0}, []int{0, 3, 2})
-		}, "No members. Press a to add one.")}
-		s.members.pane.setSize(s.pane.width, s.pane.height-1)
-		s.refreshMembers()
+		s.openMembers(g)
 		return nil
 	case key.Matches(msg, s.keys.Describe) && s.acc.can(routeGroupUpdate):
 		return openForm(s.describeForm(g))
@@ -207,6 +215,14 @@ func (s *groupsSection) handleMembersKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, s.keys.Back):
 		s.members = nil
 		return nil
+	case key.Matches(msg, s.keys.Rules):
+		return jump("policies", "group:"+m.group)
+	case key.Matches(msg, s.keys.OpenMember):
+		id, ok := atCursor(&m.pane, m.ids)
+		if !ok {
+			return nil
+		}
+		return jump("users", id)
 	case key.Matches(msg, s.keys.AddMember) && s.acc.can(routeMemberAdd):
 		return openForm(s.addMemberForm(g))
 	case key.Matches(msg, s.keys.RemoveMember) && s.acc.can(routeMemberRemove):
@@ -218,6 +234,24 @@ func (s *groupsSection) handleMembersKey(msg tea.KeyMsg) tea.Cmd {
 			s.memberCmd(g, id, false).cmd())
 	}
 	return m.pane.updateTable(msg)
+}
+
+// jump searches the groups for query and opens the members of the group
+// called query when it is found.
+func (s *groupsSection) jump(query string) tea.Cmd {
+	s.members, s.openName = nil, query
+	s.pane.filter.SetValue(query)
+	s.refresh()
+	return s.search()
+}
+
+// openMembers shows the members of group g.
+func (s *groupsSection) openMembers(g api.Group) {
+	s.members = &membersPane{group: g.Name, pane: newListPane(func(w int) []table.Column {
+		return fitColumns(w, []string{"ID", "Email", "Name"}, []int{6, 0, 0}, []int{0, 3, 2})
+	}, "No members. Press a to add one.")}
+	s.members.pane.setSize(s.pane.width, s.pane.height-1)
+	s.refreshMembers()
 }
 
 // group is the loaded group called name.
@@ -269,8 +303,13 @@ func (s *groupsSection) userName(id string) string {
 
 func (s *groupsSection) view() string {
 	if m := s.members; m != nil {
-		return styleTitle.Render("Group "+m.group) + styleMuted.Render(" · esc back") + "\n" +
-			m.pane.view(styleMuted.Render(plural(len(m.ids), "member", "members")))
+		g, _ := s.group(m.group)
+		about := fmt.Sprintf(" · roles %s · %s", joinOr(g.Roles, "none"), plural(len(m.ids), "member", "members"))
+		if g.Description != "" {
+			about += " · " + g.Description
+		}
+		return truncate(styleTitle.Render("Group "+m.group)+styleMuted.Render(about), s.pane.width) + "\n" +
+			m.pane.view(styleMuted.Render("enter a member's page · P its rules in Policies · esc back"))
 	}
 	status := fmt.Sprintf("%d shown of %s", len(s.shown), s.groups.count("group", "groups"))
 	return s.pane.view(styleMuted.Render(status))
@@ -282,9 +321,9 @@ func (s *groupsSection) shortHelp() []key.Binding {
 	}
 	if s.members != nil {
 		if !s.acc.can(routeMemberAdd) {
-			return []key.Binding{s.keys.Back}
+			return []key.Binding{s.keys.OpenMember, s.keys.Rules, s.keys.Back}
 		}
-		return []key.Binding{s.keys.AddMember, s.keys.RemoveMember, s.keys.Back}
+		return []key.Binding{s.keys.AddMember, s.keys.RemoveMember, s.keys.OpenMember, s.keys.Back}
 	}
 	if !s.acc.can(routeGroupUpdate) {
 		return []key.Binding{s.keys.Members, s.list.Filter}
@@ -296,7 +335,7 @@ func (s *groupsSection) fullHelp() [][]key.Binding {
 	k := s.keys
 	return [][]key.Binding{
 		{k.New, k.Describe, k.Roles, k.Delete},
-		{k.Members, k.AddMember, k.RemoveMember, k.Back},
+		{k.Members, k.AddMember, k.RemoveMember, k.OpenMember, k.Rules, k.Back},
 		s.list.navigation(),
 	}
 }

@@ -24,6 +24,8 @@ type policiesSection struct {
 	pane   listPane
 	rules  *pager[api.Rule]
 	shown  []api.Rule
+	detail *detailView      // open detail of one rule, if any
+	opened api.Rule         // the rule of the detail
 	whatIf *form            // open what-if panel, if any
 	answer *api.CheckResult // its last answer
 	asked  api.CheckRequest // the question of that answer
@@ -32,7 +34,7 @@ type policiesSection struct {
 }
 
 type policiesKeys struct {
-	Add, Remove, Import, WhatIf, Close key.Binding
+	Add, Remove, Import, WhatIf, Close, Open, Follow key.Binding
 }
 
 type (
@@ -63,7 +65,9 @@ func newPoliciesSection(client *api.Client, acc *access) *policiesSection {
 			Remove: key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "remove rule")),
 			Import: key.NewBinding(key.WithKeys("i"), key.WithHelp("i", "import CSV")),
 			WhatIf: key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "what if…")),
-			Close:  key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "close what-if")),
+			Close:  key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "close")),
+			Open:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "rule details")),
+			Follow: key.NewBinding(key.WithKeys("J"), key.WithHelp("J", "jump to its subject")),
 		},
 	}
 	s.pane = newListPane(func(w int) []table.Column {
@@ -137,6 +141,20 @@ func (s *policiesSection) update(msg tea.Msg) tea.Cmd {
 }
 
 func (s *policiesSection) handleKey(msg tea.KeyMsg) tea.Cmd {
+	if s.detail != nil {
+		if key.Matches(msg, s.keys.Follow) {
+			if cmd := ruleJump(s.opened); cmd != nil {
+				s.detail = nil
+				return cmd
+			}
+			return nil
+		}
+		cmd, closed := s.detail.update(msg)
+		if closed {
+			s.detail = nil
+		}
+		return cmd
+	}
 	if s.whatIf != nil {
 		state, cmd := s.whatIf.update(msg)
 		if state == formCancelled {
@@ -157,6 +175,12 @@ func (s *policiesSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, s.keys.WhatIf) && s.acc.can(routePolicyCheck):
 		s.whatIf = s.whatIfForm()
 		s.whatIf.setWidth(s.pane.width)
+		return nil
+	case key.Matches(msg, s.keys.Open):
+		if r, ok := atCursor(&s.pane, s.shown); ok {
+			s.opened = r
+			s.detail = newDetailView(ruleDetail(r), s.pane.width, s.pane.height, s.keys.Close)
+		}
 		return nil
 	case key.Matches(msg, s.keys.Remove) && s.acc.can(routePolicyRemove):
 		r, ok := atCursor(&s.pane, s.shown)
@@ -186,7 +210,18 @@ func ruleRow(r api.Rule) table.Row {
 	return table.Row(cells[:6])
 }
 
+// jump searches the rules for query.
+func (s *policiesSection) jump(query string) tea.Cmd {
+	s.detail, s.whatIf = nil, nil
+	s.pane.filter.SetValue(query)
+	s.refresh()
+	return s.search()
+}
+
 func (s *policiesSection) view() string {
+	if s.detail != nil {
+		return s.detail.view()
+	}
 	if s.whatIf != nil {
 		return s.whatIfView()
 	}
@@ -221,11 +256,14 @@ func (s *policiesSection) shortHelp() []key.Binding {
 	if s.whatIf != nil {
 		return []key.Binding{s.whatIf.keys.Submit, s.whatIf.keys.Next, s.keys.Close}
 	}
+	if s.detail != nil {
+		return []key.Binding{s.keys.Follow, s.keys.Close}
+	}
 	return []key.Binding{s.keys.Add, s.keys.Remove, s.keys.Import, s.keys.WhatIf, s.list.Filter}
 }
 
 func (s *policiesSection) fullHelp() [][]key.Binding {
-	return [][]key.Binding{{s.keys.Add, s.keys.Remove, s.keys.Import, s.keys.WhatIf, s.keys.Close}, s.list.navigation()}
+	return [][]key.Binding{{s.keys.Add, s.keys.Remove, s.keys.Import, s.keys.WhatIf, s.keys.Close}, {s.keys.Open, s.keys.Follow}, s.list.navigation()}
 }
 
 func (s *policiesSection) addForm() *form {
@@ -295,6 +333,47 @@ func (s *policiesSection) remove(r api.Rule) tea.Cmd {
 		err := client.RemovePolicy(context.Background(), r.ID)
 		return policyChangedMsg{text: "removed rule " + r.ID + ": " + ruleText(r), err: err, removed: r.ID}
 	}
+}
+
+// ruleDetail explains one rule in words.
+func ruleDetail(r api.Rule) string {
+	lines := [][2]string{{"As CSV", ruleText(r)}}
+	switch {
+	case r.Type == "p" && len(r.Rule) == 4:
+		cond := map[string]string{"*": "always", "owner": "only on what the caller owns",
+			"mfa": "with the second factor proven, for who has one", "totp": "only with the second factor proven"}[r.Rule[3]]
+		if cond == "" {
+			cond = r.Rule[3]
+		}
+		lines = append(lines,
+			[2]string{"Grants", r.Rule[0] + " may " + r.Rule[2] + " " + r.Rule[1]},
+			[2]string{"Condition", cond})
+	case r.Type == "g" && len(r.Rule) == 2:
+		lines = append(lines, [2]string{"Links", r.Rule[0] + " holds everything " + r.Rule[1] + " holds"})
+	}
+	if ruleJump(r) != nil {
+		lines = append(lines, [2]string{"J", "jumps to " + r.Rule[0]})
+	}
+	return detailText("Rule "+r.ID, lines)
+}
+
+// ruleJump is the jump to a rule's subject: a group's members, a user's
+// page, or the other rules of a role.
+func ruleJump(r api.Rule) tea.Cmd {
+	if len(r.Rule) == 0 {
+		return nil
+	}
+	sub := r.Rule[0]
+	if name, ok := strings.CutPrefix(sub, "group:"); ok {
+		return jump("groups", name)
+	}
+	if id, ok := strings.CutPrefix(sub, "user:"); ok {
+		return jump("users", id)
+	}
+	if strings.HasPrefix(sub, "role:") {
+		return jump("policies", sub)
+	}
+	return nil
 }
 
 // ruleText is a rule as a line of policy.csv.

@@ -299,3 +299,30 @@ func TestRealServerGroupsBeyondOnePage(t *testing.T) {
 		t.Fatalf("the groups section does not say %q:\n%s", want, m.View())
 	}
 }
+
+// A change the server refuses keeps its form open, with what was typed and
+// the refused field marked.
+func TestRealServerFormStaysOpenOnRefusal(t *testing.T) {
+	t.Parallel()
+	rs := newRealServer(t)
+	m := newModel(newClient(rs.url, ""), testClock(), false, "")
+	m.Update(windowSize(100, 30))
+	mustSignIn(t, m, "admin@example.com", realPassword)
+	press(t, m, "n")
+	typeText(t, m, "eve@example.com")
+	press(t, m, "tab", "tab")
+	typeText(t, m, "short")
+	press(t, m, "enter", "enter", "enter")
+	if m.form == nil {
+		t.Fatal("the form closed on a refusal")
+	}
+	if v := m.form.values(); v[0] != "eve@example.com" || v[2] != "short" {
+		t.Errorf("what was typed is lost: %q", v)
+	}
+	if !m.form.fields[2].bad || m.form.fields[0].bad || m.form.focus != 2 {
+		t.Errorf("marked fields: email %v password %v, focus %d", m.form.fields[0].bad, m.form.fields[2].bad, m.form.focus)
+	}
+	if !strings.Contains(m.form.err, "password:") || !strings.Contains(screen(m), "✗") {
+		t.Errorf("form error %q:\n%s", m.form.err, screen(m))
+	}
+}

@@ -328,6 +328,12 @@ func (m *Model) jump(msg jumpMsg) tea.Cmd {
 	type jumper interface{ jump(string) tea.Cmd }
 	var target section
 	switch msg.to {
+	case "users":
+		target = m.users
+	case "groups":
+		target = m.groups
+	case "policies":
+		target = m.policies
 	case "audit":
 		target = m.audit
 	case "failures":

@@ -28,6 +28,8 @@ type usersSection struct {
 	users  *pager[api.User]
 	shown  []api.User
 	detail *userDetail // open detail of one user, if any
+	// openID is the user whose page opens once a jump's search answers.
+	openID string
 	keys   usersKeys
 	list   listKeys
 }
@@ -115,6 +117,14 @@ func (s *usersSection) update(msg tea.Msg) tea.Cmd {
 			return s.pane.loadFailed(err)
 		}
 		s.refresh()
+		if id := s.openID; id != "" && !msg.more {
+			s.openID = ""
+			if i := slices.IndexFunc(s.shown, func(u api.User) bool { return u.ID == id }); i >= 0 {
+				s.pane.markAt(i)
+				s.detail = newUserDetail(s.client, s.clock, s.shown[i], s.pane.width, s.pane.height)
+				return s.detail.load()
+			}
+		}
 		return s.users.moreNear(s.pane.table.Cursor(), len(s.shown))
 	case userChangedMsg:
 		if isForbidden(msg.err) {
@@ -158,6 +168,14 @@ func (s *usersSection) update(msg tea.Msg) tea.Cmd {
 			return fail(conflictError(describeUserChange(*msg.conflict, msg.user)))
 		}
 		return nil
+	case userOpenMsg:
+		if msg.err != nil {
+			return fail(msg.err)
+		}
+		s.openID = msg.user.ID
+		s.pane.filter.SetValue(msg.user.Email)
+		s.refresh()
+		return s.search()
 	case userDetailMsg:
 		if s.detail != nil && s.detail.user.ID == msg.id {
 			s.detail.loaded(msg)
@@ -167,6 +185,23 @@ func (s *usersSection) update(msg tea.Msg) tea.Cmd {
 		return s.handleKey(msg)
 	}
 	return nil
+}
+
+// userOpenMsg is a user read to open their page after a jump.
+type userOpenMsg struct {
+	user api.User
+	err  error
+}
+
+// jump opens the page of user id: it reads the user, then lists them by
+// their email (a search) and opens their page.
+func (s *usersSection) jump(id string) tea.Cmd {
+	s.detail = nil
+	client := s.client
+	return func() tea.Msg {
+		u, err := client.GetUser(context.Background(), id)
+		return userOpenMsg{user: u, err: err}
+	}
 }
 
 // search asks the server for the users the filter finds.
