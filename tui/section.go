@@ -169,6 +169,8 @@ type listPane struct {
 	columns   func(width int) []table.Column
 	empty     string
 	rows      []table.Row // without the marker
+	marked    []table.Row // rows with the marker column, as the table has them
+	markedAt  int         // the row that holds the marker, -1 for none
 	keys      []string    // the item key of each row
 	sortCol   int         // 0: the server's order; n: by column n, -n: reversed
 }
@@ -220,6 +222,11 @@ func (p *listPane) setRows(rows []table.Row, keys []string) {
 		}
 	}
 	p.rows, p.keys = rows, keys
+	p.marked = make([]table.Row, len(rows))
+	for i, r := range rows {
+		p.marked[i] = append(table.Row{" "}, r...)
+	}
+	p.markedAt = -1
 	if cur >= len(rows) {
 		cur = len(rows) - 1
 	}
@@ -229,17 +236,22 @@ func (p *listPane) setRows(rows []table.Row, keys []string) {
 // mark redraws the rows with the marker on the cursor row.
 func (p *listPane) mark() { p.markAt(p.table.Cursor()) }
 
-// markAt puts the cursor on row cur and redraws the rows with its marker.
+// markAt puts the cursor on row cur and moves the marker there: two cells
+// change, however long the list.
 func (p *listPane) markAt(cur int) {
-	marked := make([]table.Row, len(p.rows))
-	for i, r := range p.rows {
-		m := " "
-		if i == cur {
-			m = cursorMarker
-		}
-		marked[i] = append(table.Row{m}, r...)
+	if len(p.marked) != len(p.rows) {
+		p.setRows(p.rows, p.keys)
+		return
 	}
-	p.table.SetRows(marked)
+	if p.markedAt >= 0 && p.markedAt < len(p.marked) {
+		p.marked[p.markedAt][0] = " "
+	}
+	p.markedAt = -1
+	if cur >= 0 && cur < len(p.marked) {
+		p.marked[cur][0] = cursorMarker
+		p.markedAt = cur
+	}
+	p.table.SetRows(p.marked)
 	p.table.SetCursor(cur)
 }
 
