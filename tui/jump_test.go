@@ -110,3 +110,21 @@ func TestChangeMarksOtherSectionsStale(t *testing.T) {
 		t.Error("the groups section did not reload when shown")
 	}
 }
+
+// While a request is out the header shows the spinner; it goes once the
+// answer is in.
+func TestSpinnerWhileInFlight(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	m := mustConsole(t, f, "admin-token", 80, 24)
+	_, cmd := m.Update(keyMsg("R"))
+	header := strings.Split(m.View(), "\n")[0]
+	if !m.busy() || !strings.Contains(header, "| ● stream") {
+		t.Errorf("a reload in flight: busy %v, header %q", m.busy(), header)
+	}
+	drive(t, m, cmd)
+	header = strings.Split(m.View(), "\n")[0]
+	if m.busy() || strings.Contains(header, "| ●") {
+		t.Errorf("after the answer: busy %v, header %q", m.busy(), header)
+	}
+}

@@ -326,3 +326,49 @@ func TestRealServerFormStaysOpenOnRefusal(t *testing.T) {
 		t.Errorf("form error %q:\n%s", m.form.err, screen(m))
 	}
 }
+
+// Two consoles describe one group from the same read: the second is
+// refused (412), reads the group again and says what changed.
+func TestRealServerGroupConflict(t *testing.T) {
+	t.Parallel()
+	rs := newRealServer(t)
+	consoles := make([]*Model, 2)
+	for i := range consoles {
+		m := newModel(newClient(rs.url, ""), testClock(), false, "")
+		m.Update(windowSize(100, 30))
+		mustSignIn(t, m, "admin@example.com", realPassword)
+		press(t, m, "2")
+		consoles[i] = m
+	}
+	a, b := consoles[0], consoles[1]
+	row := func(m *Model) int {
+		return slices.IndexFunc(m.groups.shown, func(g api.Group) bool { return g.Name == "staff" })
+	}
+	for _, m := range consoles {
+		for range row(m) {
+			press(t, m, "down")
+		}
+	}
+	describe := func(m *Model, text string) {
+		t.Helper()
+		press(t, m, "e", "ctrl+u")
+		typeText(t, m, text)
+		press(t, m, "enter")
+	}
+	describe(a, "edit every note")
+	if !a.noticeOK {
+		t.Fatalf("a: %q", a.notice)
+	}
+	describe(b, "editors")
+	want := `group staff changed meanwhile (description "" → "edit every note")`
+	if b.noticeOK || !strings.HasPrefix(b.notice, want) || b.form != nil {
+		t.Fatalf("b: notice %q, form %v; want %q", b.notice, b.form != nil, want)
+	}
+	g, err := newClient(rs.url, b.client.Token).GetGroup(context.Background(), "staff")
+	if err != nil || g.Description != "edit every note" {
+		t.Fatalf("staff after the refusal: %+v %v", g, err)
+	}
+	if got := b.groups.shown[row(b)].Description; got != "edit every note" {
+		t.Errorf("b shows %q after the refusal, want the description read again", got)
+	}
+}
