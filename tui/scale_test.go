@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,74 +26,70 @@ import (
 
 // The tests in this file run the console against the real server on a
 // database of 20,000 users and 40,755 rules made by the benchmark's
-// generator, once per test binary, with the server's default rate limit.
+// generator, once per test binary; each test runs its own server on it,
+// with the default rate limits.
 
 const scaleUsers = 20_000
 
-// scaleEnv is the shared real server on the generated database.
+// scaleEnv is a real server on the generated database.
 type scaleEnv struct {
 	url      string
 	password string // every generated user's; user 1 is an admin
 	requests atomic.Int64
-	err      error
 }
 
 var (
+	scaleRuns atomic.Int64
 	scaleOnce sync.Once
-	scale     scaleEnv
-	scaleStop []func()
+	scaleDB   struct {
+		path, password string
+		err            error
+	}
+	scaleDir string
+	// scaleMu gives one test at a time the database file: each test runs
+	// its own server (its own rate limiter) on it.
+	scaleMu sync.Mutex
 )
 
-// mustScale returns the server on the 20,000-user database, built on the
-// first call.
+// mustScale starts a server on the 20,000-user database, built on the first
+// call, for the test; it stops when the test ends.
 func mustScale(t *testing.T) *scaleEnv {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("the 20,000-user database takes a few seconds to build: skipped with -short")
 	}
-	scaleOnce.Do(func() { scale.err = startScale() })
-	if scale.err != nil {
-		t.Fatal(scale.err)
+	scaleOnce.Do(func() { scaleDB.path, scaleDB.password, scaleDB.err = generateScale() })
+	if scaleDB.err != nil {
+		t.Fatal(scaleDB.err)
 	}
-	return &scale
-}
-
-func startScale() error {
+	scaleMu.Lock()
+	t.Cleanup(scaleMu.Unlock)
+	e := &scaleEnv{password: scaleDB.password}
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "gatehouse-scale-")
+	db, err := store.Open(scaleDB.path, store.Options{})
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
-	scaleStop = append(scaleStop, func() { os.RemoveAll(dir) })
-	path := filepath.Join(dir, "gatehouse.db")
-	g, err := benchdb.Generate(ctx, benchdb.Options{DB: path, Model: "../model.conf", Policy: "../policy.csv", Users: scaleUsers})
-	if err != nil {
-		return err
-	}
-	db, err := store.Open(path, store.Options{})
-	if err != nil {
-		return err
-	}
-	scaleStop = append(scaleStop, func() { db.Close() })
+	t.Cleanup(func() { db.Close() })
 	model, err := rbac.LoadModel("../model.conf")
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
 	authz, err := rbac.New(ctx, db, model)
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
 	cfg := app.DefaultConfig() // the default rate limit: the console must stay inside it
 	cfg.CookieSecure = false
 	srv, err := app.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, db, authz)
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
 	// Served as the real program serves, so that the auth-failure writer
 	// runs too.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
 	serveCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -100,9 +97,23 @@ func startScale() error {
 		defer close(done)
 		_ = srv.Serve(serveCtx, l)
 	}()
-	scaleStop = append(scaleStop, func() { stop(); <-done })
-	scale.url, scale.password = "http://"+l.Addr().String(), g.Password
-	return nil
+	t.Cleanup(func() { stop(); <-done })
+	e.url = "http://" + l.Addr().String()
+	return e
+}
+
+// generateScale builds the database once per test binary.
+func generateScale() (path, password string, err error) {
+	scaleDir, err = os.MkdirTemp("", "gatehouse-scale-")
+	if err != nil {
+		return "", "", err
+	}
+	path = filepath.Join(scaleDir, "gatehouse.db")
+	g, err := benchdb.Generate(context.Background(), benchdb.Options{DB: path, Model: "../model.conf", Policy: "../policy.csv", Users: scaleUsers})
+	if err != nil {
+		return "", "", err
+	}
+	return path, g.Password, nil
 }
 
 // countingTransport counts the requests a console sends.
@@ -113,10 +124,10 @@ func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-// stopScale ends what startScale started, last first.
+// stopScale removes the generated database.
 func stopScale() {
-	for i := len(scaleStop) - 1; i >= 0; i-- {
-		scaleStop[i]()
+	if scaleDir != "" {
+		os.RemoveAll(scaleDir)
 	}
 }
 
@@ -208,9 +219,11 @@ func TestScaleTwoConsolesEditOneUser(t *testing.T) {
 	e := mustScale(t)
 	a, _ := e.console(t)
 	b, _ := e.console(t)
-	const id = "19998"
+	// A user of its own for each run (go test -count=N shares the database).
+	n := 19998 - int(scaleRuns.Add(1))
+	id := fmt.Sprint(n)
 	for _, m := range []*Model{a, b} {
-		search(t, m, "user19998@")
+		search(t, m, "user"+id+"@")
 		if len(m.users.shown) != 1 || m.users.shown[0].ID != id {
 			t.Fatalf("search found %+v", m.users.shown)
 		}
@@ -257,7 +270,7 @@ func TestScaleTwoConsolesEditOneUser(t *testing.T) {
 	}
 	editRoles(a, "editor")
 	editRoles(b, "auditor")
-	if b.noticeOK || !strings.Contains(b.notice, "user19998@bench.test changed meanwhile (roles") {
+	if b.noticeOK || !strings.Contains(b.notice, benchdb.Email(n)+" changed meanwhile (roles") {
 		t.Fatalf("b's notice = %q, want what changed", b.notice)
 	}
 	if !slices.Contains(b.users.shown[0].Roles, "editor") {
@@ -327,8 +340,21 @@ func TestScaleTailCursorStaysOnItsRecord(t *testing.T) {
 	routes := []string{"/api/notes", "/api/notes/1", "/api/auth/me", "/api/auth/tokens", "/api/admin/users",
 		"/api/admin/groups", "/api/admin/policies", "/api/admin/audit", "/api/admin/routes"}
 	next := 0
+	newest := func() int {
+		t.Helper()
+		l, err := client.ListAuthFailures(context.Background(), api.ListOptions{Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Items) == 0 {
+			return 0
+		}
+		id, _ := strconv.Atoi(l.Items[0].ID)
+		return id
+	}
 	fail := func(n int) []string {
 		t.Helper()
+		before := newest()
 		var paths []string
 		for range n {
 			path := routes[next]
@@ -350,13 +376,13 @@ func TestScaleTailCursorStaysOnItsRecord(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			found := 0
+			found := map[string]bool{}
 			for _, f := range l.Items {
-				if slices.Contains(paths, f.Path) {
-					found++
+				if id, _ := strconv.Atoi(f.ID); id > before && slices.Contains(paths, f.Path) {
+					found[f.Path] = true
 				}
 			}
-			if found == len(paths) {
+			if len(found) == len(paths) {
 				return paths
 			}
 			if time.Now().After(deadline) {
