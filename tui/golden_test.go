@@ -115,4 +115,8 @@ func TestCursorMarkerWithoutColour(t *testing.T) {
 	if len(marked) != 1 || !strings.Contains(marked[0], "audrey@example.com") {
 		t.Errorf("marked rows %q, want audrey's alone", marked)
 	}
+	press(t, m, "2")
+	if tabs := strings.Split(m.View(), "\n")[1]; !strings.HasPrefix(tabs, " 1 Users [2 Groups]") {
+		t.Errorf("the active tab is not bracketed: %q", tabs)
+	}
 }

@@ -436,3 +436,26 @@ func TestScaleTailCursorStaysOnItsRecord(t *testing.T) {
 		t.Errorf("after the reconnect the cursor is on %s, want %s", got, want)
 	}
 }
+
+// A member is added by email even when the user is far beyond what the
+// console has loaded: the email is looked up on the server.
+func TestScaleAddMemberByEmail(t *testing.T) {
+	e := mustScale(t)
+	m, _ := e.console(t)
+	press(t, m, "2", "enter") // the first group's members
+	group := m.groups.members.group
+	email := benchdb.Email(19990 - int(scaleRuns.Add(1)))
+	press(t, m, "a")
+	typeText(t, m, email)
+	press(t, m, "enter")
+	if !m.noticeOK || !strings.HasPrefix(m.notice, "added user ") {
+		t.Fatalf("notice %q", m.notice)
+	}
+	u, err := newClient(e.url, m.client.Token).ListUsers(context.Background(), api.ListOptions{Filter: map[string]string{"q": email}})
+	if err != nil || len(u.Items) != 1 || !slices.Contains(u.Items[0].Groups, group) {
+		t.Fatalf("%s after adding to %s: %+v %v", email, group, u.Items, err)
+	}
+	if !slices.Contains(m.groups.members.ids, u.Items[0].ID) {
+		t.Errorf("the members pane does not list user %s", u.Items[0].ID)
+	}
+}

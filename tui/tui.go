@@ -586,11 +586,14 @@ func (m *Model) headerView() string {
 func (m *Model) tabsView() string {
 	tabs := make([]string, 0, len(m.visible))
 	for i, s := range m.visible {
-		style := styleTab
+		// The active tab is bracketed as well as styled, so that it shows
+		// without colour (NO_COLOR) too.
+		label := strconv.Itoa(i+1) + " " + s.title()
 		if i == m.active {
-			style = styleActiveTab
+			tabs = append(tabs, "["+styleActiveTab.Render(label)+"]")
+		} else {
+			tabs = append(tabs, " "+styleTab.Render(label)+" ")
 		}
-		tabs = append(tabs, style.Render(strconv.Itoa(i+1)+" "+s.title()))
 	}
 	return truncate(lipgloss.JoinHorizontal(lipgloss.Top, tabs...), m.width)
 }
