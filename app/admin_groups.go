@@ -47,8 +47,8 @@ func groupInTx(tx *store.Tx, g store.Group) (api.Group, error) {
 
 // checkDescription returns the problem with a group's description, or "".
 func checkDescription(d string) string {
-	if utf8.RuneCountInString(d) > maxDescriptionLen || strings.ContainsFunc(d, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return fmt.Sprintf("must be at most %d printable characters", maxDescriptionLen)
+	if utf8.RuneCountInString(d) > maxDescriptionLen || hasHiddenRune(d) {
+		return fmt.Sprintf("must be at most %d printable characters, without control, format or text-direction characters", maxDescriptionLen)
 	}
 	return ""
 }
@@ -102,7 +102,7 @@ func (s *Server) handleGroupCreate(c echo.Context) error {
 		return invalidInput(problems)
 	}
 	var out api.Group
-	err := s.authz.Mutate(c.Request().Context(), func(tx *store.Tx) error {
+	err := s.mutateGranting(c, func(tx *store.Tx) error {
 		g := store.Group{Name: in.Name, Description: in.Description}
 		if err := tx.CreateGroup(&g); err != nil {
 			if errors.Is(err, store.ErrConflict) {
@@ -173,7 +173,7 @@ func (s *Server) handleGroupUpdate(c echo.Context) error {
 		return invalidInput(problems)
 	}
 	var out api.Group
-	err = s.authz.Mutate(c.Request().Context(), func(tx *store.Tx) error {
+	err = s.mutateGranting(c, func(tx *store.Tx) error {
 		g, err := tx.Group(name)
 		if err != nil {
 			return err
@@ -279,7 +279,7 @@ func memberParams(c echo.Context, tx *store.Tx) (store.Group, store.User, error)
 // handleGroupMemberPut puts a user in a group. Putting a member again
 // changes nothing and is not an error.
 func (s *Server) handleGroupMemberPut(c echo.Context) error {
-	err := s.authz.Mutate(c.Request().Context(), func(tx *store.Tx) error {
+	err := s.mutateGranting(c, func(tx *store.Tx) error {
 		g, u, err := memberParams(c, tx)
 		if err != nil {
 			return err

@@ -21,6 +21,9 @@ func (s *Server) handleAdminMFAReset(c echo.Context) error {
 		return err
 	}
 	cl := callerOf(c)
+	if err := refuseTokenCaller(c, cl); err != nil {
+		return err
+	}
 	err = s.db.Update(c.Request().Context(), func(tx *store.Tx) error {
 		u, err := tx.User(id)
 		if err != nil {

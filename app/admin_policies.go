@@ -70,6 +70,9 @@ func (s *Server) handlePolicyAdd(c echo.Context) error {
 	}
 	var out api.Rule
 	err := s.authz.Mutate(c.Request().Context(), func(tx *store.Tx) error {
+		if err := rbac.CheckUsers(tx, in.Rule); err != nil {
+			return err
+		}
 		r, err := s.authz.AddRule(tx, in.Type, in.Rule)
 		if errors.Is(err, store.ErrConflict) {
 			return apiError(http.StatusConflict, api.CodeConflict, "the policy has this rule already")

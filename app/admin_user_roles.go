@@ -14,6 +14,7 @@ import (
 // list from what the client last read; these routes send only the change,
 // so two admins adding different roles both keep theirs. Both take
 // If-Match (the user's ETag) and answer the user as it is afterwards.
+// Giving the admin role is decided as a policy change (grants.go).
 
 // roleChange is the audit record of one role given or taken.
 type roleChange struct {
@@ -46,7 +47,7 @@ func userRoleParams(c echo.Context, tx *store.Tx) (store.User, string, error) {
 // and is not an error.
 func (s *Server) handleUserRolePut(c echo.Context) error {
 	var out api.User
-	err := s.authz.Mutate(c.Request().Context(), func(tx *store.Tx) error {
+	err := s.mutateGranting(c, func(tx *store.Tx) error {
 		u, role, err := userRoleParams(c, tx)
 		if err != nil {
 			return err

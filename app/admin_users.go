@@ -153,7 +153,7 @@ func (s *Server) handleUserCreate(c echo.Context) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	in.Email = strings.TrimSpace(in.Email)
+	in.Email = canonicalEmail(in.Email)
 	problems := map[string]string{}
 	if p := checkEmail(in.Email); p != "" {
 		problems["email"] = p
@@ -185,7 +185,7 @@ func (s *Server) handleUserCreate(c echo.Context) error {
 	}
 	u := store.User{Email: in.Email, Name: in.Name, PasswordHash: hash}
 	var out api.User
-	err = s.authz.Mutate(ctx, func(tx *store.Tx) error {
+	err = s.mutateGranting(c, func(tx *store.Tx) error {
 		if err := tx.CreateUser(&u); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return errEmailTaken
@@ -234,7 +234,7 @@ func (s *Server) handleUserGet(c echo.Context) error {
 // handleUserUpdate sets a user's name, disabled flag, roles, groups or
 // password; absent fields stay, roles and groups replace the whole list.
 // Disabling a user or setting their password ends their login sessions at
-// once.
+// once; setting their password also revokes their personal tokens.
 func (s *Server) handleUserUpdate(c echo.Context) error {
 	id, err := userIDParam(c, "id")
 	if err != nil {
@@ -274,12 +274,15 @@ func (s *Server) handleUserUpdate(c echo.Context) error {
 	ctx := c.Request().Context()
 	var hash string
 	if in.Password != nil {
+		if err := refuseTokenCaller(c, callerOf(c)); err != nil {
+			return err
+		}
 		if hash, err = s.hasher.hash(ctx, *in.Password); err != nil {
 			return err
 		}
 	}
 	var out api.User
-	err = s.authz.Mutate(ctx, func(tx *store.Tx) error {
+	err = s.mutateGranting(c, func(tx *store.Tx) error {
 		u, err := tx.User(id)
 		if err != nil {
 			return err
@@ -318,6 +321,13 @@ func (s *Server) handleUserUpdate(c echo.Context) error {
 		}
 		if endSessions {
 			if _, err := tx.DeleteUserSessions(u.ID, store.KindSession); err != nil {
+				return err
+			}
+		}
+		// A password set by an admin is account recovery: the account may
+		// have been in other hands, so its personal tokens end too.
+		if hash != "" {
+			if _, err := tx.DeleteUserSessions(u.ID, store.KindToken); err != nil {
 				return err
 			}
 		}

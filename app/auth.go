@@ -251,6 +251,9 @@ func checkEmail(email string) string {
 	if len(email) > 254 {
 		return "must be at most 254 characters"
 	}
+	if hasHiddenRune(email) {
+		return "must not hold control, format or text-direction characters"
+	}
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Address != email || a.Name != "" {
 		return "must be an email address like name@example.com"
@@ -260,8 +263,8 @@ func checkEmail(email string) string {
 
 // checkName returns the problem with a display name, or "".
 func checkName(name string) string {
-	if utf8.RuneCountInString(name) > 100 || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return "must be at most 100 printable characters"
+	if utf8.RuneCountInString(name) > 100 || hasHiddenRune(name) {
+		return "must be at most 100 printable characters, without control, format or text-direction characters"
 	}
 	return ""
 }
@@ -277,7 +280,7 @@ func (s *Server) handleRegister(c echo.Context) error {
 	if err := s.limitLogin(c, in.Email); err != nil {
 		return err
 	}
-	in.Email = strings.TrimSpace(in.Email)
+	in.Email = canonicalEmail(in.Email)
 	problems := map[string]string{}
 	if p := checkEmail(in.Email); p != "" {
 		problems["email"] = p
@@ -291,7 +294,14 @@ func (s *Server) handleRegister(c echo.Context) error {
 	if len(problems) > 0 {
 		return invalidInput(problems)
 	}
-	u, err := s.CreateUser(c.Request().Context(), in.Email, in.Name, in.Password, []string{"user"})
+	// The new account is its own actor: nobody was signed in.
+	u, err := s.createUser(c.Request().Context(), in.Email, in.Name, in.Password, []string{"user"}, func(tx *store.Tx, u store.User) error {
+		view, err := userInTx(tx, u)
+		if err != nil {
+			return err
+		}
+		return RecordChange(tx, u.ID, u.Email, "user.register", rbac.UserSubject(u.ID), nil, view)
+	})
 	if errors.Is(err, store.ErrConflict) {
 		return apiError(http.StatusConflict, api.CodeConflict, "an account with this email exists")
 	}
@@ -454,13 +464,13 @@ func (s *Server) handleMeUpdate(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	if in.Password != nil {
-		ok, err := s.hasher.verify(ctx, *in.CurrentPassword, cl.user.PasswordHash)
-		if err != nil {
+		if err := refuseTokenCaller(c, cl); err != nil {
 			return err
 		}
-		if !ok {
-			return invalidInput(map[string]string{"current_password": "is wrong"})
+		if err := s.checkCurrentPassword(c, cl.user, *in.CurrentPassword); err != nil {
+			return err
 		}
+		var err error
 		if newHash, err = s.hasher.hash(ctx, *in.Password); err != nil {
 			return err
 		}
@@ -480,6 +490,10 @@ func (s *Server) handleMeUpdate(c echo.Context) error {
 			if err := endSessionsExcept(tx, u.ID, cl.session.ID); err != nil {
 				return err
 			}
+			if err := auditCredentialEvent(tx, cl.user, "password.change", rbac.UserSubject(u.ID), nil,
+				map[string]any{"by": "self", "other_sessions_ended": true}); err != nil {
+				return err
+			}
 		}
 		return tx.UpdateUser(&u)
 	})
@@ -487,6 +501,26 @@ func (s *Server) handleMeUpdate(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, s.toUser(u))
+}
+
+// checkCurrentPassword checks the password a signed-in user gives to prove
+// it is them (changing the password, making a token). It is a guess like a
+// login's: counted against the same per-address and per-email budget (429
+// once spent), and a wrong one is 401 recorded as bad_password, so a
+// stolen session or token guesses no faster than a login form allows.
+func (s *Server) checkCurrentPassword(c echo.Context, u store.User, password string) error {
+	if err := s.limitLogin(c, u.Email); err != nil {
+		return err
+	}
+	ok, err := s.hasher.verify(c.Request().Context(), password, u.PasswordHash)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		c.Set(ctxFailReason, failBadPassword)
+		return errBadPassword
+	}
+	return nil
 }
 
 // endSessionsExcept ends a user's login sessions but keep (0 for none).

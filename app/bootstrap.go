@@ -43,6 +43,12 @@ func (s *Server) Bootstrap(ctx context.Context, seed []rbac.CSVRule, email, pass
 // CreateUser creates a user holding roles (bare names), in one
 // transaction with their role links.
 func (s *Server) CreateUser(ctx context.Context, email, name, password string, roles []string) (store.User, error) {
+	return s.createUser(ctx, email, name, password, roles, nil)
+}
+
+// createUser is CreateUser with audit (when not nil) called in the same
+// transaction, once the user and their links exist.
+func (s *Server) createUser(ctx context.Context, email, name, password string, roles []string, audit func(*store.Tx, store.User) error) (store.User, error) {
 	hash, err := s.hasher.hash(ctx, password)
 	if err != nil {
 		return store.User{}, err
@@ -56,6 +62,9 @@ func (s *Server) CreateUser(ctx context.Context, email, name, password string, r
 			if _, err := s.authz.AddRule(tx, "g", []string{rbac.UserSubject(u.ID), "role:" + role}); err != nil {
 				return err
 			}
+		}
+		if audit != nil {
+			return audit(tx, u)
 		}
 		return nil
 	})

@@ -333,3 +333,24 @@ func TestUserSessionList(t *testing.T) {
 	plain := ts.mustQuickUser(t, "pat@example.com", []string{"user"}, nil)
 	ts.mustCall(t, plain.Token, "GET", path, nil, 403, api.CodeForbidden)
 }
+
+// Giving the admin role through the one-role route is a policy change like
+// any other way of granting it: an admin whose session has not proven
+// their second factor is refused, one who has is not; other roles need
+// no factor.
+func TestUserRolePutAdminIsAPolicyChange(t *testing.T) {
+	t.Parallel()
+	ts, clock := newClockedServer(t)
+	mallory := ts.mustUser([]string{"admin"})
+	secret := ts.mustEnableMFA(mallory, clock)
+	verified := ts.loginWithCode(mallory.Email, totpCode(t, secret, clock, 0))
+	erin := ts.mustUser([]string{"user"})
+	path := "/api/admin/users/" + itoa(int64(erin.ID)) + "/roles/"
+	expect(t, ts.do(http.MethodPut, path+"admin", &mallory, nil, nil), http.StatusForbidden, api.CodeMFARequired)
+	expect(t, ts.do(http.MethodPut, path+"editor", &mallory, nil, nil), http.StatusOK, "")
+	var after api.User
+	expect(t, ts.do(http.MethodPut, path+"admin", &verified, nil, &after), http.StatusOK, "")
+	if !slices.Contains(after.Roles, "admin") {
+		t.Errorf("roles after the proven grant: %v", after.Roles)
+	}
+}

@@ -400,7 +400,14 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 	t.Parallel()
 	srv, _, _ := newBareServer(t, nil)
 	l := srv.failures
-	slow, fast := l.subscribe(), l.subscribe()
+	slow, err := l.subscribe(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := l.subscribe(2)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got := make(chan []api.AuthFailure)
 	go func() {
 		defer close(got)
@@ -430,7 +437,7 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 	if fast.why != "server shutting down" {
 		t.Fatalf("fast subscriber ended with %q", fast.why)
 	}
-	if l.subscribe() != nil {
+	if sub, err := l.subscribe(3); sub != nil || err == nil {
 		t.Fatal("subscribed after stop")
 	}
 }

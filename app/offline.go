@@ -19,6 +19,10 @@ func HashPassword(ctx context.Context, password string) (string, error) {
 	return h.hash(ctx, password)
 }
 
+// CanonicalEmail is the form the server keeps an email in (trimmed, NFKC):
+// the offline tools store and look up the same form.
+func CanonicalEmail(email string) string { return canonicalEmail(email) }
+
 // CheckEmail returns an error saying what is wrong with an email address
 // for an account, or nil.
 func CheckEmail(email string) error {

@@ -24,6 +24,8 @@ import (
 // authorization middleware refuses anything else with 403, after the policy
 // and whatever it grants. A token never counts as a proven second factor,
 // and it cannot manage tokens or the second factor (refuseTokenCaller).
+// Making one needs the account's password, checked and counted like a
+// login, so a stolen session cannot mint a credential that outlives it.
 const (
 	maxTokenNameLen  = 100
 	maxTokensPerUser = 100
@@ -121,6 +123,9 @@ func checkTokenRequest(in *api.CreateTokenRequest) (time.Duration, map[string]st
 	if n := utf8.RuneCountInString(in.Name); n < 1 || n > maxTokenNameLen || checkName(in.Name) != "" {
 		problems["name"] = "must be 1 to 100 printable characters"
 	}
+	if in.Password == "" {
+		problems["password"] = "is required: making a token needs your password"
+	}
 	var lifetime time.Duration
 	if in.ExpiresIn != "" {
 		d, err := time.ParseDuration(in.ExpiresIn)
@@ -149,6 +154,9 @@ func (s *Server) handleTokenCreate(c echo.Context) error {
 	lifetime, problems := checkTokenRequest(&in)
 	if problems != nil {
 		return invalidInput(problems)
+	}
+	if err := s.checkCurrentPassword(c, cl.user, in.Password); err != nil {
+		return err
 	}
 	secret, hash := newSecret(tokenPrefix)
 	now := s.now().UTC()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // User is a stored user. Roles and group memberships are not here: they are
@@ -30,9 +32,13 @@ type MFA struct {
 	LastStep int64  `json:"last_step,omitempty"`
 }
 
-// NormalizeEmail is the form under which emails are unique: emails compare
-// case-insensitively.
-func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+// NormalizeEmail is the form under which emails are unique: Unicode NFKC
+// (compatibility look-alikes such as the Kelvin sign become the letters
+// they stand for), then lower case, so emails compare case-insensitively
+// and a look-alike is the same address.
+func NormalizeEmail(email string) string {
+	return strings.ToLower(norm.NFKC.String(strings.TrimSpace(email)))
+}
 
 // CreateUser stores a new user and sets its ID and timestamps. A taken email
 // is ErrConflict.

@@ -308,7 +308,7 @@ func (s *groupsSection) view() string {
 		if g.Description != "" {
 			about += " · " + g.Description
 		}
-		return truncate(styleTitle.Render("Group "+m.group)+styleMuted.Render(about), s.pane.width) + "\n" +
+		return truncate(styleTitle.Render("Group "+m.group)+styleMuted.Render(printable(about)), s.pane.width) + "\n" +
 			m.pane.view(styleMuted.Render("enter a member's page · P its rules in Policies · esc back"))
 	}
 	status := fmt.Sprintf("%d shown of %s", len(s.shown), s.groups.count("group", "groups"))

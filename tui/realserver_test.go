@@ -207,7 +207,8 @@ func TestRealServerReadOnlyToken(t *testing.T) {
 	if _, err := admin.Login(context.Background(), api.LoginRequest{Email: "admin@example.com", Password: realPassword}); err != nil {
 		t.Fatal(err)
 	}
-	body := strings.NewReader(`{"name":"console","read_only":true}`)
+	in, _ := json.Marshal(api.CreateTokenRequest{Name: "console", ReadOnly: true, Password: realPassword})
+	body := strings.NewReader(string(in))
 	req, _ := http.NewRequest("POST", rs.url+"/api/auth/tokens", body)
 	req.Header.Set("Authorization", "Bearer "+admin.Token)
 	req.Header.Set("Content-Type", "application/json")

@@ -212,6 +212,13 @@ func (p *listPane) setRows(rows []table.Row, keys []string) {
 	p.loaded = true
 	p.problem = ""
 	cur := p.table.Cursor()
+	// Text people chose is shown with anything that would act on the
+	// terminal escaped.
+	for _, row := range rows {
+		for i, cell := range row {
+			row[i] = printable(cell)
+		}
+	}
 	if cur >= 0 && cur < len(p.keys) {
 		want := p.keys[cur]
 		for i, k := range keys {

@@ -248,7 +248,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	case askMsg:
-		m.question = &confirmation{prompt: msg.prompt, yes: msg.yes, keys: newConfirmKeys()}
+		m.question = &confirmation{prompt: printable(msg.prompt), yes: msg.yes, keys: newConfirmKeys()}
 		m.form, m.pending = nil, false
 		return m, nil
 	case userChangedMsg:
@@ -491,14 +491,13 @@ func (m *Model) quit() tea.Cmd {
 
 func (m *Model) setNotice(n noticeMsg) tea.Cmd {
 	m.noticeID++
+	text, ok := n.text, true
 	if n.err != nil {
-		m.notice, m.noticeOK = describeError(n.err), false
-	} else {
-		m.notice, m.noticeOK = n.text, true
+		text, ok = describeError(n.err), false
 	}
 	// The footer is one line: a message of several must not push the
 	// header off the screen.
-	m.notice = strings.Join(strings.Fields(m.notice), " ")
+	m.notice, m.noticeOK = printable(strings.Join(strings.Fields(text), " ")), ok
 	return m.clock.after(noticeTTL, clearNoticeMsg{id: m.noticeID})
 }
 

@@ -121,7 +121,7 @@ func (d *userDetail) render() {
 	})
 	text += "\n" + styleLabel.Render("Effective roles") + "\n"
 	for _, r := range effectiveRoles(u, d.groups) {
-		text += "  " + r + "\n"
+		text += "  " + printable(r) + "\n"
 	}
 	text += "\n" + styleLabel.Render("Sessions and tokens") + "\n"
 	if len(d.sessions) == 0 {
@@ -134,7 +134,7 @@ func (d *userDetail) render() {
 		}
 		what := ss.Kind
 		if ss.Name != "" {
-			what += " " + fmt.Sprintf("%q", ss.Name)
+			what += " " + printable(fmt.Sprintf("%q", ss.Name))
 		}
 		if ss.ReadOnly {
 			what += ", read-only"
@@ -149,14 +149,14 @@ func (d *userDetail) render() {
 		text += "  none\n"
 	}
 	for _, f := range d.failures {
-		text += fmt.Sprintf("  %s  %d %s  %s %s\n", d.clock.medium(failureLatest(f)), f.Status, f.Reason, f.Method, f.Path)
+		text += fmt.Sprintf("  %s  %d %s  %s %s\n", d.clock.medium(failureLatest(f)), f.Status, printable(f.Reason), printable(f.Method), printable(f.Path))
 	}
 	text += "\n" + styleLabel.Render("Recent changes") + "\n"
 	if len(d.changes) == 0 {
 		text += "  none\n"
 	}
 	for _, e := range d.changes {
-		text += fmt.Sprintf("  %s  %s by %s\n", d.clock.medium(e.Time), e.Action, auditActor(e))
+		text += fmt.Sprintf("  %s  %s by %s\n", d.clock.medium(e.Time), printable(e.Action), printable(auditActor(e)))
 	}
 	if d.problem != "" {
 		text += "\n" + styleBad.Render(d.problem) + "\n"

@@ -183,6 +183,9 @@ type UserSession struct {
 // CreateTokenRequest is the body of POST /api/auth/tokens. ExpiresIn is a
 // Go duration ("720h"); empty means the token does not expire.
 type CreateTokenRequest struct {
+	// Password is the account's password: a session alone, which may be
+	// stolen, cannot mint a lasting credential.
+	Password  string `json:"password"`
 	Name      string `json:"name"`
 	ExpiresIn string `json:"expires_in,omitempty"`
 	ReadOnly  bool   `json:"read_only,omitempty"`

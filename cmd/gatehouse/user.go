@@ -56,7 +56,7 @@ func runUserCreate(ctx context.Context, env *environment, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("user create: unexpected argument %q", fs.Arg(0))
 	}
-	*email = strings.TrimSpace(*email)
+	*email = app.CanonicalEmail(*email)
 	if err := app.CheckEmail(*email); err != nil {
 		return fmt.Errorf("user create: --%w", err)
 	}
@@ -155,7 +155,7 @@ func runUserPasswd(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	var u store.User
-	var ended int
+	var ended, revoked int
 	err = db.Update(ctx, func(tx *store.Tx) error {
 		var err error
 		if u, err = tx.UserByEmail(*email); errors.Is(err, store.ErrNotFound) {
@@ -167,7 +167,12 @@ func runUserPasswd(ctx context.Context, env *environment, args []string) error {
 		if err := tx.UpdateUser(&u); err != nil {
 			return err
 		}
+		// Account recovery: whoever had the account may hold its sessions
+		// or tokens, so all of them end.
 		if ended, err = tx.DeleteUserSessions(u.ID, store.KindSession); err != nil {
+			return err
+		}
+		if revoked, err = tx.DeleteUserSessions(u.ID, store.KindToken); err != nil {
 			return err
 		}
 		return app.RecordChange(tx, 0, offlineActor, "user.update", rbac.UserSubject(u.ID), nil, offlineUser{Email: u.Email, PasswordChanged: true})
@@ -175,7 +180,7 @@ func runUserPasswd(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "password of user %d (%s) set; %d sessions ended\n", u.ID, u.Email, ended)
+	fmt.Fprintf(env.stdout, "password of user %d (%s) set; %d sessions ended, %d tokens revoked\n", u.ID, u.Email, ended, revoked)
 	if u.Disabled {
 		fmt.Fprintln(env.stdout, "note: this user is disabled; an admin can enable them")
 	}
