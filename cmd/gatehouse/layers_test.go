@@ -19,6 +19,7 @@ var mayImport = map[string][]string{
 	"rbac/rbactest":         {"rbac", "store"},
 	"app/api":               {},
 	"app":                   {"store", "rbac", "app/api"},
+	"app/scan":              {"app/api"},
 	"tui":                   {"app/api"},
 	"cmd/gatehouse-console": {"tui", "app/api"},
 }
