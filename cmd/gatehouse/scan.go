@@ -21,10 +21,10 @@ import (
 func runScan(ctx context.Context, env *environment, args []string) error {
 	fs := flag.NewFlagSet("gatehouse scan URL", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
-	token := fs.String("token", env.getenv("GATEHOUSE_TOKEN"), "admin token: check the deployment's own route inventory and policy (GATEHOUSE_TOKEN); without it, the routes of this binary with -model and -policy")
+	token := fs.String("token", "", "admin token (default: env GATEHOUSE_TOKEN): check the deployment's own route inventory and policy; without it, the routes of this binary with -model and -policy")
 	asJSON := fs.Bool("json", false, "print the report as JSON, for CI")
 	email := fs.String("email", "", "an account to check sign-in, cookies, CSRF and the login limit with (spends its login budget)")
-	password := fs.String("password", env.getenv("GATEHOUSE_SCAN_PASSWORD"), "its password (GATEHOUSE_SCAN_PASSWORD keeps it out of ps)")
+	password := fs.String("password", "", "its password (default: env GATEHOUSE_SCAN_PASSWORD, which keeps it out of ps)")
 	yes := fs.Bool("yes", false, "do not ask before spending the login budget (for CI)")
 	origin := fs.String("origin", scan.DefaultOrigin, "a foreign origin that CORS must not allow")
 	frontEnd := fs.Bool("frontend", false, "a front end is served at / of the same origin: paths outside /api may answer its page")
@@ -43,6 +43,14 @@ func runScan(ctx context.Context, env *environment, args []string) error {
 		}
 		positional = append(positional, fs.Arg(0))
 		rest = fs.Args()[1:]
+	}
+	// Secrets come from the environment only after parsing, so a usage
+	// message (any flag typo) never prints them as flag defaults.
+	if *token == "" {
+		*token = env.getenv("GATEHOUSE_TOKEN")
+	}
+	if *password == "" {
+		*password = env.getenv("GATEHOUSE_SCAN_PASSWORD")
 	}
 	if len(positional) != 1 {
 		return errors.New("scan needs one URL: gatehouse scan https://api.example.com")

@@ -587,3 +587,41 @@ func TestScanOfServerSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestScanUsageHidesSecrets: a mistyped flag prints the usage text, and the
+// token and password from the environment are not in it; they still count
+// after parsing (a password without --email is refused as before).
+func TestScanUsageHidesSecrets(t *testing.T) {
+	t.Parallel()
+	const token, password = "gh_token_secret_value_1", "scan password secret 2"
+	getenv := func(k string) string {
+		switch k {
+		case "GATEHOUSE_TOKEN":
+			return token
+		case "GATEHOUSE_SCAN_PASSWORD":
+			return password
+		}
+		return ""
+	}
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"scan", "http://127.0.0.1:1", "--tokn", "x"}, getenv, strings.NewReader(""), &stdout, &stderr)
+	if err == nil {
+		t.Fatal("a mistyped flag was accepted")
+	}
+	out := stdout.String() + stderr.String()
+	if !strings.Contains(out, "-token") {
+		t.Fatalf("no usage text printed:\n%s", out)
+	}
+	for _, secret := range []string{token, password} {
+		if strings.Contains(out, secret) {
+			t.Errorf("usage text shows the secret %q:\n%s", secret, out)
+		}
+	}
+
+	stdout.Reset()
+	stderr.Reset()
+	err = run(context.Background(), []string{"scan", "http://127.0.0.1:1"}, getenv, strings.NewReader(""), &stdout, &stderr)
+	if err == nil || err.Error() != "scan: --email and --password go together" {
+		t.Fatalf("GATEHOUSE_SCAN_PASSWORD without --email: %v, want the pairing error", err)
+	}
+}
