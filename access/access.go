@@ -140,31 +140,19 @@ func (e *Error) Unwrap() error {
 }
 
 // mutateGranting is mutate that refuses (rolling back) a change after which
-// an enabled user reaches role:admin who did not before, unless who may
-// grant it (Actor.MayGrant).
-func (s *Service) mutateGranting(ctx context.Context, who Actor, fn func(tx store.Tx) error) error {
-	return s.mutate(ctx, func(tx store.Tx) error {
-		before, err := rbac.AdminUsers(tx)
-		if err != nil {
-			return err
-		}
-		if err := fn(tx); err != nil {
-			return err
-		}
-		if who.MayGrant == nil {
-			return nil
-		}
-		after, err := rbac.AdminUsers(tx)
-		if err != nil {
-			return err
-		}
-		for id := range after {
-			if !before[id] {
-				return who.MayGrant()
-			}
-		}
-		return nil
-	})
+// an enabled user may manage the policy who could not before, or that sets
+// the credentials of such a user (credentials: whose password it sets),
+// unless who may grant it (Actor.MayGrant). Who may manage the policy is
+// decided as the last-admin guard decides it (rbac.Authorizer.
+// MutateGranting), not by the name of a role.
+func (s *Service) mutateGranting(ctx context.Context, who Actor, fn func(tx store.Tx) error, credentials ...uint64) error {
+	if who.MayGrant == nil {
+		return s.mutate(ctx, fn)
+	}
+	if s.authz == nil {
+		return errors.New("access: this change touches the policy, and no policy was loaded")
+	}
+	return s.authz.MutateGranting(ctx, rbac.Grant{MayGrant: who.MayGrant, Credentials: credentials}, fn)
 }
 
 // mutate runs fn in one policy-aware transaction (rbac.Authorizer.Mutate):

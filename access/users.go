@@ -281,11 +281,18 @@ func (s *Service) UpdateUser(ctx context.Context, who Actor, id uint64, in UserC
 			return Updated{}, err
 		}
 	}
-	// Only changes of roles, groups or the disabled flag can change who is
-	// an admin: the others need no policy transaction (nor a model, for
-	// the offline password reset).
-	run := func(ctx context.Context, fn func(tx store.Tx) error) error { return s.mutateGranting(ctx, who, fn) }
-	if in.Roles == nil && in.Groups == nil && in.Disabled == nil {
+	// Only changes of roles, groups or the disabled flag can change who
+	// may manage the policy, and a password set for someone who may is a
+	// way into their powers: the others need no policy transaction (nor a
+	// model, for the offline password reset).
+	var credentials []uint64
+	if hash != "" {
+		credentials = []uint64{id}
+	}
+	run := func(ctx context.Context, fn func(tx store.Tx) error) error {
+		return s.mutateGranting(ctx, who, fn, credentials...)
+	}
+	if in.Roles == nil && in.Groups == nil && in.Disabled == nil && (hash == "" || who.MayGrant == nil) {
 		run = s.db.Update
 	}
 	var out Updated

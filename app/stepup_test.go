@@ -106,3 +106,50 @@ func TestStepUpCannotBeSwitchedOff(t *testing.T) {
 	ts.replaceRule([]string{"role:admin", "/api/admin/policies*", "*", "mfa"}, []string{"role:admin", "/api/admin/policies*", "*", "*"})
 	expect(t, ts.do(http.MethodPatch, "/api/admin/users/"+itoa(int64(ops.ID)), token, api.UpdateUserRequest{Disabled: ptr(false)}, nil), http.StatusOK, "")
 }
+
+// TestStepUpCoversEveryPolicyManager: the step-up counts who may manage the
+// policy as the last-admin guard does, not who holds role:admin. Under a
+// custom rule that lets role:ops2 manage the policy, a session that has not
+// proven its second factor may neither give that role, nor set the password
+// of (or re-enable) someone who may manage the policy; it may still do both
+// to users who may not, and the same admin with the factor proven may do all.
+func TestStepUpCoversEveryPolicyManager(t *testing.T) {
+	t.Parallel()
+	ts, clock := newClockedServer(t)
+	expect(t, ts.do(http.MethodPost, "/api/admin/policies", &ts.admin,
+		api.RuleInput{Type: "p", Rule: []string{"role:ops2", "/api/admin/policies*", "*", "*"}}, nil), http.StatusCreated, "")
+	mallory := ts.mustUser([]string{"admin"})
+	secret := ts.mustEnableMFA(mallory, clock)
+	passwordOnly := mallory
+	verified := ts.loginWithCode(mallory.Email, totpCode(t, secret, clock, 0))
+	erin := ts.mustUser([]string{"user"})
+	ops := ts.mustUser([]string{"ops2"})
+	other := ts.mustUser([]string{"admin"})
+	erinPath := "/api/admin/users/" + itoa(int64(erin.ID))
+	opsPath := "/api/admin/users/" + itoa(int64(ops.ID))
+	otherPath := "/api/admin/users/" + itoa(int64(other.ID))
+
+	// Giving the role that manages the policy, by either route.
+	expect(t, ts.do(http.MethodPut, erinPath+"/roles/ops2", &passwordOnly, nil, nil), http.StatusForbidden, api.CodeMFARequired)
+	expect(t, ts.do(http.MethodPatch, erinPath, &passwordOnly, api.UpdateUserRequest{Roles: &[]string{"user", "ops2"}}, nil), http.StatusForbidden, api.CodeMFARequired)
+	var e api.User
+	expect(t, ts.do(http.MethodGet, erinPath, &ts.admin, nil, &e), http.StatusOK, "")
+	if len(e.Roles) != 1 || e.Roles[0] != "user" {
+		t.Fatalf("erin after the refused grants: roles %v", e.Roles)
+	}
+
+	// Setting the password of someone who may manage the policy, by a
+	// custom role or by role:admin, or re-enabling them.
+	expect(t, ts.do(http.MethodPatch, opsPath, &passwordOnly, api.UpdateUserRequest{Password: ptr("a password mallory knows")}, nil), http.StatusForbidden, api.CodeMFARequired)
+	expect(t, ts.do(http.MethodPatch, otherPath, &passwordOnly, api.UpdateUserRequest{Password: ptr("a password mallory knows")}, nil), http.StatusForbidden, api.CodeMFARequired)
+	expect(t, ts.do(http.MethodPost, "/api/auth/login", nil, api.LoginRequest{Email: ops.Email, Password: "a password mallory knows"}, nil), http.StatusUnauthorized, api.CodeInvalidCredentials)
+	expect(t, ts.do(http.MethodPatch, opsPath, &ts.admin, api.UpdateUserRequest{Disabled: ptr(true)}, nil), http.StatusOK, "")
+	expect(t, ts.do(http.MethodPatch, opsPath, &passwordOnly, api.UpdateUserRequest{Disabled: ptr(false)}, nil), http.StatusForbidden, api.CodeMFARequired)
+
+	// Users who may not manage the policy need no factor; with it, all of
+	// the above is allowed.
+	expect(t, ts.do(http.MethodPatch, erinPath, &passwordOnly, api.UpdateUserRequest{Password: ptr("a brand new password")}, nil), http.StatusOK, "")
+	expect(t, ts.do(http.MethodPatch, opsPath, &verified, api.UpdateUserRequest{Disabled: ptr(false)}, nil), http.StatusOK, "")
+	expect(t, ts.do(http.MethodPatch, opsPath, &verified, api.UpdateUserRequest{Password: ptr("a brand new password")}, nil), http.StatusOK, "")
+	expect(t, ts.do(http.MethodPut, erinPath+"/roles/ops2", &verified, nil, nil), http.StatusOK, "")
+}

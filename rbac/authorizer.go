@@ -196,16 +196,38 @@ func (a *Authorizer) Members(target string) []string {
 // concurrent changes from any process. Like store.Store.Update, fn may run
 // more than once and must have no effect outside tx.
 func (a *Authorizer) Mutate(ctx context.Context, fn func(tx store.Tx) error) error {
-	return a.mutate(ctx, fn, true)
+	return a.mutate(ctx, fn, true, nil)
+}
+
+// Grant decides, inside a transaction of MutateGranting, a change that
+// gives someone the power to manage the policy by another way than the
+// policy routes.
+type Grant struct {
+	// MayGrant decides whether the caller may make such a change (the
+	// API decides it as the policy route that adds a rule).
+	MayGrant func() error
+	// Credentials are the users whose credentials the change sets for
+	// them (a password set by someone else): when one of them may manage
+	// the policy after the change, MayGrant decides the change too.
+	Credentials []uint64
+}
+
+// MutateGranting is Mutate that, before committing, asks g.MayGrant when
+// the change grows the set of enabled users who may manage the policy (as
+// the last-admin guard counts them: the engine decides, what-if, on the
+// policy and users as the transaction leaves them), or sets the
+// credentials of such a user. A refusal rolls the change back.
+func (a *Authorizer) MutateGranting(ctx context.Context, g Grant, fn func(tx store.Tx) error) error {
+	return a.mutate(ctx, fn, true, &g)
 }
 
 // MutateUnguarded is Mutate without the last-admin guard, for an operator
 // who repairs a policy offline on purpose (policy import --force).
 func (a *Authorizer) MutateUnguarded(ctx context.Context, fn func(tx store.Tx) error) error {
-	return a.mutate(ctx, fn, false)
+	return a.mutate(ctx, fn, false, nil)
 }
 
-func (a *Authorizer) mutate(ctx context.Context, fn func(tx store.Tx) error, guard bool) error {
+func (a *Authorizer) mutate(ctx context.Context, fn func(tx store.Tx) error, guard bool, g *Grant) error {
 	if a.db == nil {
 		return errors.New("rbac: this authorizer holds a policy in memory only")
 	}
@@ -227,10 +249,21 @@ func (a *Authorizer) mutate(ctx context.Context, fn func(tx store.Tx) error, gua
 				return err
 			}
 		}
+		var managersBefore map[uint64]bool
+		if g != nil {
+			if managersBefore, err = a.managers(tx, base, nil); err != nil {
+				return err
+			}
+		}
 		if err := fn(tx); err != nil {
 			return err
 		}
 		changes = tx.Rules().Changes()
+		if g != nil {
+			if err := a.decideGrant(tx, base, changes, managersBefore, g); err != nil {
+				return err
+			}
+		}
 		if before {
 			after, err := a.manageable(tx, base, changes)
 			if err != nil {
@@ -247,6 +280,21 @@ func (a *Authorizer) mutate(ctx context.Context, fn func(tx store.Tx) error, gua
 		return err
 	}
 	a.apply(changes, version)
+	return nil
+}
+
+// decideGrant asks g.MayGrant when, after changes, someone not in before
+// may manage the policy, or one of g.Credentials may.
+func (a *Authorizer) decideGrant(tx store.Tx, base uint64, changes []store.RuleChange, before map[uint64]bool, g *Grant) error {
+	after, err := a.managers(tx, base, changes)
+	if err != nil {
+		return err
+	}
+	for id := range after {
+		if !before[id] || slices.Contains(g.Credentials, id) {
+			return g.MayGrant()
+		}
+	}
 	return nil
 }
 

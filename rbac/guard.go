@@ -150,13 +150,35 @@ func (w *whatIf) allowed(rk routeKey, req Request) bool {
 }
 
 // manageable reports whether, after the changes, anonymous may sign in and
-// an enabled user of tx may manage the policy. Users are found by walking
-// g links backwards from the subjects of the rules that grant adding a
-// rule; each found is then decided on every manage request.
+// an enabled user of tx may manage the policy.
 func (w *whatIf) manageable(tx store.Tx) (bool, error) {
 	if !w.allowed(routeKey{act: http.MethodPost, obj: LoginRoute}, Request{Sub: Anonymous, Obj: LoginRoute, Act: http.MethodPost, MFA: MFANone}) {
 		return false, nil
 	}
+	found := false
+	err := w.eachManager(tx, func(uint64) bool {
+		found = true
+		return false
+	})
+	return found, err
+}
+
+// managers are the enabled users of tx who may manage the policy after the
+// changes.
+func (w *whatIf) managers(tx store.Tx) (map[uint64]bool, error) {
+	out := map[uint64]bool{}
+	err := w.eachManager(tx, func(id uint64) bool {
+		out[id] = true
+		return true
+	})
+	return out, err
+}
+
+// eachManager calls fn with each enabled user of tx who may manage the
+// policy after the changes, until fn returns false. Users are found by
+// walking g links backwards from the subjects of the rules that grant
+// adding a rule; each found is then decided on every manage request.
+func (w *whatIf) eachManager(tx store.Tx, fn func(id uint64) bool) error {
 	probe := Request{Obj: manageRequests[0].obj, Act: manageRequests[0].act, MFA: MFAVerified}
 	var queue []string
 	seen := map[string]bool{}
@@ -171,8 +193,11 @@ func (w *whatIf) manageable(tx store.Tx) (bool, error) {
 		for _, sub := range queue {
 			if id, ok := UserID(sub); ok {
 				ok, err := w.userManages(tx, id, sub)
-				if err != nil || ok {
-					return ok, err
+				if err != nil {
+					return err
+				}
+				if ok && !fn(id) {
+					return nil
 				}
 			}
 			for _, m := range w.children(sub) {
@@ -184,7 +209,7 @@ func (w *whatIf) manageable(tx store.Tx) (bool, error) {
 		}
 		queue = next
 	}
-	return false, nil
+	return nil
 }
 
 // userManages reports whether user id (subject sub) exists, is enabled and
@@ -209,29 +234,54 @@ func (w *whatIf) userManages(tx store.Tx, id uint64, sub string) (bool, error) {
 
 // manageable reports whether the policy of tx, with changes laid over it,
 // leaves someone able to sign in and manage it (see above). base is the
-// policy version tx read before the changes. When the engine holds exactly
-// that version (always, with one process), the what-if lays the changes
-// over the engine; otherwise (another process changed the policy since
-// this one last applied a change) it lays them over an engine built from
-// the rules tx reads, so the decision is always the transaction's own. For
-// a custom model, whose matcher the engine does not implement, it falls
-// back to counting the enabled users who reach role:admin.
+// policy version tx read before the changes. For a custom model, whose
+// matcher the engine does not implement, it falls back to counting the
+// enabled users who reach role:admin.
 func (a *Authorizer) manageable(tx store.Tx, base uint64, changes []store.RuleChange) (bool, error) {
 	if !a.model.compiled {
 		n, err := countAdmins(tx)
 		return n > 0, err
 	}
+	var ok bool
+	err := a.withWhatIf(tx, base, changes, func(w *whatIf) (err error) {
+		ok, err = w.manageable(tx)
+		return err
+	})
+	return ok, err
+}
+
+// managers are the enabled users of tx who may manage the policy with
+// changes laid over it (for a custom model: who reach role:admin).
+func (a *Authorizer) managers(tx store.Tx, base uint64, changes []store.RuleChange) (map[uint64]bool, error) {
+	if !a.model.compiled {
+		return AdminUsers(tx)
+	}
+	var out map[uint64]bool
+	err := a.withWhatIf(tx, base, changes, func(w *whatIf) (err error) {
+		out, err = w.managers(tx)
+		return err
+	})
+	return out, err
+}
+
+// withWhatIf calls fn with the policy of tx as changes leave it. When the
+// engine holds exactly version base (always, with one process), the
+// what-if lays the changes over the engine; otherwise (another process
+// changed the policy since this one last applied a change) it lays them
+// over an engine built from the rules tx reads, so the decision is always
+// the transaction's own.
+func (a *Authorizer) withWhatIf(tx store.Tx, base uint64, changes []store.RuleChange, fn func(w *whatIf) error) error {
 	a.mu.RLock()
 	if a.version == base {
 		defer a.mu.RUnlock()
-		return newWhatIf(a.eng, changes).manageable(tx)
+		return fn(newWhatIf(a.eng, changes))
 	}
 	a.mu.RUnlock()
 	e, err := engineOf(tx)
 	if err != nil {
-		return false, err
+		return err
 	}
-	return newWhatIf(e, nil).manageable(tx)
+	return fn(newWhatIf(e, nil))
 }
 
 // engineOf builds an engine of the rules tx reads, its own changes
