@@ -169,7 +169,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, base, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, base.Redacted(), err)
 	}
 	s.checkTransport()
 	s.checkRoutes(ctx)
@@ -185,7 +185,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	s.checkCORSHeaders()
 	s.checkErrorBodies()
 	return &Report{
-		Target:    base.String(),
+		Target:    base.Redacted(),
 		Inventory: s.o.InventorySource,
 		Requests:  p.count(),
 		Duration:  time.Since(start),
@@ -205,13 +205,22 @@ func (s *scanner) planned() int {
 	return n
 }
 
+// parseBase reads the deployment's root URL. A URL with a user and
+// password is refused: the scan would send them along and print them; the
+// URL is shown redacted in every message.
 func parseBase(raw string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimRight(raw, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("scan: %q is not a URL like https://api.example.com", raw)
+	if err != nil {
+		return nil, errors.New("scan: the URL does not parse; give one like https://api.example.com")
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("scan: %q has a user or password in it; give the deployment's root without them (the scan signs in with --email and --password)", u.Redacted())
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("scan: %q is not a URL like https://api.example.com", u.Redacted())
 	}
 	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("scan: %q has a path; give the deployment's root, like https://api.example.com", raw)
+		return nil, fmt.Errorf("scan: %q has a path; give the deployment's root, like https://api.example.com", u.Redacted())
 	}
 	return u, nil
 }

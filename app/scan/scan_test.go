@@ -37,7 +37,7 @@ func TestParseBase(t *testing.T) {
 			t.Errorf("parseBase(%q): %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "127.0.0.1:8080", "ftp://x", "https://", "https://api.example.com/api", "https://x?y=1"} {
+	for _, bad := range []string{"", "127.0.0.1:8080", "ftp://x", "https://", "https://api.example.com/api", "https://x?y=1", "https://u:p@api.example.com", "https://u@api.example.com"} {
 		if _, err := parseBase(bad); err == nil {
 			t.Errorf("parseBase(%q) accepted", bad)
 		}

@@ -2,6 +2,8 @@ package scan
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -21,9 +23,14 @@ const (
 
 var signInChecks = []string{checkSignIn, checkCookieFlags, checkCSRF, checkSignOut, checkLoginLimit}
 
-// wrongPassword is sent to reach the login limit. It is the password with
-// something appended, so it is never the right one.
-func wrongPassword(p string) string { return p + " (wrong, sent by gatehouse scan)" }
+// wrongPassword is sent to reach the login limit: random, so it is (with
+// overwhelming odds) not the right one, and tells nothing of the right one
+// to whoever logs or reads the failed attempts.
+func wrongPassword() string {
+	b := make([]byte, 18)
+	_, _ = rand.Read(b) // crypto/rand.Read never returns an error
+	return "wrong-" + base64.RawURLEncoding.EncodeToString(b)
+}
 
 // skipFrom reports every sign-in check from name on as skipped.
 func (s *scanner) skipFrom(name, why string) {
@@ -224,7 +231,7 @@ func (s *scanner) checkLoginLimit(ctx context.Context) {
 	// This limit is the point: do not wait for it to reset.
 	s.pace.setAdaptive(false)
 	defer s.pace.setAdaptive(true)
-	wrong := wrongPassword(s.o.Password)
+	wrong := wrongPassword()
 	lastLimit := ""
 	for i := 1; i <= s.o.LoginAttempts; i++ {
 		e, err := s.login(ctx, wrong)

@@ -625,3 +625,21 @@ func TestScanUsageHidesSecrets(t *testing.T) {
 		t.Fatalf("GATEHOUSE_SCAN_PASSWORD without --email: %v, want the pairing error", err)
 	}
 }
+
+// TestScanRefusesAURLWithCredentials: a user and password in the URL would
+// be sent as Basic auth and printed in the report; the scan refuses such a
+// URL in one line that shows it redacted, before sending anything.
+func TestScanRefusesAURLWithCredentials(t *testing.T) {
+	t.Parallel()
+	const secret = "url-secret-password-3"
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"scan", "--json", "--model", "../../model.conf", "--policy", "../../policy.csv", "http://admin:" + secret + "@127.0.0.1:1"},
+		func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
+	const want = `scan: "http://admin:xxxxx@127.0.0.1:1" has a user or password in it; give the deployment's root without them (the scan signs in with --email and --password)`
+	if err == nil || err.Error() != want {
+		t.Fatalf("scan of a URL with a password: %v, want %q", err, want)
+	}
+	if out := stdout.String() + stderr.String(); strings.Contains(out, secret) {
+		t.Fatalf("the output shows the password:\n%s", out)
+	}
+}
