@@ -20,8 +20,8 @@ const corsMaxAge = "600"
 
 var (
 	corsAllowMethods  = strings.Join([]string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}, ", ")
-	corsAllowHeaders  = strings.Join([]string{echo.HeaderAuthorization, echo.HeaderContentType, csrfHeader}, ", ")
-	corsExposeHeaders = strings.Join([]string{echo.HeaderXRequestID, "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After", echo.HeaderAllow}, ", ")
+	corsAllowHeaders  = strings.Join([]string{echo.HeaderAuthorization, echo.HeaderContentType, csrfHeader, "If-Match"}, ", ")
+	corsExposeHeaders = strings.Join([]string{echo.HeaderXRequestID, "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After", echo.HeaderAllow, "ETag"}, ", ")
 )
 
 // allowCORS answers browsers of the allowed origins: it sets the CORS

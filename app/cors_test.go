@@ -2,6 +2,7 @@ package app
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,6 +57,20 @@ func TestCORSAllowsListedOriginsOnly(t *testing.T) {
 		}
 		// Shown, not counted: the budget is still whole.
 		wantRateHeaders(t, a, 4, 4)
+	})
+	t.Run("a page of a listed origin may send If-Match and read ETag", func(t *testing.T) {
+		a := ls.do(t, request{method: http.MethodOptions, path: "/api/admin/users/1", headers: []string{
+			"Origin: " + app, "Access-Control-Request-Method: PATCH", "Access-Control-Request-Headers: content-type, if-match",
+		}})
+		wantStatus(t, a, http.StatusNoContent)
+		if !slices.Contains(strings.Split(a.header.Get("Access-Control-Allow-Headers"), ", "), "If-Match") {
+			t.Fatalf("allow headers %q lack If-Match", a.header.Get("Access-Control-Allow-Headers"))
+		}
+		a = ls.do(t, request{path: "/api/health", headers: []string{"Origin: " + app, xff("198.51.100.11")}})
+		wantStatus(t, a, http.StatusOK)
+		if !slices.Contains(strings.Split(a.header.Get("Access-Control-Expose-Headers"), ", "), "ETag") {
+			t.Fatalf("expose headers %q lack ETag", a.header.Get("Access-Control-Expose-Headers"))
+		}
 	})
 	t.Run("no wildcard, no near miss", func(t *testing.T) {
 		for _, o := range []string{"https://evil.example", "https://app.example.evil", "http://app.example", "https://APP.example", "null", "*"} {
