@@ -170,8 +170,9 @@ type groupDeleted struct {
 }
 
 // DeleteGroup deletes a group with every rule naming it: its roles, its
-// memberships and the rules that grant it anything.
-func (s *Service) DeleteGroup(ctx context.Context, who Actor, name string) error {
+// memberships and the rules that grant it anything. ifMatch (when set)
+// checks the group as the transaction reads it.
+func (s *Service) DeleteGroup(ctx context.Context, who Actor, name string, ifMatch func(api.Group) error) error {
 	return s.mutate(ctx, func(tx store.Tx) error {
 		g, err := tx.Groups().Get(name)
 		if err != nil {
@@ -180,6 +181,11 @@ func (s *Service) DeleteGroup(ctx context.Context, who Actor, name string) error
 		before, err := GroupView(tx, g)
 		if err != nil {
 			return err
+		}
+		if ifMatch != nil {
+			if err := ifMatch(before); err != nil {
+				return err
+			}
 		}
 		removed, err := tx.Rules().RemoveReferencing(groupPrefix + name)
 		if err != nil {

@@ -366,8 +366,8 @@ type userChange struct {
 
 // DeleteUser deletes a user with everything that is theirs, in one
 // transaction: sessions, tokens, owned resources, and every rule naming
-// them.
-func (s *Service) DeleteUser(ctx context.Context, who Actor, id uint64) error {
+// them. ifMatch (when set) checks the user as the transaction reads it.
+func (s *Service) DeleteUser(ctx context.Context, who Actor, id uint64, ifMatch func(api.User) error) error {
 	return s.mutate(ctx, func(tx store.Tx) error {
 		u, err := tx.Users().Get(id)
 		if err != nil {
@@ -376,6 +376,11 @@ func (s *Service) DeleteUser(ctx context.Context, who Actor, id uint64) error {
 		before, err := UserView(tx, u)
 		if err != nil {
 			return err
+		}
+		if ifMatch != nil {
+			if err := ifMatch(before); err != nil {
+				return err
+			}
 		}
 		sub := rbac.UserSubject(id)
 		if _, err := tx.Rules().RemoveReferencing(sub); err != nil {

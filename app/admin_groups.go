@@ -92,7 +92,7 @@ func (s *Server) handleGroupDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.access.DeleteGroup(c.Request().Context(), s.actorOf(c), name); err != nil {
+	if err := s.access.DeleteGroup(c.Request().Context(), s.actorOf(c), name, ifMatchGroup(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -109,7 +109,7 @@ func (s *Server) handleUserDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.access.DeleteUser(c.Request().Context(), s.actorOf(c), id); err != nil {
+	if err := s.access.DeleteUser(c.Request().Context(), s.actorOf(c), id, ifMatchUser(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

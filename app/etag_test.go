@@ -106,6 +106,43 @@ func TestUserIfMatch(t *testing.T) {
 	}
 }
 
+// A DELETE of a user or group honours If-Match: a stale tag is 412
+// precondition_failed and deletes nothing; the current tag deletes.
+func TestDeleteIfMatch(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	admin := ts.admin.Token
+	u := ts.mustQuickUser(t, "dee@example.com", []string{"user"}, nil)
+	ts.mustCall(t, admin, "POST", "/api/admin/groups", api.CreateGroupRequest{Name: "night"}, 201, "")
+	for _, c := range []struct{ path, change string }{
+		{"/api/admin/users/" + store.FormatID(u.ID), `{"name":"Dee"}`},
+		{"/api/admin/groups/night", `{"description":"changed"}`},
+	} {
+		path := c.path
+		status, stale, _ := ts.callIfMatch(t, admin, "GET", path, "", nil)
+		if status != 200 || stale == "" {
+			t.Fatalf("GET %s: %d %q", path, status, stale)
+		}
+		status, current, _ := ts.callIfMatch(t, admin, "PATCH", path, "", []byte(c.change))
+		if status != 200 || current == stale {
+			t.Fatalf("PATCH %s: %d, ETag %q (was %q)", path, status, current, stale)
+		}
+		status, _, body := ts.callIfMatch(t, admin, "DELETE", path, stale, nil)
+		if status != 412 || codeOf(body) != api.CodePreconditionFailed {
+			t.Fatalf("DELETE %s with an old version: %d %s, want 412 precondition_failed", path, status, body)
+		}
+		if status, _, _ := ts.callIfMatch(t, admin, "GET", path, "", nil); status != 200 {
+			t.Fatalf("after a refused DELETE, GET %s: %d", path, status)
+		}
+		if status, _, body := ts.callIfMatch(t, admin, "DELETE", path, current, nil); status != 204 {
+			t.Fatalf("DELETE %s with the current version: %d %s", path, status, body)
+		}
+		if status, _, _ := ts.callIfMatch(t, admin, "GET", path, "", nil); status != 404 {
+			t.Fatalf("after DELETE, GET %s: %d", path, status)
+		}
+	}
+}
+
 // Two admins give one user a role each from the same read: the second is
 // told (412), reads again, and both roles are kept.
 func TestUserRoleDeltas(t *testing.T) {
