@@ -30,12 +30,15 @@ func (s *Server) handleRouteList(c echo.Context) error {
 // handleBackup streams a consistent copy of the database file, made from
 // one read transaction while the server goes on serving, when the store is
 // one file (store.Snapshotter: bbolt; open the copy with gatehouse serve
-// --db). A store without it answers 501: it has its own backup tools.
+// --db). A store without it answers 501: it has its own backup tools. HEAD
+// answers the headers (the exact size included) without copying the
+// database or recording a download.
 func (s *Server) handleBackup(c echo.Context) error {
 	res := c.Response()
 	rc := http.NewResponseController(res)
 	name := "gatehouse-" + s.now().UTC().Format("20060102T150405Z") + ".db"
 	started := false
+	head := c.Request().Method == http.MethodHead
 	snap, ok := s.db.(store.Snapshotter)
 	if !ok {
 		return apiError(http.StatusNotImplemented, api.CodeNotImplemented, "this database is not one file: back it up with its own tools")
@@ -48,8 +51,16 @@ func (s *Server) handleBackup(c echo.Context) error {
 		h.Set("Cache-Control", "no-store")
 		res.WriteHeader(http.StatusOK)
 		started = true
+		if head {
+			return nil, errHeadOnly
+		}
 		return stallGuard{w: res, rc: rc}, nil
 	})
+	if head && errors.Is(err, errHeadOnly) {
+		// The headers (the exact size included) are the whole answer:
+		// nothing was copied, so nothing goes on the record.
+		return nil
+	}
 	if err != nil {
 		if !started {
 			return err
@@ -65,6 +76,10 @@ func (s *Server) handleBackup(c echo.Context) error {
 	}
 	return nil
 }
+
+// errHeadOnly stops the snapshot of a HEAD request before it copies
+// anything.
+var errHeadOnly = errors.New("HEAD: headers only")
 
 // stallGuard gives every write a fresh deadline: a slow client gets the
 // whole copy, a stalled one is cut off after backupStallTimeout.

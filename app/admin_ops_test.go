@@ -143,6 +143,50 @@ func TestBackupWhileWriting(t *testing.T) {
 	}
 }
 
+// TestBackupHEADCopiesNothing: HEAD /api/admin/backup answers the headers
+// of a download (its exact size) but copies nothing and puts no download on
+// the record; the GET that follows does both.
+func TestBackupHEADCopiesNothing(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	admin := ts.admin.Token
+	backup := func(method string) *http.Response {
+		req, _ := http.NewRequest(method, ts.http.URL+"/api/admin/backup", nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		res, err := ts.http.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, res.Body); err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	lastAction := func() string {
+		var audit api.List[api.AuditEntry]
+		ts.mustCallJSON(t, admin, "GET", "/api/admin/audit?limit=1", nil, 200, &audit)
+		if len(audit.Items) != 1 {
+			t.Fatalf("audit log %+v", audit.Items)
+		}
+		return audit.Items[0].Action
+	}
+	before := lastAction()
+	head := backup(http.MethodHead)
+	if head.StatusCode != http.StatusOK || head.ContentLength <= 0 || head.Header.Get("Content-Disposition") == "" {
+		t.Fatalf("HEAD: %d, length %d, disposition %q", head.StatusCode, head.ContentLength, head.Header.Get("Content-Disposition"))
+	}
+	if got := lastAction(); got != before || got == "backup.download" {
+		t.Fatalf("after HEAD the last audit record is %q, want %q still", got, before)
+	}
+	if get := backup(http.MethodGet); get.StatusCode != http.StatusOK {
+		t.Fatalf("GET: %d", get.StatusCode)
+	}
+	if got := lastAction(); got != "backup.download" {
+		t.Fatalf("after GET the last audit record is %q, want backup.download", got)
+	}
+}
+
 // TestRouteInventory lists the server's own routes with their rules.
 func TestRouteInventory(t *testing.T) {
 	t.Parallel()
