@@ -103,6 +103,9 @@ type NewToken struct {
 	// outlives it).
 	Password string
 	Prove    func(password string) error
+	// Session is the login session making the token (0: none): the token
+	// is made only while it still exists.
+	Session uint64
 }
 
 // ErrTooManyTokens refuses a token to a user who has the most already.
@@ -145,6 +148,13 @@ func (s *Service) CreateToken(ctx context.Context, user store.User, in NewToken,
 		t.ExpiresAt = now.Add(lifetime)
 	}
 	err := s.db.Update(ctx, func(tx store.Tx) error {
+		stored, err := tx.Users().Get(user.ID)
+		if err != nil {
+			return err
+		}
+		if err := stillCurrent(tx, user, stored, in.Session); err != nil {
+			return err
+		}
 		live, err := liveTokens(tx, user.ID, now)
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"errors"
 
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
@@ -72,6 +73,11 @@ func (s *Service) UpdateOwn(ctx context.Context, user store.User, keep uint64, i
 		if err != nil {
 			return err
 		}
+		if newHash != "" {
+			if err := stillCurrent(tx, user, u, keep); err != nil {
+				return err
+			}
+		}
 		if in.Name != nil {
 			u.Name = *in.Name
 		}
@@ -92,4 +98,29 @@ func (s *Service) UpdateOwn(ctx context.Context, user store.User, keep uint64, i
 		return err
 	})
 	return out, err
+}
+
+// ErrCredentialsChanged refuses a credential change whose password check
+// no longer holds: while it ran, the password was set again or the session
+// making it was ended (an admin's reset, or ending the user's sessions).
+var ErrCredentialsChanged = &Error{Kind: Conflict, Message: "your password or session changed while this request ran: sign in again"}
+
+// stillCurrent checks, inside the transaction that is about to change a
+// credential, that the password the request proved is still the stored
+// one (stored, as read by tx, against user, as read for the request) and
+// that the session making the request (session; 0: none) still exists. The
+// proof and the hashing happen before the transaction, slowly on purpose;
+// an admin's reset or end of sessions in between must win.
+func stillCurrent(tx store.Tx, user, stored store.User, session uint64) error {
+	if stored.PasswordHash != user.PasswordHash {
+		return ErrCredentialsChanged
+	}
+	if session == 0 {
+		return nil
+	}
+	sess, err := tx.Sessions().Get(session)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && sess.UserID != user.ID) {
+		return ErrCredentialsChanged
+	}
+	return err
 }
