@@ -152,7 +152,7 @@ func report(ctx context.Context, o reportOptions, progress io.Writer) (*table, e
 	ghRPS, bareRPS := medianOf(cmp.gatehouse, loadResult.rps), medianOf(cmp.bare, loadResult.rps)
 	t.add("GET /api/notes/:id as its owner, requests/s (baseline: bare Echo from memory)", fmt.Sprintf("%.0f", ghRPS), fmt.Sprintf("%.0f", bareRPS),
 		fmt.Sprintf("%.0f%%; %s", 100*ghRPS/bareRPS, target(ghRPS >= 0.6*bareRPS, ">= 60%")))
-	const wrkFigure = "GET /api/notes/:id as its owner, measured with wrk, requests/s (baseline: bare Echo from memory)"
+	const wrkFigure = "GET /api/notes/:id as its owner, measured with wrk, requests/s (baseline: bare Echo serving the same bytes)"
 	if cmp.wrk != nil {
 		gh, bare := median(cmp.wrk.gatehouse), median(cmp.wrk.bare)
 		t.add(wrkFigure, fmt.Sprintf("%.0f", gh), fmt.Sprintf("%.0f", bare),

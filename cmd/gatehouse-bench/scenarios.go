@@ -103,7 +103,12 @@ func compareHTTP(ctx context.Context, srv *inProcess, g *generated, conns int, d
 	if err != nil {
 		return nil, err
 	}
-	cmp.wrk, cmp.wrkErr = compareWrk(ctx, srv.url+"/api/notes/2", session, bareURL+"/api/notes/2", d, rounds)
+	blobURL, stopBlob, err := startBlob(want)
+	if err != nil {
+		return nil, err
+	}
+	defer stopBlob()
+	cmp.wrk, cmp.wrkErr = compareWrk(ctx, srv.url+"/api/notes/2", session, blobURL+"/api/notes/2", d, rounds)
 	return cmp, nil
 }
 
