@@ -150,14 +150,35 @@ func (a *Authorizer) casbinDecide(req Request) Decision {
 	if n := len(a.model.casbin["r"]["r"].Tokens); n < len(args) {
 		args = args[:n]
 	}
-	ok, rule, err := a.enf.EnforceEx(args...)
-	if err == nil && ok {
+	// Casbin has no request-scoped links: the request's groups are asked
+	// as subjects of their own, with no owner (a group owns nothing, so
+	// owner-only rules grant only through the caller's own subject).
+	enforce := func(args []any) (bool, []string) {
+		for i := -1; i < len(req.Groups); i++ {
+			if i >= 0 {
+				args[0] = req.Groups[i]
+				if len(args) > 3 {
+					args[3] = ""
+				}
+			}
+			ok, rule, err := a.enf.EnforceEx(args...)
+			if err == nil && ok {
+				return true, rule
+			}
+		}
+		args[0] = req.Sub
+		if len(args) > 3 {
+			args[3] = req.Owner
+		}
+		return false, nil
+	}
+	if ok, rule := enforce(args); ok {
 		return Decision{Allowed: true, Rule: rule}
 	}
 	if req.MFA != MFAVerified && len(args) == 5 {
 		args[4] = MFAVerified
-		up, _, err := a.enf.EnforceEx(args...)
-		return Decision{StepUp: err == nil && up}
+		up, _ := enforce(args)
+		return Decision{StepUp: up}
 	}
 	return Decision{}
 }
