@@ -100,7 +100,9 @@ type NewToken struct {
 	// Password is the account's password, which making a token needs;
 	// Prove checks it once the fields are valid (the API counts it as a
 	// login guess, so a stolen session cannot mint a credential that
-	// outlives it).
+	// outlives it). A user linked to an identity provider has none: Prove
+	// then checks their fresh sign-in at the provider, and without Prove
+	// the token is refused.
 	Password string
 	Prove    func(password string) error
 }
@@ -116,7 +118,7 @@ func (s *Service) CreateToken(ctx context.Context, user store.User, in NewToken,
 	if n := utf8.RuneCountInString(name); n < 1 || n > maxTokenNameLen || CheckName(name) != "" {
 		problems["name"] = "must be 1 to 100 printable characters"
 	}
-	if in.Password == "" {
+	if in.Password == "" && !user.Linked() {
 		problems["password"] = "is required: making a token needs your password"
 	}
 	var lifetime time.Duration
@@ -134,6 +136,10 @@ func (s *Service) CreateToken(ctx context.Context, user store.User, in NewToken,
 		if err := in.Prove(in.Password); err != nil {
 			return store.Session{}, err
 		}
+	} else if user.Linked() {
+		// A provider-linked user has no password: only the caller can
+		// check their proof (a fresh sign-in at the provider).
+		return store.Session{}, invalid(map[string]string{"password": "cannot prove a user linked to an identity provider"})
 	} else if ok, err := s.hasher.verify(ctx, in.Password, user.PasswordHash); err != nil {
 		return store.Session{}, err
 	} else if !ok {

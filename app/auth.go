@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/access"
 	"github.com/gatehouse/gatehouse/app/api"
+	"github.com/gatehouse/gatehouse/idp"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/labstack/echo/v4"
@@ -78,6 +79,9 @@ type caller struct {
 	secret string
 	// cookie says the credential came from the session cookie.
 	cookie bool
+	// identity is set when the credential is a provider token; session is
+	// then zero (provider.go).
+	identity *providerIdentity
 }
 
 func callerOf(c echo.Context) *caller {
@@ -177,6 +181,15 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		req := c.Request()
 		secret, fromCookie, present := credential(req)
 		var cl *caller
+		if present && !fromCookie && s.provider != nil && idp.LooksLikeJWT(secret) {
+			// A provider's token: never stored, verified on every request.
+			cl, err := s.providerCaller(c, secret)
+			if err != nil {
+				return err
+			}
+			c.Set(ctxCaller, cl)
+			return next(c)
+		}
 		if present {
 			found, err := s.lookupCaller(req.Context(), secret)
 			switch {

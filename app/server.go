@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/access"
+	"github.com/gatehouse/gatehouse/idp"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/labstack/echo/v4"
@@ -41,6 +42,9 @@ type Server struct {
 	limits *rateLimits
 	// failures is the auth-failure log and its streams (failures.go).
 	failures *failureLog
+	// provider verifies the tokens of the OpenID Connect provider; nil
+	// when none is configured (provider.go).
+	provider *idp.Verifier
 }
 
 // NewServer builds the API over an open database and authorizer.
@@ -78,6 +82,13 @@ func NewServer(log *slog.Logger, cfg Config, db store.Store, authz *rbac.Authori
 		limits:  limits,
 	}
 	s.failures = newFailureLog(s)
+	if cfg.OIDC.Issuer != "" {
+		pc := cfg.OIDC
+		pc.Now = cfg.Now
+		if s.provider, err = idp.New(pc); err != nil {
+			return nil, fmt.Errorf("app: OpenID Connect provider: %w", err)
+		}
+	}
 	s.crossOrigin = http.NewCrossOriginProtection()
 	for _, o := range cfg.CORSOrigins {
 		if err := s.crossOrigin.AddTrustedOrigin(o); err != nil {
@@ -147,6 +158,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	wg.Go(func() { s.sweepSessions(sweepCtx) })
+	if s.provider != nil {
+		wg.Go(func() { s.discoverProvider(sweepCtx) })
+	}
 	select {
 	case err := <-errc:
 		s.Close()

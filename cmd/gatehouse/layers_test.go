@@ -22,7 +22,8 @@ var mayImport = map[string][]string{
 	"rbac/rbactest":         {"rbac", "store"},
 	"app/api":               {},
 	"access":                {"store", "rbac", "app/api"},
-	"app":                   {"access", "store", "rbac", "app/api"},
+	"idp":                   {},
+	"app":                   {"access", "store", "rbac", "app/api", "idp"},
 	"tui":                   {"app/api"},
 	"cmd/gatehouse-console": {"tui", "app/api"},
 }

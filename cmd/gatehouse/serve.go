@@ -21,6 +21,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err := parseSettings("serve", serveSettings(&cfg), args, env.getenv, env.stderr); err != nil {
 		return err
 	}
+	if err := cfg.checkOIDC(); err != nil {
+		return err
+	}
 	log := slog.New(slog.NewJSONHandler(env.stderr, nil))
 
 	model, err := rbac.LoadModel(cfg.Model)
