@@ -24,6 +24,7 @@ var mayImport = map[string][]string{
 	"access":                {"store", "rbac", "app/api"},
 	"idp":                   {},
 	"app":                   {"access", "store", "rbac", "app/api", "idp"},
+	"app/scan":              {"app/api"},
 	"tui":                   {"app/api"},
 	"cmd/gatehouse-console": {"tui", "app/api"},
 }
