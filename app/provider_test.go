@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/idp"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/oauth2-proxy/mockoidc"
+	"github.com/pquerna/otp/totp"
 )
 
 // mustGroupRule grants GET /api/admin/routes (which role:user does not
@@ -386,4 +387,37 @@ func TestProviderNestedGroupsClaim(t *testing.T) {
 	wantError(t, routes(c), http.StatusForbidden, api.CodeForbidden)
 	c["realm_access"] = map[string]any{"roles": []string{"offline_access", "engineering"}}
 	wantStatus(t, routes(c), http.StatusOK)
+}
+
+// TestProviderReauthSecondFactor: a linked user turns a second factor on
+// with its code and a fresh provider sign-in, never with a stale one.
+func TestProviderReauthSecondFactor(t *testing.T) {
+	t.Parallel()
+	p := mustProvider(t)
+	clock := &testClock{now: time.Now()}
+	ls := mustProviderServer(t, p, clock, nil)
+	fresh := p.claims(clock.Now(), "sub-fay", "fay@example.com")
+	stale := p.claims(clock.Now(), "sub-fay", "fay@example.com")
+	stale["auth_time"] = clock.Now().Add(-time.Hour).Unix()
+	call := func(c map[string]any, path, ip, body string) answer {
+		return ls.do(t, request{method: http.MethodPost, path: path, headers: []string{bearer(p.sign(t, c)), xff(ip)}, body: body})
+	}
+	a := call(fresh, "/api/auth/mfa/setup", "192.0.2.30", "")
+	wantStatus(t, a, http.StatusOK)
+	var setup api.MFASetup
+	if err := json.Unmarshal(a.body, &setup); err != nil {
+		t.Fatal(err)
+	}
+	code, err := totp.GenerateCodeCustom(setup.Secret, clock.Now(), access.TOTPOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, call(stale, "/api/auth/mfa/enable", "192.0.2.31", `{"otp":"`+code+`"}`), http.StatusUnauthorized, api.CodeInvalidCredentials)
+	wantReason(t, ls, "192.0.2.31", failStaleAuth)
+	a = call(fresh, "/api/auth/mfa/enable", "192.0.2.32", `{"otp":"`+code+`"}`)
+	wantStatus(t, a, http.StatusOK)
+	var u api.User
+	if err := json.Unmarshal(a.body, &u); err != nil || !u.MFAEnabled {
+		t.Fatalf("after enabling: %s", a.body)
+	}
 }
