@@ -17,6 +17,9 @@ const module = "github.com/gatehouse/gatehouse/"
 var mayImport = map[string][]string{
 	"store":                 {},
 	"store/bolt":            {"store"},
+	"store/postgres":        {"store"},
+	"store/postgres/pgtest": {},
+	"app/redistest":         {},
 	"rbac":                  {"store"},
 	"rbac/rbactest":         {"rbac", "store"},
 	"app/api":               {},
