@@ -152,7 +152,8 @@ type Rules interface {
 	// Remove removes the rule with id and returns it.
 	Remove(id uint64) (Rule, error)
 	// Referencing returns the rules whose subject is value, and the role
-	// links ("g" rules) that point at value, in id order.
+	// links (rules of a type that starts with "g") that point at value, in
+	// id order.
 	Referencing(value string) ([]Rule, error)
 	// RemoveReferencing removes every rule Referencing finds and returns
 	// them.

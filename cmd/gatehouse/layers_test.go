@@ -17,6 +17,7 @@ const module = "github.com/gatehouse/gatehouse/"
 var mayImport = map[string][]string{
 	"store":                 {},
 	"store/bolt":            {"store"},
+	"store/storetest":       {"store"},
 	"store/postgres":        {"store"},
 	"store/postgres/pgtest": {},
 	"app/redistest":         {},

@@ -20,7 +20,7 @@ func (tx audit) Append(rec *store.AuditRecord) error {
 
 func (tx audit) List(p store.Page) ([]store.AuditRecord, string, error) {
 	var out []store.AuditRecord
-	next, err := scan(tx.bucket(bucketAudit), nil, p, true, func(_, v []byte) (bool, error) {
+	next, err := scan(tx.bucket(bucketAudit), nil, true, p, true, func(_, v []byte) (bool, error) {
 		var r store.AuditRecord
 		if err := json.Unmarshal(v, &r); err != nil {
 			return false, err

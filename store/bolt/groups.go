@@ -48,7 +48,7 @@ func (tx groups) Delete(name string) error {
 
 func (tx groups) List(p store.Page) ([]store.Group, string, error) {
 	var out []store.Group
-	next, err := scan(tx.bucket(bucketGroups), nil, p, false, func(_, v []byte) (bool, error) {
+	next, err := scan(tx.bucket(bucketGroups), nil, false, p, false, func(_, v []byte) (bool, error) {
 		var g store.Group
 		if err := json.Unmarshal(v, &g); err != nil {
 			return false, err

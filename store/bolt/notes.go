@@ -56,7 +56,7 @@ func (tx notes) Delete(id uint64) error {
 func (tx notes) List(owner uint64, p store.Page) ([]store.Note, string, error) {
 	var out []store.Note
 	if owner == 0 {
-		next, err := scan(tx.bucket(bucketNotes), nil, p, false, func(_, v []byte) (bool, error) {
+		next, err := scan(tx.bucket(bucketNotes), nil, true, p, false, func(_, v []byte) (bool, error) {
 			var n store.Note
 			if err := json.Unmarshal(v, &n); err != nil {
 				return false, err
@@ -66,7 +66,7 @@ func (tx notes) List(owner uint64, p store.Page) ([]store.Note, string, error) {
 		})
 		return out, next, err
 	}
-	next, err := scan(tx.bucket(bucketNotesByOwner), itob(owner), p, false, func(k, _ []byte) (bool, error) {
+	next, err := scan(tx.bucket(bucketNotesByOwner), itob(owner), true, p, false, func(k, _ []byte) (bool, error) {
 		n, err := tx.Get(btoi(k[8:]))
 		if err != nil {
 			return false, err

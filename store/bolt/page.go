@@ -9,12 +9,16 @@ import (
 
 // scan walks the keys of b that start with prefix, after the cursor (a key
 // suffix, so that a cursor can never leave the prefix), forward or newest
-// first. visit says whether it took the item; scan stops after limit taken
+// first. When byID is set, the suffixes are ids and a cursor that holds no
+// id is store.ErrInvalidCursor. visit says whether it took the item; scan stops after limit taken
 // items and returns the cursor of the next page, empty on the last page.
-func scan(b *bbolt.Bucket, prefix []byte, p store.Page, reverse bool, visit func(k, v []byte) (bool, error)) (string, error) {
+func scan(b *bbolt.Bucket, prefix []byte, byID bool, p store.Page, reverse bool, visit func(k, v []byte) (bool, error)) (string, error) {
 	after, err := store.DecodeCursor(p.Cursor)
 	if err != nil {
 		return "", err
+	}
+	if byID && after != nil && len(after) != 8 {
+		return "", store.ErrInvalidCursor
 	}
 	limit := p.Size()
 	c := b.Cursor()

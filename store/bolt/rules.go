@@ -197,7 +197,7 @@ func (tx rules) Any() (bool, error) {
 
 func (tx rules) List(p store.Page) ([]store.Rule, string, error) {
 	var out []store.Rule
-	next, err := scan(tx.bucket(bucketRules), nil, p, false, func(_, v []byte) (bool, error) {
+	next, err := scan(tx.bucket(bucketRules), nil, true, p, false, func(_, v []byte) (bool, error) {
 		var r store.Rule
 		if err := json.Unmarshal(v, &r); err != nil {
 			return false, err

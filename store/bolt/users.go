@@ -91,7 +91,7 @@ func (tx users) Any() (bool, error) {
 func (tx users) List(query string, p store.Page) ([]store.User, string, error) {
 	query = strings.ToLower(query)
 	var out []store.User
-	next, err := scan(tx.bucket(bucketUsers), nil, p, false, func(_, v []byte) (bool, error) {
+	next, err := scan(tx.bucket(bucketUsers), nil, true, p, false, func(_, v []byte) (bool, error) {
 		var u store.User
 		if err := json.Unmarshal(v, &u); err != nil {
 			return false, err
