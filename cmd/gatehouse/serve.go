@@ -31,7 +31,14 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := openDB(cfg.DB, bolt.Options{})
+	var db store.Store
+	where := cfg.DB
+	if cfg.DatabaseURL != "" {
+		db, err = openPostgres(ctx, cfg.DatabaseURL)
+		where = displayName(cfg.DatabaseURL)
+	} else {
+		db, err = openDB(cfg.DB, bolt.Options{})
+	}
 	if err != nil {
 		return err
 	}
@@ -59,7 +66,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	fmt.Fprintf(env.stdout, "gatehouse listening on http://%s\n", l.Addr())
-	log.Info("listening", "addr", l.Addr().String(), "db", cfg.DB)
+	log.Info("listening", "addr", l.Addr().String(), "db", where)
 	if err := srv.Serve(ctx, l); err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func (tx users) Create(u *store.User) error {
 	return tx.scanOne("create user", `INSERT INTO users (email, email_key, email_lower, name, name_lower, password_hash,
 		disabled, mfa_enabled, mfa_secret, mfa_pending, mfa_last_step, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id`,
-		[]any{u.Email, store.NormalizeEmail(u.Email), strings.ToLower(u.Email), u.Name, strings.ToLower(u.Name), u.PasswordHash,
+		[]any{u.Email, store.NormalizeEmail(u.Email), lower(u.Email), u.Name, lower(u.Name), u.PasswordHash,
 			u.Disabled, u.MFA.Enabled, u.MFA.Secret, u.MFA.Pending, u.MFA.LastStep, tx.now}, &u.ID)
 }
 
@@ -65,7 +65,7 @@ func (tx users) Update(u *store.User) error {
 	err := tx.scanOne(fmt.Sprintf("user %d", u.ID), `UPDATE users SET email = $2, email_key = $3, email_lower = $4,
 		name = $5, name_lower = $6, password_hash = $7, disabled = $8, mfa_enabled = $9, mfa_secret = $10,
 		mfa_pending = $11, mfa_last_step = $12, updated_at = $13 WHERE id = $1 RETURNING created_at`,
-		[]any{u.ID, u.Email, store.NormalizeEmail(u.Email), strings.ToLower(u.Email), u.Name, strings.ToLower(u.Name),
+		[]any{u.ID, u.Email, store.NormalizeEmail(u.Email), lower(u.Email), u.Name, lower(u.Name),
 			u.PasswordHash, u.Disabled, u.MFA.Enabled, u.MFA.Secret, u.MFA.Pending, u.MFA.LastStep, tx.now}, &u.CreatedAt)
 	u.CreatedAt, u.UpdatedAt = utc(u.CreatedAt), tx.now
 	return err
@@ -107,3 +107,7 @@ func (tx users) List(query string, p store.Page) ([]store.User, string, error) {
 	list, next := page(list, p, func(u store.User) string { return store.IDCursor(u.ID) })
 	return list, next, nil
 }
+
+// lower folds s as the list's search does (Go's rules, not the database
+// locale's).
+func lower(s string) string { return strings.ToLower(s) }

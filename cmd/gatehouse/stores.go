@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/postgres"
+)
+
+// Where a store lives: a bbolt file path, or a PostgreSQL database named
+// by a postgres:// URL (GATEHOUSE_DATABASE_URL, or --db for the offline
+// tools). Only this package chooses the backend.
+
+// connectTimeout bounds how long opening a PostgreSQL store may take.
+const connectTimeout = 30 * time.Second
+
+// isDatabaseURL reports whether target names a PostgreSQL database rather
+// than a file.
+func isDatabaseURL(target string) bool {
+	return strings.HasPrefix(target, "postgres://") || strings.HasPrefix(target, "postgresql://")
+}
+
+// displayName is target fit to print: a URL without its password.
+func displayName(target string) string {
+	if !isDatabaseURL(target) {
+		return target
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return "the PostgreSQL database"
+	}
+	return u.Redacted()
+}
+
+// openPostgres opens the PostgreSQL store at dbURL, creating or upgrading
+// its schema, with a message that says what to do.
+func openPostgres(ctx context.Context, dbURL string) (*postgres.DB, error) {
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	db, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", displayName(dbURL), err)
+	}
+	return db, nil
+}
+
+// pgDumpHint is what the file backup says on PostgreSQL.
+const pgDumpHint = "the store is PostgreSQL: back it up with pg_dump (for example pg_dump --format=custom --file=gatehouse.dump DATABASE_URL)"
+
+// errNotOneFile refuses a file backup of a store that is not one file.
+var errNotOneFile = errors.New(pgDumpHint)
+
+var _ store.Dumper = (*postgres.DB)(nil)
