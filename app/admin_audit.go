@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/gatehouse/gatehouse/access"
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/labstack/echo/v4"
@@ -14,27 +15,15 @@ import (
 // makes it, so the log holds exactly the changes that committed, and a
 // change that fails leaves no record.
 
-// Audit targets name what a change is about.
-const (
-	targetPolicy = "policy"
-)
-
-// RecordChange appends one audit record to tx: who (actorID and actor, an
-// email; 0 and a tool's name offline), what (action, like "user.update"),
-// to which thing (target, like "user:7"), and the thing before and after as
-// the API shows it. before and after must encode as JSON objects and never
-// hold a secret: pass API views (api.User, api.Group, api.Rule), which have
-// none. nil leaves one out.
-func RecordChange(tx store.Tx, actorID uint64, actor, action, target string, before, after any) error {
-	rec := store.AuditRecord{ActorID: actorID, Actor: actor, Action: action, Target: target}
-	var err error
-	if rec.Before, err = auditObject(before); err != nil {
-		return fmt.Errorf("audit %s %s: before: %w", action, target, err)
+// actorOf is the caller of c as the audit log names them.
+func actorOf(c echo.Context) access.Actor {
+	cl := callerOf(c)
+	if cl == nil {
+		// Routes that change things need a caller; a record without one
+		// would hide who did it.
+		return access.Actor{Name: "anonymous"}
 	}
-	if rec.After, err = auditObject(after); err != nil {
-		return fmt.Errorf("audit %s %s: after: %w", action, target, err)
-	}
-	return tx.Audit().Append(&rec)
+	return access.UserActor(cl.user)
 }
 
 // audit records a change made by the caller of c in tx.
@@ -43,30 +32,7 @@ func (s *Server) audit(c echo.Context, tx store.Tx, action, target string, befor
 	if cl == nil {
 		return fmt.Errorf("audit %s %s: no caller", action, target)
 	}
-	return RecordChange(tx, cl.user.ID, cl.user.Email, action, target, before, after)
-}
-
-// auditObject encodes v as a JSON object; nil stays nil.
-func auditObject(v any) (json.RawMessage, error) {
-	if v == nil {
-		return nil, nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	if len(b) == 0 || b[0] != '{' {
-		return nil, fmt.Errorf("%T is not a JSON object", v)
-	}
-	return b, nil
-}
-
-// sameJSON reports whether a and b encode alike: a change that changes
-// nothing is not recorded.
-func sameJSON(a, b any) bool {
-	x, err1 := json.Marshal(a)
-	y, err2 := json.Marshal(b)
-	return err1 == nil && err2 == nil && string(x) == string(y)
+	return access.Record(tx, actorOf(c), action, target, before, after)
 }
 
 // handleAuditList lists the audit log, newest first.

@@ -2,56 +2,17 @@ package app
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
-	"strings"
-	"unicode/utf8"
 
+	"github.com/gatehouse/gatehouse/access"
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/labstack/echo/v4"
 )
 
-// Admin: groups. A group is a stored name and description; its roles
-// (g, group:x, role:y) and members (g, user:7, group:x) are rules of the
-// policy, changed in authz.Mutate like every rule.
-
-const maxDescriptionLen = 500
-
-// groupInTx is g as the API shows it, with roles and members read from tx
-// so that it sees the transaction's own changes. Members are user ids;
-// groups nested in g show in the policy, not here.
-func groupInTx(tx store.Tx, g store.Group) (api.Group, error) {
-	out := api.Group{Name: g.Name, Description: g.Description, CreatedAt: g.CreatedAt, Roles: []string{}, Members: []string{}}
-	sub := groupPrefix + g.Name
-	rules, err := tx.Rules().Referencing(sub)
-	if err != nil {
-		return out, err
-	}
-	for _, r := range rules {
-		if r.Type != "g" || len(r.Values) != 2 {
-			continue
-		}
-		switch {
-		case r.Values[0] == sub && strings.HasPrefix(r.Values[1], rolePrefix):
-			out.Roles = append(out.Roles, strings.TrimPrefix(r.Values[1], rolePrefix))
-		case r.Values[1] == sub:
-			if id, ok := rbac.UserID(r.Values[0]); ok {
-				out.Members = append(out.Members, store.FormatID(id))
-			}
-		}
-	}
-	return out, nil
-}
-
-// checkDescription returns the problem with a group's description, or "".
-func checkDescription(d string) string {
-	if utf8.RuneCountInString(d) > maxDescriptionLen || strings.ContainsFunc(d, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return fmt.Sprintf("must be at most %d printable characters", maxDescriptionLen)
-	}
-	return ""
-}
+// Admin: groups. The handlers decode, call the access service and encode;
+// a group's roles and members are rules of the policy (see access).
 
 // groupParam reads the :name of a groups route; a name no group can have
 // is 404.
@@ -68,7 +29,7 @@ func (s *Server) handleGroupList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return listPage(c, s.db, func(tx store.Tx) ([]store.Group, string, error) { return tx.Groups().List(p) }, groupInTx)
+	return listPage(c, s.db, func(tx store.Tx) ([]store.Group, string, error) { return tx.Groups().List(p) }, access.GroupView)
 }
 
 func (s *Server) handleGroupCreate(c echo.Context) error {
@@ -76,38 +37,7 @@ func (s *Server) handleGroupCreate(c echo.Context) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	problems := map[string]string{}
-	if !rbac.ValidName(in.Name) {
-		problems["name"] = "must be 1 to 64 lower case letters, digits, '_', '.' or '-', starting with a letter or digit"
-	}
-	if p := checkDescription(in.Description); p != "" {
-		problems["description"] = p
-	}
-	roles, p := cleanNames(in.Roles)
-	if p != "" {
-		problems["roles"] = p
-	}
-	if len(problems) > 0 {
-		return invalidInput(problems)
-	}
-	var out api.Group
-	err := s.authz.Mutate(c.Request().Context(), func(tx store.Tx) error {
-		g := store.Group{Name: in.Name, Description: in.Description}
-		if err := tx.Groups().Create(&g); err != nil {
-			if errors.Is(err, store.ErrConflict) {
-				return apiError(http.StatusConflict, api.CodeConflict, "a group with this name exists")
-			}
-			return err
-		}
-		if err := s.setLinks(tx, groupPrefix+g.Name, rolePrefix, roles); err != nil {
-			return err
-		}
-		var err error
-		if out, err = groupInTx(tx, g); err != nil {
-			return err
-		}
-		return s.audit(c, tx, "group.create", groupPrefix+g.Name, nil, out)
-	})
+	out, err := s.access.CreateGroup(c.Request().Context(), actorOf(c), in.Name, in.Description, in.Roles)
 	if err != nil {
 		return err
 	}
@@ -119,15 +49,7 @@ func (s *Server) handleGroupGet(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var out api.Group
-	err = s.db.View(c.Request().Context(), func(tx store.Tx) error {
-		g, err := tx.Groups().Get(name)
-		if err != nil {
-			return err
-		}
-		out, err = groupInTx(tx, g)
-		return err
-	})
+	out, err := s.access.Group(c.Request().Context(), name)
 	if err != nil {
 		return err
 	}
@@ -145,138 +67,43 @@ func (s *Server) handleGroupUpdate(c echo.Context) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	problems := map[string]string{}
-	if in.Description != nil {
-		if p := checkDescription(*in.Description); p != "" {
-			problems["description"] = p
-		}
-	}
-	var roles []string
-	if in.Roles != nil {
-		var p string
-		if roles, p = cleanNames(*in.Roles); p != "" {
-			problems["roles"] = p
-		}
-	}
-	if len(problems) > 0 {
-		return invalidInput(problems)
-	}
-	var out api.Group
-	err = s.authz.Mutate(c.Request().Context(), func(tx store.Tx) error {
-		g, err := tx.Groups().Get(name)
-		if err != nil {
-			return err
-		}
-		before, err := groupInTx(tx, g)
-		if err != nil {
-			return err
-		}
-		if in.Description != nil {
-			g.Description = *in.Description
-			if err := tx.Groups().Update(&g); err != nil {
-				return err
-			}
-		}
-		if in.Roles != nil {
-			if err := s.setLinks(tx, groupPrefix+name, rolePrefix, roles); err != nil {
-				return err
-			}
-		}
-		if out, err = groupInTx(tx, g); err != nil {
-			return err
-		}
-		if sameJSON(before, out) {
-			return nil
-		}
-		return s.audit(c, tx, "group.update", groupPrefix+name, before, out)
-	})
+	out, err := s.access.UpdateGroup(c.Request().Context(), actorOf(c), name, in.Description, in.Roles)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, out)
 }
 
-// handleGroupDelete deletes a group with every rule naming it: its roles,
-// its memberships and the rules that grant it anything.
+// handleGroupDelete deletes a group with every rule naming it.
 func (s *Server) handleGroupDelete(c echo.Context) error {
 	name, err := groupParam(c)
 	if err != nil {
 		return err
 	}
-	err = s.authz.Mutate(c.Request().Context(), func(tx store.Tx) error {
-		g, err := tx.Groups().Get(name)
-		if err != nil {
-			return err
-		}
-		before, err := groupInTx(tx, g)
-		if err != nil {
-			return err
-		}
-		removed, err := tx.Rules().RemoveReferencing(groupPrefix + name)
-		if err != nil {
-			return err
-		}
-		if err := tx.Groups().Delete(name); err != nil {
-			return err
-		}
-		return s.audit(c, tx, "group.delete", groupPrefix+name, groupDeleted{Group: before, Rules: apiRules(removed)}, nil)
-	})
-	if err != nil {
+	if err := s.access.DeleteGroup(c.Request().Context(), actorOf(c), name); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
-// groupDeleted is a deleted group in the audit log, with the rules that
-// went with it, so that it can be rebuilt.
-type groupDeleted struct {
-	api.Group
-	Rules []api.Rule `json:"rules"`
-}
-
-// membership is a change of membership in the audit log.
-type membership struct {
-	UserID string `json:"user_id"`
-	Email  string `json:"email"`
-}
-
-// memberParams reads the :name and :user_id of a membership route and
-// loads both, in tx.
-func memberParams(c echo.Context, tx store.Tx) (store.Group, store.User, error) {
+// memberParams reads the :name and :user_id of a membership route.
+func memberParams(c echo.Context) (string, uint64, error) {
 	name, err := groupParam(c)
 	if err != nil {
-		return store.Group{}, store.User{}, err
+		return "", 0, err
 	}
 	id, err := userIDParam(c, "user_id")
-	if err != nil {
-		return store.Group{}, store.User{}, err
-	}
-	g, err := tx.Groups().Get(name)
-	if err != nil {
-		return g, store.User{}, err
-	}
-	u, err := tx.Users().Get(id)
-	return g, u, err
+	return name, id, err
 }
 
 // handleGroupMemberPut puts a user in a group. Putting a member again
 // changes nothing and is not an error.
 func (s *Server) handleGroupMemberPut(c echo.Context) error {
-	err := s.authz.Mutate(c.Request().Context(), func(tx store.Tx) error {
-		g, u, err := memberParams(c, tx)
-		if err != nil {
-			return err
-		}
-		link := []string{rbac.UserSubject(u.ID), groupPrefix + g.Name}
-		if _, err := tx.Rules().Find("g", link); err == nil {
-			return nil
-		}
-		if _, err := s.authz.AddRule(tx, "g", link); err != nil {
-			return err
-		}
-		return s.audit(c, tx, "group.member.add", groupPrefix+g.Name, nil, membership{UserID: store.FormatID(u.ID), Email: u.Email})
-	})
+	name, id, err := memberParams(c)
 	if err != nil {
+		return err
+	}
+	if err := s.access.AddMember(c.Request().Context(), actorOf(c), name, id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -285,22 +112,14 @@ func (s *Server) handleGroupMemberPut(c echo.Context) error {
 // handleGroupMemberDelete takes a user out of a group; 404 when they are
 // not in it.
 func (s *Server) handleGroupMemberDelete(c echo.Context) error {
-	err := s.authz.Mutate(c.Request().Context(), func(tx store.Tx) error {
-		g, u, err := memberParams(c, tx)
-		if err != nil {
-			return err
-		}
-		r, err := tx.Rules().Find("g", []string{rbac.UserSubject(u.ID), groupPrefix + g.Name})
-		if errors.Is(err, store.ErrNotFound) {
-			return apiError(http.StatusNotFound, api.CodeNotFound, "this user is not a member of this group")
-		} else if err != nil {
-			return err
-		}
-		if _, err := tx.Rules().Remove(r.ID); err != nil {
-			return err
-		}
-		return s.audit(c, tx, "group.member.remove", groupPrefix+g.Name, membership{UserID: store.FormatID(u.ID), Email: u.Email}, nil)
-	})
+	name, id, err := memberParams(c)
+	if err != nil {
+		return err
+	}
+	err = s.access.RemoveMember(c.Request().Context(), actorOf(c), name, id)
+	if errors.Is(err, access.ErrNotMember) {
+		return apiError(http.StatusNotFound, api.CodeNotFound, "this user is not a member of this group")
+	}
 	if err != nil {
 		return err
 	}

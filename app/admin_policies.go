@@ -2,10 +2,10 @@ package app
 
 import (
 	"bytes"
-	"errors"
 	"net/http"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/access"
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
@@ -13,27 +13,9 @@ import (
 )
 
 // Admin: policies. Every rule is listed with its store id, which stays the
-// same for the life of the rule. Changes go through authz.Mutate: checked
-// against the model, committed with their audit record, visible to the next
-// request.
-
-// maxAuditedRules bounds the rules an import lists in its audit record;
-// the counts are always whole.
-const maxAuditedRules = 100
-
-func apiRule(r store.Rule) api.Rule {
-	return api.Rule{ID: store.FormatID(r.ID), Type: r.Type, Rule: r.Values}
-}
-
-func apiRules(rules []store.Rule) []api.Rule {
-	out := make([]api.Rule, len(rules))
-	for i, r := range rules {
-		out[i] = apiRule(r)
-	}
-	return out
-}
-
-func ruleTarget(id uint64) string { return "rule:" + store.FormatID(id) }
+// same for the life of the rule. Changes are operations of the access
+// service: checked against the model, committed with their audit record,
+// visible to the next request.
 
 // handlePolicyList lists every rule in the order it was added.
 func (s *Server) handlePolicyList(c echo.Context) error {
@@ -50,7 +32,7 @@ func (s *Server) handlePolicyList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, api.List[api.Rule]{Items: apiRules(rules), NextCursor: next})
+	return c.JSON(http.StatusOK, api.List[api.Rule]{Items: access.RuleViews(rules), NextCursor: next})
 }
 
 // handlePolicyAdd adds one rule, checked against the model: a rule the
@@ -61,17 +43,7 @@ func (s *Server) handlePolicyAdd(c echo.Context) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	var out api.Rule
-	err := s.authz.Mutate(c.Request().Context(), func(tx store.Tx) error {
-		r, err := s.authz.AddRule(tx, in.Type, in.Rule)
-		if errors.Is(err, store.ErrConflict) {
-			return apiError(http.StatusConflict, api.CodeConflict, "the policy has this rule already")
-		} else if err != nil {
-			return err
-		}
-		out = apiRule(r)
-		return s.audit(c, tx, "policy.add", ruleTarget(r.ID), nil, out)
-	})
+	out, err := s.access.AddRule(c.Request().Context(), actorOf(c), in.Type, in.Rule)
 	if err != nil {
 		return err
 	}
@@ -84,14 +56,7 @@ func (s *Server) handlePolicyRemove(c echo.Context) error {
 	if err != nil {
 		return errNotFound
 	}
-	err = s.authz.Mutate(c.Request().Context(), func(tx store.Tx) error {
-		r, err := tx.Rules().Remove(id)
-		if err != nil {
-			return err
-		}
-		return s.audit(c, tx, "policy.remove", ruleTarget(id), apiRule(r), nil)
-	})
-	if err != nil {
+	if err := s.access.RemoveRule(c.Request().Context(), actorOf(c), id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -171,44 +136,12 @@ func (s *Server) handlePolicyImport(c echo.Context) error {
 	if err != nil {
 		return invalidInput(map[string]string{"csv": err.Error()})
 	}
-	var res rbac.ImportResult
-	err = s.authz.Mutate(c.Request().Context(), func(tx store.Tx) error {
-		var err error
-		if res, err = s.authz.Import(tx, rules, in.Replace); err != nil {
-			return err
-		}
-		if len(res.Added) == 0 && len(res.Removed) == 0 {
-			return nil
-		}
-		return s.audit(c, tx, "policy.import", targetPolicy, nil, importSummary(res, in.Replace))
-	})
+	res, err := s.access.ImportPolicy(c.Request().Context(), actorOf(c), rules, in.Replace)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, api.PolicyImportResult{Added: len(res.Added), Removed: len(res.Removed)})
 }
-
-// importRecord is an import in the audit log: the counts, and the rules
-// added and removed up to maxAuditedRules of each.
-type importRecord struct {
-	Replace      bool       `json:"replace"`
-	Added        int        `json:"added"`
-	Removed      int        `json:"removed"`
-	AddedRules   []api.Rule `json:"added_rules"`
-	RemovedRules []api.Rule `json:"removed_rules"`
-}
-
-func importSummary(res rbac.ImportResult, replace bool) importRecord {
-	return importRecord{
-		Replace: replace, Added: len(res.Added), Removed: len(res.Removed),
-		AddedRules:   apiRules(res.Added[:min(len(res.Added), maxAuditedRules)]),
-		RemovedRules: apiRules(res.Removed[:min(len(res.Removed), maxAuditedRules)]),
-	}
-}
-
-// ImportRecord is the audit record of an import for the offline tools,
-// alike to the one the API writes.
-func ImportRecord(res rbac.ImportResult, replace bool) any { return importSummary(res, replace) }
 
 // handlePolicyExport writes the policy as CSV, in the format of policy.csv.
 // Imported with replace, it changes nothing.

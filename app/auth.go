@@ -8,11 +8,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/mail"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/gatehouse/gatehouse/access"
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
@@ -182,43 +181,6 @@ func (s *Server) lookupCaller(ctx context.Context, secret string) (*caller, erro
 	return cl, nil
 }
 
-// toUser is a user as the API shows it, with the roles and groups the
-// policy links them to directly.
-func (s *Server) toUser(u store.User) api.User {
-	out := api.User{
-		ID: store.FormatID(u.ID), Email: u.Email, Name: u.Name, Disabled: u.Disabled,
-		MFAEnabled: u.MFA.Enabled, CreatedAt: u.CreatedAt, Roles: []string{}, Groups: []string{},
-	}
-	for _, p := range s.authz.Parents(rbac.UserSubject(u.ID)) {
-		if name, ok := strings.CutPrefix(p, "role:"); ok {
-			out.Roles = append(out.Roles, name)
-		} else if name, ok := strings.CutPrefix(p, "group:"); ok {
-			out.Groups = append(out.Groups, name)
-		}
-	}
-	return out
-}
-
-// checkEmail returns the problem with an email address, or "".
-func checkEmail(email string) string {
-	if len(email) > 254 {
-		return "must be at most 254 characters"
-	}
-	a, err := mail.ParseAddress(email)
-	if err != nil || a.Address != email || a.Name != "" {
-		return "must be an email address like name@example.com"
-	}
-	return ""
-}
-
-// checkName returns the problem with a display name, or "".
-func checkName(name string) string {
-	if utf8.RuneCountInString(name) > 100 || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return "must be at most 100 printable characters"
-	}
-	return ""
-}
-
 func (s *Server) handleRegister(c echo.Context) error {
 	if !s.cfg.AllowRegistration {
 		return apiError(http.StatusForbidden, api.CodeForbidden, "registration is closed: ask an admin for an account")
@@ -230,28 +192,11 @@ func (s *Server) handleRegister(c echo.Context) error {
 	if err := s.limitLogin(c, in.Email); err != nil {
 		return err
 	}
-	in.Email = strings.TrimSpace(in.Email)
-	problems := map[string]string{}
-	if p := checkEmail(in.Email); p != "" {
-		problems["email"] = p
-	}
-	if p := checkPassword(in.Password); p != "" {
-		problems["password"] = p
-	}
-	if p := checkName(in.Name); p != "" {
-		problems["name"] = p
-	}
-	if len(problems) > 0 {
-		return invalidInput(problems)
-	}
-	u, err := s.CreateUser(c.Request().Context(), in.Email, in.Name, in.Password, []string{"user"})
-	if errors.Is(err, store.ErrConflict) {
-		return apiError(http.StatusConflict, api.CodeConflict, "an account with this email exists")
-	}
+	out, err := s.access.Register(c.Request().Context(), in.Email, in.Name, in.Password)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, s.toUser(u))
+	return c.JSON(http.StatusCreated, out)
 }
 
 var errInvalidCredentials = apiError(http.StatusUnauthorized, api.CodeInvalidCredentials, "wrong email or password")
@@ -266,7 +211,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 	if err := s.limitLogin(c, in.Email); err != nil {
 		return err
 	}
-	if len(in.Email) > 254 || len(in.Password) > 4*maxPasswordLen {
+	if len(in.Email) > 254 || len(in.Password) > 4*access.MaxPasswordLen {
 		return errInvalidCredentials
 	}
 	ctx := c.Request().Context()
@@ -281,7 +226,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 	}
 	// An unknown email is checked against the dummy hash: the same work,
 	// the same answer, as a wrong password.
-	ok, err := s.hasher.verify(ctx, in.Password, u.PasswordHash)
+	ok, err := s.access.VerifyPassword(ctx, in.Password, u.PasswordHash)
 	if err != nil {
 		return err
 	}
@@ -296,13 +241,17 @@ func (s *Server) handleLogin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	view, err := s.access.User(ctx, u.ID)
+	if err != nil {
+		return err
+	}
 	c.SetCookie(&http.Cookie{
 		Name: cookieName, Value: secret, Path: "/api", Expires: sess.ExpiresAt,
 		MaxAge: int(s.cfg.SessionTTL / time.Second), HttpOnly: true, Secure: s.cfg.CookieSecure,
 		SameSite: http.SameSiteStrictMode,
 	})
 	return c.JSON(http.StatusOK, api.LoginResponse{
-		Token: secret, ExpiresAt: sess.ExpiresAt, CSRFToken: csrfToken(secret), User: s.toUser(u),
+		Token: secret, ExpiresAt: sess.ExpiresAt, CSRFToken: csrfToken(secret), User: view,
 	})
 }
 
@@ -331,7 +280,11 @@ func (s *Server) handleLogout(c echo.Context) error {
 }
 
 func (s *Server) handleMeGet(c echo.Context) error {
-	return c.JSON(http.StatusOK, s.toUser(callerOf(c).user))
+	out, err := s.access.User(c.Request().Context(), callerOf(c).user.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) handleMeUpdate(c echo.Context) error {
@@ -340,75 +293,11 @@ func (s *Server) handleMeUpdate(c echo.Context) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	problems := map[string]string{}
-	if in.Name != nil {
-		if p := checkName(*in.Name); p != "" {
-			problems["name"] = p
-		}
-	}
-	var newHash string
-	if in.Password != nil {
-		if p := checkPassword(*in.Password); p != "" {
-			problems["password"] = p
-		}
-		if in.CurrentPassword == nil {
-			problems["current_password"] = "is needed to change the password"
-		}
-	}
-	if len(problems) > 0 {
-		return invalidInput(problems)
-	}
-	ctx := c.Request().Context()
-	if in.Password != nil {
-		ok, err := s.hasher.verify(ctx, *in.CurrentPassword, cl.user.PasswordHash)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return invalidInput(map[string]string{"current_password": "is wrong"})
-		}
-		if newHash, err = s.hasher.hash(ctx, *in.Password); err != nil {
-			return err
-		}
-	}
-	var u store.User
-	err := s.db.Update(ctx, func(tx store.Tx) error {
-		var err error
-		if u, err = tx.Users().Get(cl.user.ID); err != nil {
-			return err
-		}
-		if in.Name != nil {
-			u.Name = *in.Name
-		}
-		if newHash != "" {
-			u.PasswordHash = newHash
-			// A new password ends every other login session at once.
-			if err := endSessionsExcept(tx, u.ID, cl.session.ID); err != nil {
-				return err
-			}
-		}
-		return tx.Users().Update(&u)
+	out, err := s.access.UpdateOwn(c.Request().Context(), cl.user, cl.session.ID, access.OwnChange{
+		Name: in.Name, Password: in.Password, CurrentPassword: in.CurrentPassword,
 	})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s.toUser(u))
-}
-
-// endSessionsExcept ends a user's login sessions but keep (0 for none).
-// Personal API tokens are revoked separately.
-func endSessionsExcept(tx store.Tx, userID, keep uint64) error {
-	sessions, err := tx.Sessions().OfUser(userID, store.KindSession)
-	if err != nil {
-		return err
-	}
-	for _, sess := range sessions {
-		if sess.ID == keep {
-			continue
-		}
-		if err := tx.Sessions().Delete(sess.ID); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.JSON(http.StatusOK, out)
 }

@@ -2,62 +2,32 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"fmt"
 
+	"github.com/gatehouse/gatehouse/access"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
 )
 
-// Bootstrap readies a new database: the seed policy when it has no rule,
-// and the first admin when it has no user. With no password given it makes
-// a random one and returns it, to be shown once.
+// Bootstrap readies a new database (access.Service.Bootstrap): the seed
+// policy when it has no rule, and the first admin when it has no user. With
+// no password given it makes a random one and returns it, to be shown once.
 func (s *Server) Bootstrap(ctx context.Context, seed []rbac.CSVRule, email, password string) (generated string, err error) {
-	if _, err := s.authz.Seed(ctx, seed); err != nil {
-		return "", err
-	}
-	var hasUsers bool
-	if err := s.db.View(ctx, func(tx store.Tx) error { hasUsers, err = tx.Users().Any(); return err }); err != nil {
-		return "", err
-	}
-	if hasUsers {
-		return "", nil
-	}
-	if password == "" {
-		var b [18]byte
-		_, _ = rand.Read(b[:])
-		password = base64.RawURLEncoding.EncodeToString(b[:])
-		generated = password
-	}
-	if p := checkEmail(email); p != "" {
-		return "", fmt.Errorf("admin email %q %s", email, p)
-	}
-	if p := checkPassword(password); p != "" {
-		return "", fmt.Errorf("admin password %s", p)
-	}
-	_, err = s.CreateUser(ctx, email, "Admin", password, []string{"admin"})
-	return generated, err
+	return s.access.Bootstrap(ctx, seed, email, password)
 }
 
-// CreateUser creates a user holding roles (bare names), in one
-// transaction with their role links.
+// CreateUser creates an account holding roles (bare names) through the one
+// account-creation path, recorded as made by the offline tools. For tools
+// and tests that need accounts without going through the API.
 func (s *Server) CreateUser(ctx context.Context, email, name, password string, roles []string) (store.User, error) {
-	hash, err := s.hasher.hash(ctx, password)
+	v, err := s.access.CreateUser(ctx, access.Offline, access.NewUser{Email: email, Name: name, Password: password, Roles: roles})
 	if err != nil {
 		return store.User{}, err
 	}
-	u := store.User{Email: email, Name: name, PasswordHash: hash}
-	err = s.authz.Mutate(ctx, func(tx store.Tx) error {
-		if err := tx.Users().Create(&u); err != nil {
-			return err
-		}
-		for _, role := range roles {
-			if _, err := s.authz.AddRule(tx, "g", []string{rbac.UserSubject(u.ID), "role:" + role}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	id, err := store.ParseID(v.ID)
+	if err != nil {
+		return store.User{}, err
+	}
+	var u store.User
+	err = s.db.View(ctx, func(tx store.Tx) (err error) { u, err = tx.Users().Get(id); return err })
 	return u, err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/gatehouse/gatehouse/access"
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
@@ -49,7 +50,16 @@ func toAPIError(err error) (e *api.Error, internal bool) {
 	var ae *api.Error
 	var he *echo.HTTPError
 	var ve *rbac.ValidationError
+	var refusal *access.Error
 	switch {
+	case errors.As(err, &refusal):
+		switch refusal.Kind {
+		case access.Invalid:
+			e := invalidInput(refusal.Details)
+			return e, false
+		case access.Conflict:
+			return apiError(http.StatusConflict, api.CodeConflict, refusal.Message), false
+		}
 	case errors.As(err, &ae):
 		c := *ae
 		return &c, false

@@ -2,12 +2,12 @@ package app
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/gatehouse/gatehouse/access"
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
@@ -210,13 +210,13 @@ func (s *Server) handleMFAEnable(c echo.Context) error {
 			return auditMFAFailure(tx, u, "enable", "otp")
 		}
 		u.MFA.Enabled, u.MFA.Secret, u.MFA.Pending = true, u.MFA.Pending, ""
-		if err := endSessionsExcept(tx, u.ID, cl.session.ID); err != nil {
+		if err := access.EndSessionsExcept(tx, u.ID, cl.session.ID); err != nil {
 			return err
 		}
 		if err := tx.Users().Update(&u); err != nil {
 			return err
 		}
-		return auditCredentialEvent(tx, cl.user, "mfa.enable", rbac.UserSubject(u.ID),
+		return access.Record(tx, access.UserActor(cl.user), "mfa.enable", rbac.UserSubject(u.ID),
 			map[string]any{"mfa_enabled": false}, map[string]any{"mfa_enabled": true})
 	})
 	if err != nil {
@@ -226,7 +226,11 @@ func (s *Server) handleMFAEnable(c echo.Context) error {
 		c.Set(ctxFailReason, failBadOTP)
 		return errBadOTP
 	}
-	return c.JSON(http.StatusOK, s.toUser(u))
+	out, err := s.access.User(c.Request().Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // handleMFADisable turns the second factor off, given a current code or the
@@ -275,7 +279,7 @@ func (s *Server) handleMFADisable(c echo.Context) error {
 		if err := tx.Users().Update(&u); err != nil {
 			return err
 		}
-		return auditCredentialEvent(tx, cl.user, "mfa.disable", rbac.UserSubject(u.ID),
+		return access.Record(tx, access.UserActor(cl.user), "mfa.disable", rbac.UserSubject(u.ID),
 			map[string]any{"mfa_enabled": true}, map[string]any{"mfa_enabled": false, "proof": via})
 	})
 	if err != nil {
@@ -293,7 +297,7 @@ func (s *Server) handleMFADisable(c echo.Context) error {
 // audited and named bad_password in the auth-failure log.
 func (s *Server) checkPasswordProof(c echo.Context, u store.User, password, during string) error {
 	ctx := c.Request().Context()
-	ok, err := s.hasher.verify(ctx, password, u.PasswordHash)
+	ok, err := s.access.VerifyPassword(ctx, password, u.PasswordHash)
 	if err != nil || ok {
 		return err
 	}
@@ -327,32 +331,6 @@ func refuseTokenCaller(c echo.Context, cl *caller) error {
 // it was for (login, enable, disable), via what was presented (otp,
 // password). Neither the code nor the password is recorded.
 func auditMFAFailure(tx store.Tx, u store.User, during, via string) error {
-	return auditCredentialEvent(tx, u, "mfa.fail", rbac.UserSubject(u.ID), nil,
+	return access.Record(tx, access.UserActor(u), "mfa.fail", rbac.UserSubject(u.ID), nil,
 		map[string]any{"during": during, "proof": via})
-}
-
-// auditCredentialEvent appends an audit record of a change to a credential
-// (second factor or token) made by actor, in tx, so the record commits with
-// the change. before and after hold only non-secret fields.
-func auditCredentialEvent(tx store.Tx, actor store.User, action, target string, before, after map[string]any) error {
-	rec := store.AuditRecord{ActorID: actor.ID, Actor: actor.Email, Action: action, Target: target}
-	var err error
-	if rec.Before, err = marshalAuditState(before); err != nil {
-		return err
-	}
-	if rec.After, err = marshalAuditState(after); err != nil {
-		return err
-	}
-	return tx.Audit().Append(&rec)
-}
-
-func marshalAuditState(state map[string]any) (json.RawMessage, error) {
-	if state == nil {
-		return nil, nil
-	}
-	b, err := json.Marshal(state)
-	if err != nil {
-		return nil, fmt.Errorf("audit: encode state: %w", err)
-	}
-	return b, nil
 }

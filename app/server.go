@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse/gatehouse/access"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/labstack/echo/v4"
@@ -20,12 +21,13 @@ import (
 
 // Server is the gatehouse API.
 type Server struct {
-	log    *slog.Logger
-	cfg    Config
-	db     store.Store
-	authz  *rbac.Authorizer
-	echo   *echo.Echo
-	hasher *hasher
+	log   *slog.Logger
+	cfg   Config
+	db    store.Store
+	authz *rbac.Authorizer
+	echo  *echo.Echo
+	// access runs the business operations the handlers call.
+	access *access.Service
 	// crossOrigin refuses cross-site browser requests (Sec-Fetch-Site,
 	// Origin against Host, plus the allowed CORS origins).
 	crossOrigin *http.CrossOriginProtection
@@ -56,7 +58,7 @@ func NewServer(log *slog.Logger, cfg Config, db store.Store, authz *rbac.Authori
 	if err != nil {
 		return nil, err
 	}
-	h, err := newHasher(cfg.HashConcurrency)
+	svc, err := access.New(db, authz, access.Config{HashConcurrency: cfg.HashConcurrency, Now: cfg.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +67,7 @@ func NewServer(log *slog.Logger, cfg Config, db store.Store, authz *rbac.Authori
 		cfg:     cfg,
 		db:      db,
 		authz:   authz,
-		hasher:  h,
+		access:  svc,
 		now:     cfg.Now,
 		closing: make(chan struct{}),
 		limits:  limits,
@@ -92,6 +94,10 @@ func NewServer(log *slog.Logger, cfg Config, db store.Store, authz *rbac.Authori
 	authz.SetRoutes(keys)
 	return s, nil
 }
+
+// Access is the service that runs the business operations of this server,
+// for tools and tests that act as the server would.
+func (s *Server) Access() *access.Service { return s.access }
 
 // ServeHTTP makes the server an http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }

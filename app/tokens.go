@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse/gatehouse/access"
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/labstack/echo/v4"
@@ -117,7 +118,7 @@ func (s *Server) handleTokenList(c echo.Context) error {
 func checkTokenRequest(in *api.CreateTokenRequest) (time.Duration, map[string]string) {
 	problems := map[string]string{}
 	in.Name = strings.TrimSpace(in.Name)
-	if n := utf8.RuneCountInString(in.Name); n < 1 || n > maxTokenNameLen || checkName(in.Name) != "" {
+	if n := utf8.RuneCountInString(in.Name); n < 1 || n > maxTokenNameLen || access.CheckName(in.Name) != "" {
 		problems["name"] = "must be 1 to 100 printable characters"
 	}
 	var lifetime time.Duration
@@ -166,7 +167,7 @@ func (s *Server) handleTokenCreate(c echo.Context) error {
 		if err := tx.Sessions().Create(&t, hash); err != nil {
 			return err
 		}
-		return auditCredentialEvent(tx, cl.user, "token.create", tokenTarget(t), nil, tokenAuditState(t))
+		return access.Record(tx, access.UserActor(cl.user), "token.create", tokenTarget(t), nil, tokenAuditState(t))
 	})
 	if err != nil {
 		return err
@@ -190,7 +191,7 @@ func (s *Server) handleTokenDelete(c echo.Context) error {
 		if err := tx.Sessions().Delete(t.ID); err != nil {
 			return err
 		}
-		return auditCredentialEvent(tx, cl.user, "token.revoke", tokenTarget(t), tokenAuditState(t), nil)
+		return access.Record(tx, access.UserActor(cl.user), "token.revoke", tokenTarget(t), tokenAuditState(t), nil)
 	})
 	if err != nil {
 		return err

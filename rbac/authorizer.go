@@ -36,20 +36,29 @@ func (e *ValidationError) Error() string {
 }
 
 // Authorizer decides requests against the policy stored in db, and is the
-// only way the policy changes: every change commits to the store first and is
-// then applied in memory under the same lock, so memory follows the commit
-// order and the very next decision sees it.
+// only way the policy changes in this process: every change commits to the
+// store first and is then applied in memory, so the very next decision sees
+// it.
+//
+// The invariants of a change (the last-admin guard, groups made for the
+// rules that name them) are checked inside the store transaction that makes
+// the change, which the contract runs as if alone: they hold when several
+// processes, each with its own Authorizer, write one database at once. The
+// lock write only keeps this process's in-memory copy in commit order.
 type Authorizer struct {
 	db    store.Store
 	model *Model
 
-	// write serializes changes: store commit and memory update together.
+	// write orders this process's changes: store commit and memory update
+	// together. It is not what keeps the invariants (see above).
 	write sync.Mutex
-	// mu guards the in-memory policy (engine or enforcer).
+	// mu guards the in-memory policy (engine or enforcer) and its version.
 	mu  sync.RWMutex
 	eng *engine
 	// enf enforces a model the engine does not understand.
 	enf *casbin.SyncedEnforcer
+	// version is the policy version (store.Rules.Version) the memory holds.
+	version uint64
 }
 
 // New loads the policy stored in db.
@@ -63,7 +72,13 @@ func New(ctx context.Context, db store.Store, m *Model) (*Authorizer, error) {
 		enf.EnableAutoSave(false) // changes are written by Mutate, in its transaction
 		a.enf = enf
 	}
+	// The rules and their version come from one transaction, so that the
+	// version names exactly the policy loaded.
 	err := db.View(ctx, func(tx store.Tx) error {
+		var err error
+		if a.version, err = tx.Rules().Version(); err != nil {
+			return err
+		}
 		return tx.Rules().ForEach(func(r store.Rule) error {
 			a.eng.apply(true, r.ID, r.Type, r.Values)
 			return nil
@@ -74,6 +89,14 @@ func New(ctx context.Context, db store.Store, m *Model) (*Authorizer, error) {
 	}
 	a.eng.reindex()
 	return a, nil
+}
+
+// Version is the policy version the decisions are made on: the store's
+// version as of the last change this process applied (or loaded).
+func (a *Authorizer) Version() uint64 {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.version
 }
 
 // Model is the model decisions are made under.
@@ -159,7 +182,11 @@ func (a *Authorizer) Members(target string) []string {
 
 // Mutate runs fn in one store transaction and, once it has committed,
 // applies the rules it added and removed to the in-memory policy. It
-// refuses (and rolls back) a change that leaves no enabled admin.
+// refuses (and rolls back) a change that leaves no enabled admin: the
+// admins are counted inside the transaction, before and after fn, so the
+// guard holds against concurrent changes from any process. Like
+// store.Store.Update, fn may run more than once and must have no effect
+// outside tx.
 func (a *Authorizer) Mutate(ctx context.Context, fn func(tx store.Tx) error) error {
 	if a.db == nil {
 		return errors.New("rbac: this authorizer holds a policy in memory only")
@@ -167,6 +194,7 @@ func (a *Authorizer) Mutate(ctx context.Context, fn func(tx store.Tx) error) err
 	a.write.Lock()
 	defer a.write.Unlock()
 	var changes []store.RuleChange
+	var version uint64
 	err := a.db.Update(ctx, func(tx store.Tx) error {
 		before, err := countAdmins(tx)
 		if err != nil {
@@ -183,21 +211,25 @@ func (a *Authorizer) Mutate(ctx context.Context, fn func(tx store.Tx) error) err
 			return ErrLastAdmin
 		}
 		changes = tx.Rules().Changes()
-		return nil
+		version, err = tx.Rules().Version()
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	a.apply(changes)
+	a.apply(changes, version)
 	return nil
 }
 
-func (a *Authorizer) apply(changes []store.RuleChange) {
+// apply brings the in-memory policy to version by the changes of the
+// transaction that committed it.
+func (a *Authorizer) apply(changes []store.RuleChange, version uint64) {
 	if len(changes) == 0 {
 		return
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.version = version
 	reindex := false
 	for _, c := range changes {
 		reindex = a.eng.apply(c.Added, c.Rule.ID, c.Rule.Type, c.Rule.Values) || reindex
@@ -319,17 +351,25 @@ func (a *Authorizer) DeadRules() [][]string {
 // whether it did: a database that has any rule keeps its own policy.
 func (a *Authorizer) Seed(ctx context.Context, rules []CSVRule) (bool, error) {
 	seeded := false
-	err := a.Mutate(ctx, func(tx store.Tx) error {
-		if any, err := tx.Rules().Any(); err != nil || any {
-			return err
-		}
-		for _, r := range rules {
-			if _, err := a.AddRule(tx, r.Type, r.Values); err != nil && !errors.Is(err, store.ErrConflict) {
-				return fmt.Errorf("seed policy line %d: %w", r.Line, err)
-			}
-		}
-		seeded = true
-		return nil
+	err := a.Mutate(ctx, func(tx store.Tx) (err error) {
+		seeded, err = a.SeedTx(tx, rules)
+		return err
 	})
 	return seeded, err
+}
+
+// SeedTx adds rules to the policy in tx when it has none, and reports
+// whether it did. Run in Mutate: since the emptiness check and the adds
+// are one serializable transaction, processes that start together on an
+// empty database seed it once.
+func (a *Authorizer) SeedTx(tx store.Tx, rules []CSVRule) (bool, error) {
+	if any, err := tx.Rules().Any(); err != nil || any {
+		return false, err
+	}
+	for _, r := range rules {
+		if _, err := a.AddRule(tx, r.Type, r.Values); err != nil && !errors.Is(err, store.ErrConflict) {
+			return false, fmt.Errorf("seed policy line %d: %w", r.Line, err)
+		}
+	}
+	return true, nil
 }

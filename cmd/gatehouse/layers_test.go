@@ -24,7 +24,8 @@ var mayImport = map[string][]string{
 	"rbac":                  {"store"},
 	"rbac/rbactest":         {"rbac", "store"},
 	"app/api":               {},
-	"app":                   {"store", "rbac", "app/api"},
+	"access":                {"store", "rbac", "app/api"},
+	"app":                   {"access", "store", "rbac", "app/api"},
 	"tui":                   {"app/api"},
 	"cmd/gatehouse-console": {"tui", "app/api"},
 }

@@ -20,9 +20,6 @@ import (
 // GATEHOUSE_DATABASE_URL (or a postgres:// URL as --db) they work on that
 // PostgreSQL database instead, while servers run.
 
-// offlineActor is who the audit log names for changes made offline.
-const offlineActor = "offline"
-
 // dbFlags are the flags of the offline tools.
 type dbFlags struct {
 	db, model string

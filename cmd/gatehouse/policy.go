@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/access"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
 )
@@ -87,17 +87,11 @@ func runPolicyImport(ctx context.Context, env *environment, args []string) error
 	if err != nil {
 		return err
 	}
-	var res rbac.ImportResult
-	err = authz.Mutate(ctx, func(tx store.Tx) error {
-		var err error
-		if res, err = authz.Import(tx, rules, *replace); err != nil {
-			return err
-		}
-		if len(res.Added) == 0 && len(res.Removed) == 0 {
-			return nil
-		}
-		return app.RecordChange(tx, 0, offlineActor, "policy.import", "policy", nil, app.ImportRecord(res, *replace))
-	})
+	svc, err := access.New(db, authz, access.Config{HashConcurrency: 1})
+	if err != nil {
+		return err
+	}
+	res, err := svc.ImportPolicy(ctx, access.Offline, rules, *replace)
 	if err != nil {
 		return fmt.Errorf("%s: %w (nothing imported)", name, err)
 	}

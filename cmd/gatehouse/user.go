@@ -10,7 +10,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/access"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
 	"golang.org/x/term"
@@ -28,14 +28,6 @@ func runUser(ctx context.Context, env *environment, args []string) error {
 		return runUserPasswd(ctx, env, args[1:])
 	}
 	return fmt.Errorf("user: unknown subcommand %q (create or passwd)", args[0])
-}
-
-// offlineUser is a user in the audit records of the offline tools.
-type offlineUser struct {
-	Email           string   `json:"email"`
-	Name            string   `json:"name,omitempty"`
-	Roles           []string `json:"roles,omitempty"`
-	PasswordChanged bool     `json:"password_changed,omitempty"`
 }
 
 // runUserCreate creates a user (an admin with --admin) on the database file.
@@ -57,8 +49,8 @@ func runUserCreate(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("user create: unexpected argument %q", fs.Arg(0))
 	}
 	*email = strings.TrimSpace(*email)
-	if err := app.CheckEmail(*email); err != nil {
-		return fmt.Errorf("user create: --%w", err)
+	if p := access.CheckEmail(*email); p != "" {
+		return fmt.Errorf("user create: --email %s", p)
 	}
 	model, err := rbac.LoadModel(df.model)
 	if err != nil {
@@ -84,7 +76,7 @@ func runUserCreate(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	hash, err := newPasswordHash(ctx, env)
+	password, err := readPassword(env)
 	if err != nil {
 		return err
 	}
@@ -92,27 +84,21 @@ func runUserCreate(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	svc, err := access.New(db, authz, access.Config{HashConcurrency: 1})
+	if err != nil {
+		return err
+	}
 	role := "user"
 	if *admin {
 		role = "admin"
 	}
-	u := store.User{Email: *email, Name: *name, PasswordHash: hash}
-	err = authz.Mutate(ctx, func(tx store.Tx) error {
-		if err := tx.Users().Create(&u); errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("a user with email %s exists (gatehouse user passwd sets a password)", *email)
-		} else if err != nil {
-			return err
-		}
-		sub := rbac.UserSubject(u.ID)
-		if _, err := authz.AddRule(tx, "g", []string{sub, "role:" + role}); err != nil {
-			return err
-		}
-		return app.RecordChange(tx, 0, offlineActor, "user.create", sub, nil, offlineUser{Email: u.Email, Name: u.Name, Roles: []string{role}})
-	})
-	if err != nil {
+	u, err := svc.CreateUser(ctx, access.Offline, access.NewUser{Email: *email, Name: *name, Password: password, Roles: []string{role}})
+	if errors.Is(err, access.ErrEmailTaken) {
+		return fmt.Errorf("a user with email %s exists (gatehouse user passwd sets a password)", *email)
+	} else if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "created user %d (%s) with role %s\n", u.ID, u.Email, role)
+	fmt.Fprintf(env.stdout, "created user %s (%s) with role %s\n", u.ID, u.Email, role)
 	return nil
 }
 
@@ -141,56 +127,37 @@ func runUserPasswd(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer db.Close()
+	var id uint64
 	err = db.View(ctx, func(tx store.Tx) error {
-		if _, err := tx.Users().ByEmail(*email); errors.Is(err, store.ErrNotFound) {
+		u, err := tx.Users().ByEmail(*email)
+		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("no user with email %s", *email)
-		} else if err != nil {
-			return err
 		}
-		return nil
+		id = u.ID
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	hash, err := newPasswordHash(ctx, env)
+	password, err := readPassword(env)
 	if err != nil {
 		return err
 	}
-	var u store.User
-	var ended int
-	err = db.Update(ctx, func(tx store.Tx) error {
-		var err error
-		if u, err = tx.Users().ByEmail(*email); errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no user with email %s", *email)
-		} else if err != nil {
-			return err
-		}
-		u.PasswordHash = hash
-		if err := tx.Users().Update(&u); err != nil {
-			return err
-		}
-		if ended, err = tx.Sessions().DeleteOfUser(u.ID, store.KindSession); err != nil {
-			return err
-		}
-		return app.RecordChange(tx, 0, offlineActor, "user.update", rbac.UserSubject(u.ID), nil, offlineUser{Email: u.Email, PasswordChanged: true})
-	})
+	// A password change touches no rule: no model is needed.
+	svc, err := access.New(db, nil, access.Config{HashConcurrency: 1})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "password of user %d (%s) set; %d sessions ended\n", u.ID, u.Email, ended)
+	res, err := svc.UpdateUser(ctx, access.Offline, id, access.UserChange{Password: &password})
+	if err != nil {
+		return err
+	}
+	u, ended := res.User, res.SessionsEnded
+	fmt.Fprintf(env.stdout, "password of user %s (%s) set; %d sessions ended\n", u.ID, u.Email, ended)
 	if u.Disabled {
 		fmt.Fprintln(env.stdout, "note: this user is disabled; an admin can enable them")
 	}
 	return nil
-}
-
-// newPasswordHash reads a new password and hashes it as the server does.
-func newPasswordHash(ctx context.Context, env *environment) (string, error) {
-	pw, err := readPassword(env)
-	if err != nil {
-		return "", err
-	}
-	return app.HashPassword(ctx, pw)
 }
 
 // maxPasswordLine bounds the line read from standard input.

@@ -1,4 +1,4 @@
-package app
+package access
 
 import (
 	"context"
@@ -24,7 +24,9 @@ const (
 	argonSaltLen = 16
 
 	minPasswordLen = 12
-	maxPasswordLen = 128
+	// MaxPasswordLen is the longest password an account may have, in
+	// characters.
+	MaxPasswordLen = 128
 )
 
 // hasher hashes and checks passwords with a bound on how many run at once:
@@ -116,10 +118,10 @@ func (h *hasher) verify(ctx context.Context, password, encoded string) (bool, er
 	return match && subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
-// checkPassword returns the problem with a new password, or "".
-func checkPassword(pw string) string {
-	if n := utf8.RuneCountInString(pw); n < minPasswordLen || n > maxPasswordLen {
-		return fmt.Sprintf("must be %d to %d characters", minPasswordLen, maxPasswordLen)
+// CheckPassword returns the problem with a new password, or "".
+func CheckPassword(pw string) string {
+	if n := utf8.RuneCountInString(pw); n < minPasswordLen || n > MaxPasswordLen {
+		return fmt.Sprintf("must be %d to %d characters", minPasswordLen, MaxPasswordLen)
 	}
 	return ""
 }

@@ -1,0 +1,84 @@
+package access
+
+import (
+	"context"
+
+	"github.com/gatehouse/gatehouse/app/api"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// What signed-in users do to their own account.
+
+// VerifyPassword reports whether password is the one whose hash is
+// encoded, in constant time. An empty encoded (no such account) is checked
+// against a dummy hash, the same work, and never matches: an unknown email
+// and a wrong password look alike.
+func (s *Service) VerifyPassword(ctx context.Context, password, encoded string) (bool, error) {
+	return s.hasher.verify(ctx, password, encoded)
+}
+
+// OwnChange is a change a user makes to their own account; nil fields stay.
+// A new Password needs the CurrentPassword.
+type OwnChange struct {
+	Name            *string
+	Password        *string
+	CurrentPassword *string
+}
+
+// UpdateOwn changes the name or password of user (as read for the
+// request); a new password ends every other login session of theirs at
+// once, but keep (the session making the change).
+func (s *Service) UpdateOwn(ctx context.Context, user store.User, keep uint64, in OwnChange) (api.User, error) {
+	problems := map[string]string{}
+	if in.Name != nil {
+		if p := CheckName(*in.Name); p != "" {
+			problems["name"] = p
+		}
+	}
+	if in.Password != nil {
+		if p := CheckPassword(*in.Password); p != "" {
+			problems["password"] = p
+		}
+		if in.CurrentPassword == nil {
+			problems["current_password"] = "is needed to change the password"
+		}
+	}
+	if err := invalid(problems); err != nil {
+		return api.User{}, err
+	}
+	var newHash string
+	if in.Password != nil {
+		ok, err := s.hasher.verify(ctx, *in.CurrentPassword, user.PasswordHash)
+		if err != nil {
+			return api.User{}, err
+		}
+		if !ok {
+			return api.User{}, invalid(map[string]string{"current_password": "is wrong"})
+		}
+		if newHash, err = s.hasher.hash(ctx, *in.Password); err != nil {
+			return api.User{}, err
+		}
+	}
+	var out api.User
+	err := s.db.Update(ctx, func(tx store.Tx) error {
+		u, err := tx.Users().Get(user.ID)
+		if err != nil {
+			return err
+		}
+		if in.Name != nil {
+			u.Name = *in.Name
+		}
+		if newHash != "" {
+			u.PasswordHash = newHash
+			if err := EndSessionsExcept(tx, u.ID, keep); err != nil {
+				return err
+			}
+		}
+		if err := tx.Users().Update(&u); err != nil {
+			return err
+		}
+		out, err = UserView(tx, u)
+		return err
+	})
+	return out, err
+}
