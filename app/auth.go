@@ -157,7 +157,10 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // lookupCaller finds the live session of secret and its enabled user, in
-// one read transaction.
+// one read transaction, which also brings the policy in memory up to the
+// version that transaction sees: when several instances share the store, a
+// request is never decided on a policy older than one committed before it
+// began.
 func (s *Server) lookupCaller(ctx context.Context, secret string) (*caller, error) {
 	hash, ok := parseSecret(secret)
 	if !ok {
@@ -169,8 +172,10 @@ func (s *Server) lookupCaller(ctx context.Context, secret string) (*caller, erro
 		if cl.session, err = tx.Sessions().ByHash(hash); err != nil {
 			return err
 		}
-		cl.user, err = tx.Users().Get(cl.session.UserID)
-		return err
+		if cl.user, err = tx.Users().Get(cl.session.UserID); err != nil {
+			return err
+		}
+		return s.authz.CatchUp(tx)
 	})
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/store/bolt"
+	"github.com/gatehouse/gatehouse/store/postgres"
 )
 
 // runServe starts the API: it opens the database, loads model and policy,
@@ -46,6 +47,10 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	authz, err := rbac.New(ctx, db, model)
 	if err != nil {
 		return err
+	}
+	if pg, ok := db.(*postgres.DB); ok {
+		stop := watchPolicy(ctx, log, pg, authz)
+		defer stop()
 	}
 	if !model.Compiled() {
 		log.Warn("model.conf differs from the shipped model: decisions are made by Casbin's Enforce, which is slower", "model", cfg.Model)

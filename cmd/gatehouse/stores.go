@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/store/postgres"
 )
@@ -56,3 +58,38 @@ const pgDumpHint = "the store is PostgreSQL: back it up with pg_dump (for exampl
 var errNotOneFile = errors.New(pgDumpHint)
 
 var _ store.Dumper = (*postgres.DB)(nil)
+
+// policyRetryDelay is how soon the policy listener connects again after
+// losing its connection.
+const policyRetryDelay = 250 * time.Millisecond
+
+// watchPolicy keeps authz current with the changes other instances commit
+// to pg: each announced version, and a catch-up whenever the listening
+// connection is made again (notifications sent while it was away are
+// lost). Requests catch up by themselves too (with their credentials), so
+// the listener only makes the others' changes arrive sooner. The returned
+// function stops it and waits for it to end.
+func watchPolicy(ctx context.Context, log *slog.Logger, pg *postgres.DB, authz *rbac.Authorizer) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := pg.WatchPolicy(ctx, policyRetryDelay, func(version uint64) {
+			if version != 0 && version <= authz.Version() {
+				return
+			}
+			if err := authz.Refresh(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("policy catch-up failed", "error", err.Error())
+			}
+		}, func(err error) {
+			log.Warn("policy listener", "error", err.Error())
+		})
+		if err != nil {
+			log.Error("policy listener stopped", "error", err.Error())
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}

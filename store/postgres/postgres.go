@@ -79,7 +79,7 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 func (db *DB) View(ctx context.Context, fn func(tx store.Tx) error) error {
 	pgtx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return fmt.Errorf("store: begin: %w", err)
+		return unavailable("begin", err)
 	}
 	defer pgtx.Rollback(context.WithoutCancel(ctx))
 	tx := newTx(ctx, pgtx)
@@ -223,7 +223,18 @@ func (tx *Tx) failed(what string, err error) error {
 	if pgCode(err) == "23505" { // unique_violation
 		return fmt.Errorf("store: %s: %w (%w)", what, store.ErrConflict, err)
 	}
-	return fmt.Errorf("store: %s: %w", what, err)
+	return unavailable(what, err)
+}
+
+// unavailable wraps err as store.ErrUnavailable when it is no answer of
+// the server (the connection failed or was lost), so that callers answer
+// "try again" rather than "broken".
+func unavailable(what string, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	return fmt.Errorf("store: %s: %w: %w", what, store.ErrUnavailable, err)
 }
 
 // exec runs a statement and returns how many rows it touched.

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/app/api"
+	"github.com/gatehouse/gatehouse/store/postgres/pgtest"
+)
+
+const clusterAdminPassword = "cluster admin password"
+
+// startCluster starts n servers on one new PostgreSQL database and returns
+// their URLs; the first creates the admin.
+func startCluster(t *testing.T, n int) (string, []string) {
+	t.Helper()
+	dbURL := pgtest.NewDatabase(t)
+	var urls []string
+	for range n {
+		url, _, stop := startServe(t, map[string]string{
+			"GATEHOUSE_DATABASE_URL":   dbURL,
+			"GATEHOUSE_ADMIN_EMAIL":    "admin@example.com",
+			"GATEHOUSE_ADMIN_PASSWORD": clusterAdminPassword,
+		})
+		t.Cleanup(func() {
+			if err := stop(); err != nil {
+				t.Errorf("stop: %v", err)
+			}
+		})
+		urls = append(urls, url)
+	}
+	return dbURL, urls
+}
+
+// codeOf is the API error code of err ("" for none).
+func codeOf(err error) string {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return ae.Code
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// A rule change, and a disable, made through one instance hold on the
+// very next request through the other, round after round, both ways.
+func TestClusterChangeSeenByTheOtherInstance(t *testing.T) {
+	t.Parallel()
+	_, urls := startCluster(t, 2)
+	ctx := context.Background()
+	login := func(url, email, password string) *api.Client {
+		t.Helper()
+		res, err := api.NewClient(url, "").Login(ctx, api.LoginRequest{Email: email, Password: password})
+		if err != nil {
+			t.Fatalf("sign in %s on %s: %v", email, url, err)
+		}
+		return api.NewClient(url, res.Token)
+	}
+	admin := [2]*api.Client{login(urls[0], "admin@example.com", clusterAdminPassword), nil}
+	admin[1] = api.NewClient(urls[1], admin[0].Token)
+	u, err := admin[0].CreateUser(ctx, api.CreateUserRequest{Email: "user@example.com", Password: "user password here", Roles: []string{"user"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The user's session, made on B, works on A: one store of sessions.
+	user := [2]*api.Client{nil, login(urls[1], "user@example.com", "user password here")}
+	user[0] = api.NewClient(urls[0], user[1].Token)
+	if _, err := user[0].ListAudit(ctx, api.ListOptions{}); codeOf(err) != api.CodeForbidden {
+		t.Fatalf("audit before the grant: %v, want forbidden", err)
+	}
+	var measured []time.Duration
+	for round := range 10 {
+		x, y := round%2, 1-round%2
+		start := time.Now()
+		rule, err := admin[x].AddPolicy(ctx, api.RuleInput{Type: "p", Rule: []string{"user:" + u.ID, "/api/admin/audit", "GET", "*"}})
+		if err != nil {
+			t.Fatalf("round %d: grant through %d: %v", round, x, err)
+		}
+		if _, err := user[y].ListAudit(ctx, api.ListOptions{}); err != nil {
+			t.Fatalf("round %d: the grant made through instance %d is not seen by %d's next request: %v", round, x, y, err)
+		}
+		measured = append(measured, time.Since(start))
+		if err := admin[y].RemovePolicy(ctx, rule.ID); err != nil {
+			t.Fatalf("round %d: revoke through %d: %v", round, y, err)
+		}
+		if _, err := user[x].ListAudit(ctx, api.ListOptions{}); codeOf(err) != api.CodeForbidden {
+			t.Fatalf("round %d: the revoke made through instance %d is not seen by %d's next request: %v", round, y, x, err)
+		}
+	}
+	t.Logf("grant through one instance, then allowed on the other: %v", measured)
+	disabled := true
+	if _, err := admin[0].UpdateUser(ctx, u.ID, api.UpdateUserRequest{Disabled: &disabled}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := user[1].Me(ctx); codeOf(err) != api.CodeUnauthorized {
+		t.Fatalf("a user disabled through A, on B: %v, want unauthorized", err)
+	}
+}
+
+// Three instances starting together on an empty database make one first
+// admin (the others find it) and one seed policy.
+func TestClusterStartsTogether(t *testing.T) {
+	t.Parallel()
+	dbURL := pgtest.NewDatabase(t)
+	env := map[string]string{
+		"GATEHOUSE_ADDR":           "127.0.0.1:0",
+		"GATEHOUSE_MODEL":          "../../model.conf",
+		"GATEHOUSE_POLICY":         "../../policy.csv",
+		"GATEHOUSE_DATABASE_URL":   dbURL,
+		"GATEHOUSE_ADMIN_EMAIL":    "admin@example.com",
+		"GATEHOUSE_ADMIN_PASSWORD": clusterAdminPassword,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	outs := make([]*syncBuffer, 3)
+	errs := make([]error, 3)
+	for i := range outs {
+		outs[i] = &syncBuffer{}
+		wg.Go(func() {
+			errs[i] = run(ctx, []string{"serve"}, func(k string) string { return env[k] }, strings.NewReader(""), outs[i], &syncBuffer{})
+		})
+	}
+	var urls []string
+	deadline := time.Now().Add(30 * time.Second)
+	for i, out := range outs {
+		for !strings.Contains(out.String(), "listening on ") {
+			if time.Now().After(deadline) {
+				t.Fatalf("instance %d did not start: %s", i, out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		line := out.String()[strings.Index(out.String(), "listening on ")+len("listening on "):]
+		urls = append(urls, strings.TrimSpace(strings.SplitN(line, "\n", 2)[0]))
+	}
+	res, err := api.NewClient(urls[2], "").Login(ctx, api.LoginRequest{Email: "admin@example.com", Password: clusterAdminPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := api.NewClient(urls[1], res.Token)
+	users, err := c.ListUsers(ctx, api.ListOptions{})
+	if err != nil || len(users.Items) != 1 {
+		t.Fatalf("users after three starts: %+v, %v; want one admin", users.Items, err)
+	}
+	rules, err := c.ListPolicies(ctx, api.ListOptions{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range rules.Items {
+		key := r.Type + " " + strings.Join(r.Rule, ",")
+		if seen[key] {
+			t.Fatalf("rule %s stored twice", key)
+		}
+		seen[key] = true
+	}
+	if len(rules.Items) == 0 {
+		t.Fatal("no seed policy")
+	}
+	cancel()
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("instance %d: %v", i, err)
+		}
+	}
+}
