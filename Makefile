@@ -1,7 +1,7 @@
 # gatehouse: `make run` starts the server, `make test` runs every test.
 GO ?= go
 
-.PHONY: help run console build test vet fmt bench fuzz soak
+.PHONY: help run console build test vet fmt bench fuzz soak rename
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -23,6 +23,10 @@ test: vet ## run every test (race detector on), the route check and the seed dec
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./... # every benchmark once, as a smoke run (make bench measures)
 	$(GO) run ./cmd/gatehouse routes --check > /dev/null
 	$(GO) run ./cmd/gatehouse policy test testdata/decisions.csv
+
+rename: ## make this copy your own module: make rename MODULE=example.com/myservice
+	@test -n "$(MODULE)" || { echo "usage: make rename MODULE=example.com/myservice"; exit 2; }
+	$(GO) run ./cmd/rename -module "$(MODULE)"
 
 vet: ## go vet
 	$(GO) vet ./...

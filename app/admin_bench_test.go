@@ -69,7 +69,7 @@ func benchAdminServer(b *testing.B, users, notesKiB int) (string, string) {
 			}
 		}
 		for range notesKiB {
-			if err := tx.Notes().Create(&store.Note{OwnerID: 1, Title: "n", Body: body}); err != nil {
+			if err := Notes.Create(tx, &Note{Owned: store.Owned{OwnerID: 1}, Title: "n", Body: body}); err != nil {
 				return err
 			}
 		}

@@ -30,7 +30,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	body := strings.Repeat("x", 2000)
 	err := ts.db.Update(context.Background(), func(tx store.Tx) error {
 		for range 2000 {
-			if err := tx.Notes().Create(&store.Note{OwnerID: a.ID, Title: "bulk", Body: body}); err != nil {
+			if err := Notes.Create(tx, &Note{Owned: store.Owned{OwnerID: a.ID}, Title: "bulk", Body: body}); err != nil {
 				return err
 			}
 		}
@@ -52,8 +52,8 @@ func TestBackupWhileWriting(t *testing.T) {
 				return
 			default:
 			}
-			n := store.Note{OwnerID: a.ID, Title: "live", Body: body}
-			if err := ts.db.Update(context.Background(), func(tx store.Tx) error { return tx.Notes().Create(&n) }); err != nil {
+			n := Note{Owned: store.Owned{OwnerID: a.ID}, Title: "live", Body: body}
+			if err := ts.db.Update(context.Background(), func(tx store.Tx) error { return Notes.Create(tx, &n) }); err != nil {
 				t.Error(err)
 				return
 			}
@@ -105,7 +105,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	err = copyDB.View(context.Background(), func(tx store.Tx) error {
 		p := store.Page{Limit: 1000}
 		for {
-			notes, next, err := tx.Notes().List(0, p)
+			notes, next, err := Notes.List(tx, 0, p)
 			if err != nil {
 				return err
 			}

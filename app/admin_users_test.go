@@ -156,7 +156,7 @@ func TestUserDeleteRemovesEverything(t *testing.T) {
 		if err := tx.Sessions().Create(&store.Session{UserID: u.ID, Kind: store.KindToken, Name: "ci"}, hash); err != nil {
 			return err
 		}
-		if err := tx.Notes().Create(&store.Note{OwnerID: u.ID, Title: "mine"}); err != nil {
+		if err := Notes.Create(tx, &Note{Owned: store.Owned{OwnerID: u.ID}, Title: "mine"}); err != nil {
 			return err
 		}
 		_, err := ts.authz.AddRule(tx, "p", []string{sub, "/api/reports", "GET", "*"})
@@ -171,7 +171,7 @@ func TestUserDeleteRemovesEverything(t *testing.T) {
 		if s, _ := tx.Sessions().OfUser(u.ID, ""); len(s) != 0 {
 			t.Errorf("sessions left: %+v", s)
 		}
-		if notes, _, _ := tx.Notes().List(u.ID, store.Page{}); len(notes) != 0 {
+		if notes, _, _ := Notes.List(tx, u.ID, store.Page{}); len(notes) != 0 {
 			t.Errorf("notes left: %+v", notes)
 		}
 		if rules, _ := tx.Rules().Referencing(sub); len(rules) != 0 {

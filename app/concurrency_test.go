@@ -429,7 +429,7 @@ func TestConcurrentChangesAndDecisions(t *testing.T) {
 	}
 	err := ls.db.View(context.Background(), func(tx store.Tx) error {
 		for owner, n := range acked {
-			notes, _, err := tx.Notes().List(owner, store.Page{Limit: 1 << 20})
+			notes, _, err := Notes.List(tx, owner, store.Page{Limit: 1 << 20})
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"reflect"
 	"regexp"
 	"testing"
 
@@ -12,7 +13,8 @@ import (
 )
 
 // requestBodies makes a value of every request body type the API decodes.
-// A new request type belongs here, with seeds in testdata/fuzz/FuzzDecode.
+// A new request type belongs here, with seeds in testdata/fuzz/FuzzDecode;
+// the bodies of owned resources join by themselves (see init below).
 var requestBodies = []func() any{
 	func() any { return new(api.RegisterRequest) },
 	func() any { return new(api.LoginRequest) },
@@ -28,6 +30,21 @@ var requestBodies = []func() any{
 	func() any { return new(api.RuleInput) },
 	func() any { return new(api.PolicyImport) },
 	func() any { return new(api.CheckRequest) },
+}
+
+// init adds the body of every declared owned resource that the list does
+// not hold yet, after the others (the seeds are numbered by position).
+func init() {
+	have := map[reflect.Type]bool{}
+	for _, mk := range requestBodies {
+		have[reflect.TypeOf(mk())] = true
+	}
+	for _, r := range declaredResources {
+		if t := reflect.TypeOf(r.newBody()); !have[t] {
+			have[t] = true
+			requestBodies = append(requestBodies, r.newBody)
+		}
+	}
 }
 
 // quoted is a client's own text echoed in a message (an unknown field's

@@ -40,11 +40,9 @@ func (s *Server) registerRoutes() {
 	s.add(http.MethodGet, "/api/auth/me", s.handleMeGet, nil)
 	s.add(http.MethodPatch, "/api/auth/me", s.handleMeUpdate, nil)
 
-	s.add(http.MethodGet, "/api/notes", s.handleNoteList, nil)
-	s.add(http.MethodPost, "/api/notes", s.handleNoteCreate, nil)
-	s.add(http.MethodGet, "/api/notes/:id", s.handleNoteGet, s.ownerOfNote)
-	s.add(http.MethodPatch, "/api/notes/:id", s.handleNoteUpdate, s.ownerOfNote)
-	s.add(http.MethodDelete, "/api/notes/:id", s.handleNoteDelete, s.ownerOfNote)
+	// Owned resources (resources.go): each adds GET and POST /api/<name>,
+	// and GET, PATCH and DELETE /api/<name>/:id with its owner resolver.
+	s.addOwned(notes)
 
 	// Second factor and personal API tokens (mfa.go, tokens.go,
 	// admin_mfa.go). Tokens and the second factor are managed only from a
@@ -88,6 +86,9 @@ func (s *Server) registerRoutes() {
 	s.add(http.MethodGet, "/api/admin/auth-failures", s.handleAuthFailureList, nil)
 	s.add(http.MethodGet, "/api/admin/auth-failures/stream", s.handleAuthFailureStream, nil)
 }
+
+// addOwned registers the routes of an owned resource (resources.go).
+func (s *Server) addOwned(r ownedRoutes) { r.register(s) }
 
 func (s *Server) add(method, path string, h echo.HandlerFunc, owner ownerFunc) {
 	r := route{method: method, path: path, handler: h, owner: owner}

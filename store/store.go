@@ -1,7 +1,7 @@
 // Package store is gatehouse's storage contract: the domain types, the
 // small per-domain interfaces a transaction exposes (users, sessions and
-// tokens, groups, rules, notes, the audit log, the auth-failure log), the
-// errors callers match, and the opaque list cursors. It knows no database:
+// tokens, groups, rules, owned resources such as notes, the audit log, the
+// auth-failure log), the errors callers match, and the opaque list cursors. It knows no database:
 // store/bolt keeps everything in one bbolt file, and any other backend
 // implements the same interfaces and passes the same conformance suite
 // (store/storetest).
@@ -65,13 +65,14 @@ type Store interface {
 // need no knowledge of the backend.
 type Tx interface {
 	// Now is the time of the transaction, used for the timestamps it
-	// writes.
+	// writes, in UTC at microsecond precision: what every backend can store
+	// exactly, so a value reads back as it was written.
 	Now() time.Time
 	Users() Users
 	Sessions() Sessions
 	Groups() Groups
 	Rules() Rules
-	Notes() Notes
+	Docs() Docs
 	Audit() Audit
 	Failures() Failures
 }
@@ -178,23 +179,6 @@ type Rules interface {
 	// Changes returns the rules added and removed so far in this
 	// transaction, in order.
 	Changes() []RuleChange
-}
-
-// Notes are the example owned resource.
-type Notes interface {
-	// Create stores a new note and sets its ID and timestamps. An unknown
-	// owner is ErrNotFound.
-	Create(n *Note) error
-	// Get returns the note with id.
-	Get(id uint64) (Note, error)
-	// Update stores the title and body of n over the note with its ID. The
-	// owner of a note never changes.
-	Update(n *Note) error
-	// Delete removes the note with id.
-	Delete(id uint64) error
-	// List returns a page of notes in id order: all notes when owner is 0,
-	// else the owner's.
-	List(owner uint64, p Page) ([]Note, string, error)
 }
 
 // Audit is the log of admin changes.

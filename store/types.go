@@ -89,16 +89,6 @@ func RuleKey(typ string, values []string) string {
 	return string(b)
 }
 
-// Note is the example resource: a title and a body owned by one user.
-type Note struct {
-	ID        uint64    `json:"id"`
-	OwnerID   uint64    `json:"owner_id"`
-	Title     string    `json:"title"`
-	Body      string    `json:"body"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
-
 // AuditRecord is one admin change: who did what to which thing, with the
 // thing before and after. Callers never put secrets in Before or After.
 type AuditRecord struct {

@@ -128,7 +128,7 @@ func generate(ctx context.Context, o genOptions) (*generated, error) {
 	body := strings.Repeat("Lorem ipsum dolor sit amet. ", 8)
 	for round := range o.notes {
 		if err := inBatches(ctx, db, 1, o.users, batch, func(tx store.Tx, id int) error {
-			return tx.Notes().Create(&store.Note{OwnerID: uint64(id), Title: fmt.Sprintf("Note %d of user %d", round+1, id), Body: body})
+			return app.Notes.Create(tx, &app.Note{Owned: store.Owned{OwnerID: uint64(id)}, Title: fmt.Sprintf("Note %d of user %d", round+1, id), Body: body})
 		}); err != nil {
 			return nil, err
 		}

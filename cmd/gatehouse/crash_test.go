@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehouse/gatehouse/app"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -259,7 +260,7 @@ func verifyCrashLedger(t *testing.T, path string, led *crashLedger) {
 	defer led.mu.Unlock()
 	err = db.View(context.Background(), func(tx store.Tx) error {
 		for id, rec := range led.notes {
-			n, err := tx.Notes().Get(id)
+			n, err := app.Notes.Get(tx, id)
 			switch {
 			case rec.deleted && err == nil:
 				t.Errorf("note %d: its acknowledged delete is lost", id)
@@ -280,7 +281,7 @@ func verifyCrashLedger(t *testing.T, path string, led *crashLedger) {
 		}
 		// Every stored note was sent by someone: no write from nowhere.
 		for p := (store.Page{Limit: 100}); ; {
-			notes, next, err := tx.Notes().List(0, p)
+			notes, next, err := app.Notes.List(tx, 0, p)
 			if err != nil {
 				return err
 			}

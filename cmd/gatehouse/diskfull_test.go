@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/gatehouse/gatehouse/app"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -164,7 +165,7 @@ func TestDiskFullAnswers503AndRecovers(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if _, err := tx.Notes().Get(n); err != nil {
+			if _, err := app.Notes.Get(tx, n); err != nil {
 				t.Errorf("acknowledged note %s: %v", id, err)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehouse/gatehouse/app"
 	"io"
 	"net"
 	"net/http"
@@ -213,7 +214,7 @@ func mustHaveNote(t *testing.T, dbPath, id, title string) {
 		t.Fatalf("note id %q: %v", id, err)
 	}
 	err = db.View(context.Background(), func(tx store.Tx) error {
-		n, err := tx.Notes().Get(nid)
+		n, err := app.Notes.Get(tx, nid)
 		if err == nil && n.Title != title {
 			err = fmt.Errorf("title %q, want %q", n.Title, title)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse/gatehouse/app"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,8 +52,8 @@ func mustGatehouseDB(t *testing.T, path string) []byte {
 			return err
 		}
 		for i := range 200 {
-			n := store.Note{OwnerID: u.ID, Title: fmt.Sprint(i), Body: strings.Repeat("n", 1000)}
-			if err := tx.Notes().Create(&n); err != nil {
+			n := app.Note{Owned: store.Owned{OwnerID: u.ID}, Title: fmt.Sprint(i), Body: strings.Repeat("n", 1000)}
+			if err := app.Notes.Create(tx, &n); err != nil {
 				return err
 			}
 		}

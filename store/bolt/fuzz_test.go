@@ -29,7 +29,7 @@ func FuzzListNotesCursor(f *testing.F) {
 		}
 		// Interleaved, so that the owners' keys sit side by side.
 		for i := range 12 {
-			if err := tx.Notes().Create(&store.Note{OwnerID: owners[i%2], Title: "t"}); err != nil {
+			if err := testNotes.Create(tx, &testNote{Owned: store.Owned{OwnerID: owners[i%2]}, Title: "t"}); err != nil {
 				return err
 			}
 		}
@@ -47,7 +47,7 @@ func FuzzListNotesCursor(f *testing.F) {
 		err := db.View(context.Background(), func(tx store.Tx) error {
 			var last uint64
 			for pages := 0; ; pages++ {
-				notes, next, err := tx.Notes().List(owner, p)
+				notes, next, err := testNotes.List(tx, owner, p)
 				if err != nil {
 					return err
 				}

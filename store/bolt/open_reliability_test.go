@@ -30,8 +30,8 @@ func mustDatabaseFile(t *testing.T) []byte {
 			return err
 		}
 		for i := range 300 {
-			n := store.Note{OwnerID: u.ID, Title: fmt.Sprint("note ", i), Body: strings.Repeat("b", 400+i*7)}
-			if err := tx.Notes().Create(&n); err != nil {
+			n := testNote{Owned: store.Owned{OwnerID: u.ID}, Title: fmt.Sprint("note ", i), Body: strings.Repeat("b", 400+i*7)}
+			if err := testNotes.Create(tx, &n); err != nil {
 				return err
 			}
 		}
@@ -206,7 +206,7 @@ func TestOpenNeverCrashesOnDamage(t *testing.T) {
 		}
 		counts["opened"]++
 		err = db.View(context.Background(), func(tx store.Tx) error {
-			_, _, err := tx.Notes().List(0, store.Page{Limit: 1000})
+			_, _, err := testNotes.List(tx, 0, store.Page{Limit: 1000})
 			return err
 		})
 		if err != nil {

@@ -241,7 +241,7 @@ func (db *DB) View(ctx context.Context, fn func(tx store.Tx) error) error {
 		return err
 	}
 	return db.bolt.View(func(btx *bbolt.Tx) error {
-		return fn(&Tx{tx: btx, now: time.Now().UTC()})
+		return fn(&Tx{tx: btx, now: txTime()})
 	})
 }
 
@@ -255,7 +255,7 @@ func (db *DB) Update(ctx context.Context, fn func(tx store.Tx) error) error {
 	}
 	fnFailed := false
 	err := db.bolt.Update(func(btx *bbolt.Tx) error {
-		err := fn(&Tx{tx: btx, now: time.Now().UTC()})
+		err := fn(&Tx{tx: btx, now: txTime()})
 		fnFailed = err != nil
 		return err
 	})
@@ -264,6 +264,9 @@ func (db *DB) Update(ctx context.Context, fn func(tx store.Tx) error) error {
 	}
 	return err
 }
+
+// txTime is the time of a transaction starting now (store.Tx.Now).
+func txTime() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 // Now is the time of the transaction, used for timestamps it writes.
 func (tx *Tx) Now() time.Time { return tx.now }
@@ -280,8 +283,8 @@ func (tx *Tx) Groups() store.Groups { return groups{tx} }
 // Rules are the policy rules of the transaction.
 func (tx *Tx) Rules() store.Rules { return rules{tx} }
 
-// Notes are the notes of the transaction.
-func (tx *Tx) Notes() store.Notes { return notes{tx} }
+// Docs are the owned resources of the transaction.
+func (tx *Tx) Docs() store.Docs { return docs{tx} }
 
 // Audit is the audit log of the transaction.
 func (tx *Tx) Audit() store.Audit { return audit{tx} }

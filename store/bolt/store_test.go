@@ -9,6 +9,16 @@ import (
 	"time"
 )
 
+// testNote is an owned resource kept where the example resource of the
+// server keeps its notes.
+type testNote struct {
+	store.Owned
+	Title string `json:"title"`
+	Body  string `json:"body"`
+}
+
+var testNotes = store.Collection[testNote, *testNote]{Kind: "notes"}
+
 // mustOpen opens a database on a temp file and checks its consistency when
 // the test ends.
 func mustOpen(t *testing.T) *DB {

@@ -72,7 +72,7 @@ func (tx users) Delete(id uint64) error {
 	if _, err := (sessions{tx.Tx}).DeleteOfUser(id, ""); err != nil {
 		return err
 	}
-	if err := (notes{tx.Tx}).deleteOfOwner(id); err != nil {
+	if err := (docs{tx.Tx}).deleteOfOwner(id); err != nil {
 		return err
 	}
 	if err := tx.bucket(bucketUsersByEmail).Delete([]byte(store.NormalizeEmail(u.Email))); err != nil {

@@ -28,6 +28,18 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 )
 
+// thing is the owned resource of the suite, stored in two kinds.
+type thing struct {
+	store.Owned
+	Title string `json:"title"`
+	Body  string `json:"body,omitempty"`
+}
+
+var (
+	things  = store.Collection[thing, *thing]{Kind: "things"}
+	widgets = store.Collection[thing, *thing]{Kind: "widgets"}
+)
+
 // OpenFunc opens a new, empty store for one test. The suite closes it.
 type OpenFunc func(t *testing.T) store.Store
 
@@ -48,7 +60,8 @@ func Run(t *testing.T, open OpenFunc) {
 		{"Rules", testRules},
 		{"RulesForEachWhileChanging", testRulesForEachWhileChanging},
 		{"RulesVersion", testRulesVersion},
-		{"Notes", testNotes},
+		{"Owned", testNotes},
+		{"OwnedKinds", testOwnedKinds},
 		{"Audit", testAudit},
 		{"Failures", testFailures},
 		{"FailuresPrune", testFailuresPrune},
@@ -300,7 +313,7 @@ func testUsersList(t *testing.T, s store.Store) {
 
 func testUserDeleteCascades(t *testing.T, s store.Store) {
 	a, b := mustUser(t, s, "a@example.com"), mustUser(t, s, "b@example.com")
-	var aNote, bNote store.Note
+	var aNote, bNote thing
 	mustUpdate(t, s, func(tx store.Tx) error {
 		for i, u := range []store.User{a, a, b} {
 			if err := tx.Sessions().Create(&store.Session{UserID: u.ID, Kind: store.KindSession}, []byte(fmt.Sprintf("session-hash-%020d", i))); err != nil {
@@ -310,11 +323,11 @@ func testUserDeleteCascades(t *testing.T, s store.Store) {
 		if err := tx.Sessions().Create(&store.Session{UserID: a.ID, Kind: store.KindToken, Name: "ci"}, []byte("token-hash-a")); err != nil {
 			return err
 		}
-		aNote, bNote = store.Note{OwnerID: a.ID, Title: "a"}, store.Note{OwnerID: b.ID, Title: "b"}
-		if err := tx.Notes().Create(&aNote); err != nil {
+		aNote, bNote = thing{Owned: store.Owned{OwnerID: a.ID}, Title: "a"}, thing{Owned: store.Owned{OwnerID: b.ID}, Title: "b"}
+		if err := things.Create(tx, &aNote); err != nil {
 			return err
 		}
-		return tx.Notes().Create(&bNote)
+		return things.Create(tx, &bNote)
 	})
 	mustUpdate(t, s, func(tx store.Tx) error { return tx.Users().Delete(a.ID) })
 	mustView(t, s, func(tx store.Tx) error {
@@ -326,12 +339,12 @@ func testUserDeleteCascades(t *testing.T, s store.Store) {
 		}
 		_, err := tx.Sessions().ByHash([]byte("token-hash-a"))
 		wantErr(t, "a's token after delete", err, store.ErrNotFound)
-		_, err = tx.Notes().Get(aNote.ID)
+		_, err = things.Get(tx, aNote.ID)
 		wantErr(t, "a's note after delete", err, store.ErrNotFound)
-		if n, err := tx.Notes().Get(bNote.ID); err != nil || n.OwnerID != b.ID {
+		if n, err := things.Get(tx, bNote.ID); err != nil || n.OwnerID != b.ID {
 			t.Errorf("b's note: %+v, %v", n, err)
 		}
-		notes, _, err := tx.Notes().List(0, store.Page{Limit: 10})
+		notes, _, err := things.List(tx, 0, store.Page{Limit: 10})
 		if err != nil || len(notes) != 1 {
 			t.Errorf("notes left: %+v, %v; want b's one", notes, err)
 		}
@@ -800,8 +813,8 @@ func testNotes(t *testing.T, s store.Store) {
 			if i%2 == 1 {
 				owner = b.ID
 			}
-			n := store.Note{OwnerID: owner, Title: fmt.Sprint("note ", i), Body: "body"}
-			if err := tx.Notes().Create(&n); err != nil {
+			n := thing{Owned: store.Owned{OwnerID: owner}, Title: fmt.Sprint("note ", i), Body: "body"}
+			if err := things.Create(tx, &n); err != nil {
 				return err
 			}
 			if n.ID == 0 || n.CreatedAt.IsZero() || !n.UpdatedAt.Equal(n.CreatedAt) {
@@ -815,16 +828,16 @@ func testNotes(t *testing.T, s store.Store) {
 		return nil
 	})
 	err := s.Update(ctx, func(tx store.Tx) error {
-		return tx.Notes().Create(&store.Note{OwnerID: a.ID + b.ID + 100, Title: "orphan"})
+		return things.Create(tx, &thing{Owned: store.Owned{OwnerID: a.ID + b.ID + 100}, Title: "orphan"})
 	})
 	wantErr(t, "note of a missing owner", err, store.ErrNotFound)
-	noteID := func(n store.Note) uint64 { return n.ID }
+	noteID := func(n thing) uint64 { return n.ID }
 	for _, size := range []int{1, 2, 5, 100} {
-		got := pageAll(t, s, size, func(tx store.Tx, p store.Page) ([]store.Note, string, error) { return tx.Notes().List(a.ID, p) })
+		got := pageAll(t, s, size, func(tx store.Tx, p store.Page) ([]thing, string, error) { return things.List(tx, a.ID, p) })
 		if !slices.Equal(ids(got, noteID), aIDs) {
 			t.Errorf("a's notes in pages of %d: %v, want %v", size, ids(got, noteID), aIDs)
 		}
-		got = pageAll(t, s, size, func(tx store.Tx, p store.Page) ([]store.Note, string, error) { return tx.Notes().List(0, p) })
+		got = pageAll(t, s, size, func(tx store.Tx, p store.Page) ([]thing, string, error) { return things.List(tx, 0, p) })
 		if !slices.Equal(ids(got, noteID), allIDs) {
 			t.Errorf("all notes in pages of %d: %v, want %v", size, ids(got, noteID), allIDs)
 		}
@@ -832,32 +845,112 @@ func testNotes(t *testing.T, s store.Store) {
 	first := aIDs[0]
 	var created time.Time
 	mustUpdate(t, s, func(tx store.Tx) error {
-		n, err := tx.Notes().Get(first)
+		n, err := things.Get(tx, first)
 		if err != nil {
 			return err
 		}
 		created = n.CreatedAt
 		n.Title, n.Body, n.OwnerID = "new title", "new body", b.ID // the owner never changes
-		return tx.Notes().Update(&n)
+		return things.Update(tx, &n)
 	})
 	mustView(t, s, func(tx store.Tx) error {
-		n, err := tx.Notes().Get(first)
+		n, err := things.Get(tx, first)
 		if err != nil || n.Title != "new title" || n.Body != "new body" || n.OwnerID != a.ID || !n.CreatedAt.Equal(created) {
 			t.Errorf("after update: %+v, %v", n, err)
 		}
-		_, err = tx.Notes().Get(allIDs[len(allIDs)-1] + 100)
+		_, err = things.Get(tx, allIDs[len(allIDs)-1]+100)
 		wantErr(t, "missing note", err, store.ErrNotFound)
 		return nil
 	})
-	err = s.Update(ctx, func(tx store.Tx) error { return tx.Notes().Update(&store.Note{ID: allIDs[len(allIDs)-1] + 100}) })
+	err = s.Update(ctx, func(tx store.Tx) error {
+		return things.Update(tx, &thing{Owned: store.Owned{ID: allIDs[len(allIDs)-1] + 100}})
+	})
 	wantErr(t, "update of a missing note", err, store.ErrNotFound)
-	mustUpdate(t, s, func(tx store.Tx) error { return tx.Notes().Delete(first) })
-	err = s.Update(ctx, func(tx store.Tx) error { return tx.Notes().Delete(first) })
+	mustUpdate(t, s, func(tx store.Tx) error { return things.Delete(tx, first) })
+	err = s.Update(ctx, func(tx store.Tx) error { return things.Delete(tx, first) })
 	wantErr(t, "second delete", err, store.ErrNotFound)
-	got := pageAll(t, s, 3, func(tx store.Tx, p store.Page) ([]store.Note, string, error) { return tx.Notes().List(a.ID, p) })
+	got := pageAll(t, s, 3, func(tx store.Tx, p store.Page) ([]thing, string, error) { return things.List(tx, a.ID, p) })
 	if !slices.Equal(ids(got, noteID), aIDs[1:]) {
 		t.Errorf("a's notes after delete: %v, want %v", ids(got, noteID), aIDs[1:])
 	}
+}
+
+// testOwnedKinds: kinds of owned resources are apart (ids, lists,
+// deletes), a user's deletion takes their resources of every kind, a
+// resource's own fields survive as stored, the store's fields win, and a
+// kind that is not a name is refused.
+func testOwnedKinds(t *testing.T, s store.Store) {
+	a, b := mustUser(t, s, "a@example.com"), mustUser(t, s, "b@example.com")
+	var t1, w1, w2 thing
+	mustUpdate(t, s, func(tx store.Tx) error {
+		t1 = thing{Owned: store.Owned{OwnerID: a.ID, ID: 999}, Title: "a thing", Body: "with \"quotes\", commas, and ünïcode"}
+		if err := things.Create(tx, &t1); err != nil {
+			return err
+		}
+		w1 = thing{Owned: store.Owned{OwnerID: a.ID}, Title: "a widget"}
+		if err := widgets.Create(tx, &w1); err != nil {
+			return err
+		}
+		w2 = thing{Owned: store.Owned{OwnerID: b.ID}, Title: "b's widget"}
+		return widgets.Create(tx, &w2)
+	})
+	if t1.ID == 999 || t1.ID == 0 {
+		t.Fatalf("created with id %d: the store sets ids", t1.ID)
+	}
+	mustView(t, s, func(tx store.Tx) error {
+		got, err := things.Get(tx, t1.ID)
+		if err != nil || got.ID != t1.ID || got.OwnerID != a.ID || got.Title != t1.Title || got.Body != t1.Body ||
+			!got.CreatedAt.Equal(t1.CreatedAt) || !got.UpdatedAt.Equal(t1.UpdatedAt) {
+			t.Errorf("Get: %+v, %v; want %+v", got, err, t1)
+		}
+		if _, err := widgets.Get(tx, w2.ID+100); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a missing widget: %v", err)
+		}
+		all, _, err := widgets.List(tx, 0, store.Page{})
+		if err != nil || len(all) != 2 {
+			t.Errorf("all widgets: %d, %v", len(all), err)
+		}
+		mine, _, err := things.List(tx, b.ID, store.Page{})
+		if err != nil || len(mine) != 0 {
+			t.Errorf("b's things: %d, %v; want none (b has a widget only)", len(mine), err)
+		}
+		none, next, err := store.Collection[thing, *thing]{Kind: "gadgets"}.List(tx, 0, store.Page{})
+		if err != nil || len(none) != 0 || next != "" {
+			t.Errorf("a kind with nothing yet: %d, %q, %v", len(none), next, err)
+		}
+		return nil
+	})
+	// Updating keeps owner and creation time whatever the value says.
+	mustUpdate(t, s, func(tx store.Tx) error {
+		changed := t1
+		changed.Title, changed.OwnerID, changed.CreatedAt = "renamed", b.ID, time.Time{}
+		if err := things.Update(tx, &changed); err != nil {
+			return err
+		}
+		if changed.OwnerID != a.ID || !changed.CreatedAt.Equal(t1.CreatedAt) {
+			t.Errorf("after update: %+v", changed.Owned)
+		}
+		return nil
+	})
+	for _, kind := range []string{"", "Notes", "1things", "a-b", strings.Repeat("k", 33), "users"} {
+		err := s.Update(ctx, func(tx store.Tx) error {
+			return store.Collection[thing, *thing]{Kind: kind}.Create(tx, &thing{Owned: store.Owned{OwnerID: a.ID}})
+		})
+		if err == nil {
+			t.Errorf("kind %q was taken", kind)
+		}
+	}
+	mustUpdate(t, s, func(tx store.Tx) error { return tx.Users().Delete(a.ID) })
+	mustView(t, s, func(tx store.Tx) error {
+		if _, err := things.Get(tx, t1.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a's thing after a's deletion: %v", err)
+		}
+		left, _, err := widgets.List(tx, 0, store.Page{})
+		if err != nil || len(left) != 1 || left[0].ID != w2.ID {
+			t.Errorf("widgets after a's deletion: %+v, %v; want b's only", left, err)
+		}
+		return nil
+	})
 }
 
 func testAudit(t *testing.T, s store.Store) {
@@ -1049,8 +1142,8 @@ func testInvalidCursors(t *testing.T, s store.Store) {
 			return n, err
 		},
 		"rules":     func(tx store.Tx, p store.Page) (string, error) { _, n, err := tx.Rules().List(p); return n, err },
-		"notes":     func(tx store.Tx, p store.Page) (string, error) { _, n, err := tx.Notes().List(u.ID, p); return n, err },
-		"all notes": func(tx store.Tx, p store.Page) (string, error) { _, n, err := tx.Notes().List(0, p); return n, err },
+		"notes":     func(tx store.Tx, p store.Page) (string, error) { _, n, err := things.List(tx, u.ID, p); return n, err },
+		"all notes": func(tx store.Tx, p store.Page) (string, error) { _, n, err := things.List(tx, 0, p); return n, err },
 		"audit":     func(tx store.Tx, p store.Page) (string, error) { _, n, err := tx.Audit().List(p); return n, err },
 		"failures": func(tx store.Tx, p store.Page) (string, error) {
 			_, n, err := tx.Failures().List(store.FailureFilter{}, p)
@@ -1105,7 +1198,7 @@ func testFailedTransaction(t *testing.T, s store.Store) {
 		if _, err := tx.Rules().Add("g", []string{"user:ghost", "role:admin"}); err != nil {
 			return err
 		}
-		if err := tx.Notes().Create(&store.Note{OwnerID: owner.ID, Title: "ghost"}); err != nil {
+		if err := things.Create(tx, &thing{Owned: store.Owned{OwnerID: owner.ID}, Title: "ghost"}); err != nil {
 			return err
 		}
 		if err := tx.Audit().Append(&store.AuditRecord{Action: "ghost"}); err != nil {
@@ -1138,7 +1231,7 @@ func testFailedTransaction(t *testing.T, s store.Store) {
 		if v, err := tx.Rules().Version(); err != nil || v != 0 {
 			t.Errorf("policy version after the failed transaction: %d, %v", v, err)
 		}
-		if notes, _, err := tx.Notes().List(0, store.Page{}); err != nil || len(notes) != 0 {
+		if notes, _, err := things.List(tx, 0, store.Page{}); err != nil || len(notes) != 0 {
 			t.Errorf("notes after the failed transaction: %d, %v", len(notes), err)
 		}
 		if recs, _, err := tx.Audit().List(store.Page{}); err != nil || len(recs) != 0 {
@@ -1423,7 +1516,7 @@ func testConcurrentCounts(t *testing.T, s store.Store) {
 		wg.Go(func() {
 			for i := range each {
 				errs <- s.Update(ctx, func(tx store.Tx) error {
-					if err := tx.Notes().Create(&store.Note{OwnerID: owner.ID, Title: "t"}); err != nil {
+					if err := things.Create(tx, &thing{Owned: store.Owned{OwnerID: owner.ID}, Title: "t"}); err != nil {
 						return err
 					}
 					if err := tx.Audit().Append(&store.AuditRecord{Action: "a"}); err != nil {
@@ -1446,7 +1539,7 @@ func testConcurrentCounts(t *testing.T, s store.Store) {
 		}
 	}
 	const total = writers * each
-	notes := pageAll(t, s, 7, func(tx store.Tx, p store.Page) ([]store.Note, string, error) { return tx.Notes().List(owner.ID, p) })
+	notes := pageAll(t, s, 7, func(tx store.Tx, p store.Page) ([]thing, string, error) { return things.List(tx, owner.ID, p) })
 	audit := pageAll(t, s, 7, func(tx store.Tx, p store.Page) ([]store.AuditRecord, string, error) { return tx.Audit().List(p) })
 	failures := pageAll(t, s, 7, func(tx store.Tx, p store.Page) ([]store.AuthFailure, string, error) {
 		return tx.Failures().List(store.FailureFilter{}, p)
@@ -1455,7 +1548,7 @@ func testConcurrentCounts(t *testing.T, s store.Store) {
 	if len(notes) != total || len(audit) != total || len(failures) != total || len(rules) != total {
 		t.Fatalf("%d notes, %d audit records, %d failures, %d rules; want %d each", len(notes), len(audit), len(failures), len(rules), total)
 	}
-	if !slices.IsSorted(ids(notes, func(n store.Note) uint64 { return n.ID })) {
+	if !slices.IsSorted(ids(notes, func(n thing) uint64 { return n.ID })) {
 		t.Error("notes out of id order")
 	}
 	fids := ids(failures, func(f store.AuthFailure) uint64 { return f.ID })
