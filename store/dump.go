@@ -9,7 +9,7 @@ type Record struct {
 	Session *SessionRecord
 	Group   *Group
 	Rule    *Rule
-	Note    *Note
+	Doc     *DocRecord
 	Audit   *AuditRecord
 	Failure *AuthFailure
 }
@@ -21,6 +21,12 @@ type SessionRecord struct {
 	Hash []byte
 }
 
+// DocRecord is an owned resource with its kind.
+type DocRecord struct {
+	Kind string
+	Doc
+}
+
 // Dumper is a store that reads and writes its records whole: ids, times,
 // password hashes, second-factor secrets and session hashes exactly as
 // stored, which the methods of Tx never do (they assign ids and times).
@@ -28,8 +34,8 @@ type SessionRecord struct {
 // callers ask for it with a type assertion.
 type Dumper interface {
 	// Dump calls fn for every record, from one consistent read: users
-	// first, then groups, rules, sessions, notes, the audit log and the
-	// auth-failure log, each in id (or name) order.
+	// first, then groups, rules, sessions, owned resources (by kind), the
+	// audit log and the auth-failure log, each in id (or name) order.
 	Dump(ctx context.Context, fn func(Record) error) error
 	// Empty reports whether the store holds no record at all.
 	Empty(ctx context.Context) (bool, error)

@@ -53,7 +53,7 @@ func runCopy(ctx context.Context, env *environment, args []string) error {
 	} else if err != nil {
 		return fmt.Errorf("copy: %w (nothing was copied)", err)
 	}
-	fmt.Fprintf(env.stdout, "copied %s to %s: %d users, %d groups, %d rules, %d sessions and tokens, %d notes, %d audit records, %d auth failures\n",
+	fmt.Fprintf(env.stdout, "copied %s to %s: %d users, %d groups, %d rules, %d sessions and tokens, %d owned resources (notes and others), %d audit records, %d auth failures\n",
 		displayName(from), displayName(to), counts[0], counts[1], counts[2], counts[3], counts[4], counts[5], counts[6])
 	return nil
 }
@@ -123,7 +123,7 @@ func kindOf(r store.Record) int {
 		return 2
 	case r.Session != nil:
 		return 3
-	case r.Note != nil:
+	case r.Doc != nil:
 		return 4
 	case r.Audit != nil:
 		return 5

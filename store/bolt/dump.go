@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/store"
 	bbolt "go.etcd.io/bbolt"
@@ -14,7 +15,7 @@ import (
 var _ store.Dumper = (*DB)(nil)
 
 // dataBuckets are the buckets Dump reads, in its order, with the record
-// each holds.
+// each holds; owned resources (docKinds) come after the sessions.
 var dataBuckets = []struct {
 	name []byte
 	new  func() (store.Record, any)
@@ -23,7 +24,7 @@ var dataBuckets = []struct {
 	{bucketGroups, func() (store.Record, any) { v := &store.Group{}; return store.Record{Group: v}, v }},
 	{bucketRules, func() (store.Record, any) { v := &store.Rule{}; return store.Record{Rule: v}, v }},
 	{bucketSessions, func() (store.Record, any) { v := &store.SessionRecord{}; return store.Record{Session: v}, &v.Session }},
-	{bucketNotes, func() (store.Record, any) { v := &store.Note{}; return store.Record{Note: v}, v }},
+	{nil, nil}, // the owned resources of every kind
 	{bucketAudit, func() (store.Record, any) { v := &store.AuditRecord{}; return store.Record{Audit: v}, v }},
 	{bucketAuthFailures, func() (store.Record, any) { v := &store.AuthFailure{}; return store.Record{Failure: v}, v }},
 }
@@ -33,6 +34,12 @@ var dataBuckets = []struct {
 func (db *DB) Dump(ctx context.Context, fn func(store.Record) error) error {
 	return db.bolt.View(func(tx *bbolt.Tx) error {
 		for _, b := range dataBuckets {
+			if b.name == nil {
+				if err := dumpDocs(ctx, tx, fn); err != nil {
+					return err
+				}
+				continue
+			}
 			err := tx.Bucket(b.name).ForEach(func(k, v []byte) error {
 				if err := ctx.Err(); err != nil {
 					return err
@@ -54,12 +61,54 @@ func (db *DB) Dump(ctx context.Context, fn func(store.Record) error) error {
 	})
 }
 
+// docKinds are the kinds of owned resources the file holds: each has a
+// bucket <kind>_by_owner.
+func docKinds(tx *bbolt.Tx) []string {
+	var kinds []string
+	_ = tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
+		if kind, ok := strings.CutSuffix(string(name), ownerIndexSuffix); ok && store.CheckKind(kind) == nil && tx.Bucket([]byte(kind)) != nil {
+			kinds = append(kinds, kind)
+		}
+		return nil
+	})
+	return kinds
+}
+
+// dumpDocs calls fn for the owned resources of every kind.
+func dumpDocs(ctx context.Context, tx *bbolt.Tx, fn func(store.Record) error) error {
+	for _, kind := range docKinds(tx) {
+		err := tx.Bucket([]byte(kind)).ForEach(func(k, v []byte) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			d, err := read(kind, btoi(k), v)
+			if err != nil {
+				return err
+			}
+			return fn(store.Record{Doc: &store.DocRecord{Kind: kind, Doc: d}})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Empty reports whether no bucket holds a record.
 func (db *DB) Empty(ctx context.Context) (bool, error) {
 	empty := true
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		names := [][]byte{}
 		for _, b := range dataBuckets {
-			if k, _ := tx.Bucket(b.name).Cursor().First(); k != nil {
+			if b.name != nil {
+				names = append(names, b.name)
+			}
+		}
+		for _, kind := range docKinds(tx) {
+			names = append(names, []byte(kind))
+		}
+		for _, name := range names {
+			if k, _ := tx.Bucket(name).Cursor().First(); k != nil {
 				empty = false
 			}
 		}
@@ -145,12 +194,21 @@ func (tx *Tx) load(rec store.Record) error {
 			return err
 		}
 		return tx.putJSON(bucketSessions, s.Hash, s.Session)
-	case rec.Note != nil:
-		n := rec.Note
-		if err := tx.bucket(bucketNotesByOwner).Put(concat(itob(n.OwnerID), itob(n.ID)), nil); err != nil {
+	case rec.Doc != nil:
+		d := rec.Doc
+		data, byOwner, err := (docs{tx}).buckets(d.Kind, true)
+		if err != nil {
 			return err
 		}
-		return put(bucketNotes, n.ID, n)
+		if d.ID > data.Sequence() {
+			if err := data.SetSequence(d.ID); err != nil {
+				return err
+			}
+		}
+		if err := byOwner.Put(concat(itob(d.OwnerID), itob(d.ID)), nil); err != nil {
+			return err
+		}
+		return data.Put(itob(d.ID), d.Data)
 	case rec.Audit != nil:
 		return put(bucketAudit, rec.Audit.ID, rec.Audit)
 	case rec.Failure != nil:

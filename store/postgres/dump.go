@@ -19,10 +19,10 @@ const dumpChunk = 1000
 
 // dumpTable reads a table in key order, chunk by chunk, and calls fn for
 // each record.
-func dumpTable[T any](tx *Tx, query string, scan func(pgx.Row) (T, error), key func(T) any, first any, fn func(T) error) error {
+func dumpTable[T any](tx *Tx, query string, scan func(pgx.Row) (T, error), key func(T) []any, first []any, fn func(T) error) error {
 	after := first
 	for {
-		chunk, err := collect(tx, "dump", query, []any{after, dumpChunk}, scan)
+		chunk, err := collect(tx, "dump", query, append(append([]any{}, after...), dumpChunk), scan)
 		if err != nil {
 			return err
 		}
@@ -42,19 +42,20 @@ func dumpTable[T any](tx *Tx, query string, scan func(pgx.Row) (T, error), key f
 func (db *DB) Dump(ctx context.Context, fn func(store.Record) error) error {
 	return db.View(ctx, func(stx store.Tx) error {
 		tx := stx.(*Tx)
-		id := func(v uint64) any { return v }
+		id := func(v uint64) []any { return []any{v} }
+		zero := []any{0}
 		steps := []func() error{
 			func() error {
 				return dumpTable(tx, "SELECT "+userColumns+" FROM users WHERE id > $1 ORDER BY id LIMIT $2", scanUser,
-					func(u store.User) any { return id(u.ID) }, 0, func(u store.User) error { return fn(store.Record{User: &u}) })
+					func(u store.User) []any { return id(u.ID) }, zero, func(u store.User) error { return fn(store.Record{User: &u}) })
 			},
 			func() error {
 				return dumpTable(tx, "SELECT name, description, created_at FROM groups WHERE name > $1 ORDER BY name LIMIT $2", scanGroup,
-					func(g store.Group) any { return g.Name }, "", func(g store.Group) error { return fn(store.Record{Group: &g}) })
+					func(g store.Group) []any { return []any{g.Name} }, []any{""}, func(g store.Group) error { return fn(store.Record{Group: &g}) })
 			},
 			func() error {
 				return dumpTable(tx, "SELECT id, type, vals FROM rules WHERE id > $1 ORDER BY id LIMIT $2", scanRule,
-					func(r store.Rule) any { return id(r.ID) }, 0, func(r store.Rule) error { return fn(store.Record{Rule: &r}) })
+					func(r store.Rule) []any { return id(r.ID) }, zero, func(r store.Rule) error { return fn(store.Record{Rule: &r}) })
 			},
 			func() error {
 				scan := func(r pgx.Row) (store.SessionRecord, error) {
@@ -68,19 +69,32 @@ func (db *DB) Dump(ctx context.Context, fn func(store.Record) error) error {
 					return s, err
 				}
 				return dumpTable(tx, "SELECT "+sessionColumns+", hash FROM sessions WHERE id > $1 ORDER BY id LIMIT $2", scan,
-					func(s store.SessionRecord) any { return id(s.ID) }, 0, func(s store.SessionRecord) error { return fn(store.Record{Session: &s}) })
+					func(s store.SessionRecord) []any { return id(s.ID) }, zero, func(s store.SessionRecord) error { return fn(store.Record{Session: &s}) })
 			},
 			func() error {
-				return dumpTable(tx, "SELECT "+noteColumns+" FROM notes WHERE id > $1 ORDER BY id LIMIT $2", scanNote,
-					func(n store.Note) any { return id(n.ID) }, 0, func(n store.Note) error { return fn(store.Record{Note: &n}) })
+				type kindDoc struct {
+					kind string
+					doc  store.Doc
+				}
+				scan := func(r pgx.Row) (kindDoc, error) {
+					var k kindDoc
+					var data string
+					err := r.Scan(&k.kind, &k.doc.ID, &k.doc.OwnerID, &data, &k.doc.CreatedAt, &k.doc.UpdatedAt)
+					k.doc.Data = []byte(data)
+					k.doc.CreatedAt, k.doc.UpdatedAt = utc(k.doc.CreatedAt), utc(k.doc.UpdatedAt)
+					return k, err
+				}
+				return dumpTable(tx, "SELECT kind, "+docColumns+" FROM docs WHERE (kind, id) > ($1::text, $2::bigint) ORDER BY kind, id LIMIT $3",
+					scan, func(k kindDoc) []any { return []any{k.kind, k.doc.ID} }, []any{"", 0},
+					func(k kindDoc) error { return fn(store.Record{Doc: &store.DocRecord{Kind: k.kind, Doc: k.doc}}) })
 			},
 			func() error {
 				return dumpTable(tx, "SELECT id, time, actor_id, actor, action, target, before::text, after::text FROM audit WHERE id > $1 ORDER BY id LIMIT $2", scanAudit,
-					func(r store.AuditRecord) any { return id(r.ID) }, 0, func(r store.AuditRecord) error { return fn(store.Record{Audit: &r}) })
+					func(r store.AuditRecord) []any { return id(r.ID) }, zero, func(r store.AuditRecord) error { return fn(store.Record{Audit: &r}) })
 			},
 			func() error {
 				return dumpTable(tx, "SELECT "+failureColumns+" FROM auth_failures WHERE id > $1 ORDER BY id LIMIT $2", scanFailure,
-					func(f store.AuthFailure) any { return id(f.ID) }, 0, func(f store.AuthFailure) error { return fn(store.Record{Failure: &f}) })
+					func(f store.AuthFailure) []any { return id(f.ID) }, zero, func(f store.AuthFailure) error { return fn(store.Record{Failure: &f}) })
 			},
 		}
 		for _, step := range steps {
@@ -96,7 +110,7 @@ func (db *DB) Dump(ctx context.Context, fn func(store.Record) error) error {
 func (db *DB) Empty(ctx context.Context) (bool, error) {
 	var any bool
 	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM groups)
-		OR EXISTS (SELECT 1 FROM rules) OR EXISTS (SELECT 1 FROM sessions) OR EXISTS (SELECT 1 FROM notes)
+		OR EXISTS (SELECT 1 FROM rules) OR EXISTS (SELECT 1 FROM sessions) OR EXISTS (SELECT 1 FROM docs)
 		OR EXISTS (SELECT 1 FROM audit) OR EXISTS (SELECT 1 FROM auth_failures)`).Scan(&any)
 	return !any, err
 }
@@ -113,7 +127,7 @@ func (db *DB) Load(ctx context.Context, next func() (store.Record, error)) error
 	}
 	defer pgtx.Rollback(context.WithoutCancel(ctx))
 	tx := newTx(ctx, pgtx)
-	if _, err := tx.exec("lock", "LOCK TABLE users, groups, rules, sessions, notes, audit, auth_failures, policy IN EXCLUSIVE MODE"); err != nil {
+	if _, err := tx.exec("lock", "LOCK TABLE users, groups, rules, sessions, docs, audit, auth_failures, policy IN EXCLUSIVE MODE"); err != nil {
 		return err
 	}
 	if empty, err := db.emptyTx(tx); err != nil {
@@ -135,11 +149,16 @@ func (db *DB) Load(ctx context.Context, next func() (store.Record, error)) error
 			return err
 		}
 	}
-	for _, table := range []string{"users", "rules", "sessions", "notes", "audit"} {
+	for _, table := range []string{"users", "rules", "sessions", "audit"} {
 		if _, err := tx.exec("sequence of "+table, fmt.Sprintf(
 			"SELECT setval(pg_get_serial_sequence('%[1]s', 'id'), coalesce(max(id), 0) + 1, false) FROM %[1]s", table)); err != nil {
 			return err
 		}
+	}
+	if _, err := tx.exec("resource counters", `INSERT INTO counters (name, value)
+		SELECT 'docs:' || kind, max(id) FROM docs GROUP BY kind
+		ON CONFLICT (name) DO UPDATE SET value = greatest(counters.value, excluded.value)`); err != nil {
+		return err
 	}
 	if _, err := tx.exec("failure counter", "UPDATE counters SET value = (SELECT coalesce(max(id), 0) FROM auth_failures) WHERE name = 'auth_failures'"); err != nil {
 		return err
@@ -158,7 +177,7 @@ func (db *DB) Load(ctx context.Context, next func() (store.Record, error)) error
 func (db *DB) emptyTx(tx *Tx) (bool, error) {
 	var any bool
 	err := tx.scanOne("empty", `SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM groups)
-		OR EXISTS (SELECT 1 FROM rules) OR EXISTS (SELECT 1 FROM sessions) OR EXISTS (SELECT 1 FROM notes)
+		OR EXISTS (SELECT 1 FROM rules) OR EXISTS (SELECT 1 FROM sessions) OR EXISTS (SELECT 1 FROM docs)
 		OR EXISTS (SELECT 1 FROM audit) OR EXISTS (SELECT 1 FROM auth_failures)`, nil, &any)
 	return !any, err
 }
@@ -189,10 +208,13 @@ func (tx *Tx) load(rec store.Record) error {
 		}
 		_, err = tx.exec("load session", `INSERT INTO sessions (id, hash, user_id, kind, name, read_only, mfa, created_at, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, s.ID, s.Hash, s.UserID, s.Kind, s.Name, s.ReadOnly, s.MFA, s.CreatedAt, expires)
-	case rec.Note != nil:
-		n := rec.Note
-		_, err = tx.exec("load note", `INSERT INTO notes (id, owner_id, title, body, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6)`, n.ID, n.OwnerID, n.Title, n.Body, n.CreatedAt, n.UpdatedAt)
+	case rec.Doc != nil:
+		d := rec.Doc
+		if err := checkKind(d.Kind); err != nil {
+			return err
+		}
+		_, err = tx.exec("load "+d.Kind, `INSERT INTO docs (kind, id, owner_id, data, created_at, updated_at)
+			VALUES ($1, $2, $3, $4::text::json, $5, $6)`, d.Kind, d.ID, d.OwnerID, string(d.Data), d.CreatedAt, d.UpdatedAt)
 	case rec.Audit != nil:
 		r := rec.Audit
 		_, err = tx.exec("load audit", `INSERT INTO audit (id, time, actor_id, actor, action, target, before, after)

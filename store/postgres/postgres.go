@@ -182,12 +182,11 @@ type Tx struct {
 }
 
 func newTx(ctx context.Context, pgtx pgx.Tx) *Tx {
-	// PostgreSQL keeps microseconds: timestamps are cut to them before they
-	// are handed out, so that what a caller holds equals what is stored.
+	// PostgreSQL keeps microseconds (store.Tx.Now).
 	return &Tx{ctx: ctx, tx: pgtx, now: time.Now().UTC().Truncate(time.Microsecond)}
 }
 
-// Now is the time of the transaction, to the microsecond.
+// Now is the time of the transaction, in UTC to the microsecond.
 func (tx *Tx) Now() time.Time { return tx.now }
 
 // Users are the users of the transaction.
@@ -202,8 +201,8 @@ func (tx *Tx) Groups() store.Groups { return groups{tx} }
 // Rules are the policy rules of the transaction.
 func (tx *Tx) Rules() store.Rules { return rules{tx} }
 
-// Notes are the notes of the transaction.
-func (tx *Tx) Notes() store.Notes { return notes{tx} }
+// Docs are the owned resources of the transaction.
+func (tx *Tx) Docs() store.Docs { return docs{tx} }
 
 // Audit is the audit log of the transaction.
 func (tx *Tx) Audit() store.Audit { return audit{tx} }

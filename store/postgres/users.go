@@ -71,8 +71,8 @@ func (tx users) Update(u *store.User) error {
 	return err
 }
 
-// Delete removes the user; their sessions, tokens and notes go with them
-// (ON DELETE CASCADE).
+// Delete removes the user; their sessions, tokens and owned resources go
+// with them (ON DELETE CASCADE).
 func (tx users) Delete(id uint64) error {
 	n, err := tx.exec("delete user", "DELETE FROM users WHERE id = $1", id)
 	if err == nil && n == 0 {
