@@ -1,8 +1,8 @@
 // Package redistest starts a real Redis server for tests: the system's
 // redis-server (Debian's redis-server package) as a process on a free
 // loopback port, without persistence, started once per test binary and
-// stopped when its tests end. Tests share it and keep apart by key
-// prefix (NewPrefix).
+// stopped when its tests end (Shared; tests keep apart by key prefix,
+// NewPrefix), or one for a test alone (New).
 //
 // A package that uses it runs its tests through Main:
 //
@@ -56,6 +56,35 @@ func Main(m *testing.M) int {
 // It skips t (fails it under CI=true) when redis-server is not installed.
 func Shared(t testing.TB) *Server {
 	t.Helper()
+	bin := binary(t)
+	sharedOnce.Do(func() { shared, sharedErr = Start(bin) })
+	if sharedErr != nil {
+		t.Fatalf("redistest: %v", sharedErr)
+	}
+	return shared
+}
+
+// New starts a server for t alone, stopped when t ends: for a test that
+// stops Redis, or that needs keys no other test writes. (A redis-server
+// starts in milliseconds.)
+func New(t testing.TB) *Server {
+	t.Helper()
+	s, err := Start(binary(t))
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("redistest: %v", err)
+		}
+	})
+	return s
+}
+
+// binary is the path of redis-server; without one it skips t, or fails it
+// under CI=true.
+func binary(t testing.TB) string {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		msg := "redis-server is not installed (apt-get install redis-server; .ci/run installs it)"
@@ -64,11 +93,7 @@ func Shared(t testing.TB) *Server {
 		}
 		t.Skip(msg)
 	}
-	sharedOnce.Do(func() { shared, sharedErr = Start(bin) })
-	if sharedErr != nil {
-		t.Fatalf("redistest: %v", sharedErr)
-	}
-	return shared
+	return bin
 }
 
 // NewPrefix returns a key prefix no other test of this binary uses.

@@ -44,6 +44,13 @@ func serveSettings(c *serveConfig) []setting {
 			c.DatabaseURL = v
 			return nil
 		}},
+		{"redis-url", "GATEHOUSE_REDIS_URL", "", "a redis:// URL: rate-limit counters shared by every instance (memory while it is down)", func(v string) error {
+			if v != "" && !strings.HasPrefix(v, "redis://") && !strings.HasPrefix(v, "rediss://") && !strings.HasPrefix(v, "unix://") {
+				return errors.New("want a redis://, rediss:// or unix:// URL")
+			}
+			c.RedisURL = v
+			return nil
+		}},
 		{"model", "GATEHOUSE_MODEL", "model.conf", "Casbin model", str(&c.Model)},
 		{"policy", "GATEHOUSE_POLICY", "policy.csv", "seed policy, loaded only into a database without one", str(&c.Policy)},
 		{"admin-email", "GATEHOUSE_ADMIN_EMAIL", "admin@localhost", "first admin, created only in a database without users", str(&c.AdminEmail)},
