@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/store/postgres/pgtest"
+	"github.com/jackc/pgx/v5"
 )
 
 const clusterAdminPassword = "cluster admin password"
@@ -168,6 +169,176 @@ func TestClusterStartsTogether(t *testing.T) {
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("instance %d: %v", i, err)
+		}
+	}
+}
+
+// startInstances starts n servers on the database at dbURL.
+func startInstances(t *testing.T, dbURL string, n int) []string {
+	t.Helper()
+	var urls []string
+	for range n {
+		url, _, stop := startServe(t, map[string]string{
+			"GATEHOUSE_DATABASE_URL":   dbURL,
+			"GATEHOUSE_ADMIN_EMAIL":    "admin@example.com",
+			"GATEHOUSE_ADMIN_PASSWORD": clusterAdminPassword,
+		})
+		t.Cleanup(func() {
+			if err := stop(); err != nil {
+				t.Errorf("stop: %v", err)
+			}
+		})
+		urls = append(urls, url)
+	}
+	return urls
+}
+
+// mustAdmin signs the admin in through url.
+func mustAdmin(t *testing.T, url string) *api.Client {
+	t.Helper()
+	res, err := api.NewClient(url, "").Login(context.Background(), api.LoginRequest{Email: "admin@example.com", Password: clusterAdminPassword})
+	if err != nil {
+		t.Fatalf("sign in on %s: %v", url, err)
+	}
+	return api.NewClient(url, res.Token)
+}
+
+// With PostgreSQL stopped, both instances answer 503 unavailable at once
+// rather than hang or decide on what they hold; when it is back, both
+// recover by themselves and changes flow between them again.
+func TestClusterSurvivesADatabaseRestart(t *testing.T) {
+	t.Parallel()
+	pg := pgtest.New(t)
+	urls := startInstances(t, pg.NewDatabase(t), 2)
+	ctx := context.Background()
+	admin := mustAdmin(t, urls[0])
+	clients := []*api.Client{admin, api.NewClient(urls[1], admin.Token)}
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range clients {
+		start := time.Now()
+		_, err := c.Me(ctx)
+		if codeOf(err) != api.CodeUnavailable {
+			t.Fatalf("instance %d with the database down: %v, want unavailable", i, err)
+		}
+		t.Logf("instance %d answered 503 after %v with the database down", i, time.Since(start))
+	}
+	if err := pg.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range clients {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			_, err := c.Me(ctx)
+			if err == nil {
+				break
+			}
+			if codeOf(err) != api.CodeUnavailable || time.Now().After(deadline) {
+				t.Fatalf("instance %d after the restart: %v", i, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	u, err := clients[0].CreateUser(ctx, api.CreateUserRequest{Email: "after@example.com", Password: "after the restart", Roles: []string{"user"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := api.NewClient(urls[1], "").Login(ctx, api.LoginRequest{Email: "after@example.com", Password: "after the restart"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := api.NewClient(urls[1], res.Token)
+	if _, err := user.ListAudit(ctx, api.ListOptions{}); codeOf(err) != api.CodeForbidden {
+		t.Fatalf("before the grant: %v", err)
+	}
+	if _, err := clients[0].AddPolicy(ctx, api.RuleInput{Type: "p", Rule: []string{"user:" + u.ID, "/api/admin/audit", "GET", "*"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := user.ListAudit(ctx, api.ListOptions{}); err != nil {
+		t.Fatalf("a grant through A after the restart, on B: %v", err)
+	}
+}
+
+// With the listening connections killed by the server, a change made
+// before they are back is still seen by the other instance's next request.
+func TestClusterListenerKilled(t *testing.T) {
+	t.Parallel()
+	dbURL := pgtest.NewDatabase(t)
+	urls := startInstances(t, dbURL, 2)
+	ctx := context.Background()
+	admin := mustAdmin(t, urls[0])
+	u, err := admin.CreateUser(ctx, api.CreateUserRequest{Email: "u@example.com", Password: "user password here", Roles: []string{"user"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := api.NewClient(urls[1], "").Login(ctx, api.LoginRequest{Email: "u@example.com", Password: "user password here"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := api.NewClient(urls[1], res.Token)
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var killed int
+	if err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = 'gatehouse policy listener' AND datname = current_database()`).Scan(&killed); err != nil || killed != 2 {
+		t.Fatalf("killed %d listeners, %v; want 2", killed, err)
+	}
+	if _, err := admin.AddPolicy(ctx, api.RuleInput{Type: "p", Rule: []string{"user:" + u.ID, "/api/admin/audit", "GET", "*"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := user.ListAudit(ctx, api.ListOptions{}); err != nil {
+		t.Fatalf("a grant made while the listeners were away, on B: %v", err)
+	}
+}
+
+// Two admins demoting each other through two instances at once leave one
+// admin: one demotion is refused with 409, round after round.
+func TestClusterLastAdminAcrossInstances(t *testing.T) {
+	t.Parallel()
+	urls := startInstances(t, pgtest.NewDatabase(t), 2)
+	ctx := context.Background()
+	admin := mustAdmin(t, urls[0])
+	second, err := admin.CreateUser(ctx, api.CreateUserRequest{Email: "second@example.com", Password: "second admin here", Roles: []string{"admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	me, err := admin.Me(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := api.NewClient(urls[1], "").Login(ctx, api.LoginRequest{Email: "second@example.com", Password: "second admin here"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := api.NewClient(urls[1], res.Token)
+	userRole := []string{"user"}
+	adminRole := []string{"admin"}
+	for round := range 10 {
+		var wg sync.WaitGroup
+		var errA, errB error
+		wg.Go(func() { _, errA = admin.UpdateUser(ctx, second.ID, api.UpdateUserRequest{Roles: &userRole}) })
+		wg.Go(func() { _, errB = other.UpdateUser(ctx, me.ID, api.UpdateUserRequest{Roles: &userRole}) })
+		wg.Wait()
+		// The refused one is refused by the guard (409), or, when the other
+		// demotion committed before it was authorized, as a caller who is no
+		// admin any more (403).
+		refused := func(err error) bool {
+			return codeOf(err) == api.CodeConflict || codeOf(err) == api.CodeForbidden
+		}
+		if !(errA == nil && refused(errB) || errB == nil && refused(errA)) {
+			t.Fatalf("round %d: demotions answered %q and %q; want one done and one refused", round, codeOf(errA), codeOf(errB))
+		}
+		// Whoever is still admin makes the other admin again.
+		restore, target := admin, second.ID
+		if errA != nil {
+			restore, target = other, me.ID
+		}
+		if _, err := restore.UpdateUser(ctx, target, api.UpdateUserRequest{Roles: &adminRole}); err != nil {
+			t.Fatalf("round %d: restore: %v", round, err)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/rbac"
@@ -72,9 +73,14 @@ const policyRetryDelay = 250 * time.Millisecond
 func watchPolicy(ctx context.Context, log *slog.Logger, pg *postgres.DB, authz *rbac.Authorizer) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
+	// failing makes an outage one log line, not one per retry.
+	var failing atomic.Bool
 	go func() {
 		defer close(done)
 		err := pg.WatchPolicy(ctx, policyRetryDelay, func(version uint64) {
+			if version == 0 && failing.Swap(false) {
+				log.Info("policy listener connected again")
+			}
 			if version != 0 && version <= authz.Version() {
 				return
 			}
@@ -82,7 +88,9 @@ func watchPolicy(ctx context.Context, log *slog.Logger, pg *postgres.DB, authz *
 				log.Warn("policy catch-up failed", "error", err.Error())
 			}
 		}, func(err error) {
-			log.Warn("policy listener", "error", err.Error())
+			if !failing.Swap(true) {
+				log.Warn("policy listener lost its connection and retries; requests catch up by themselves meanwhile", "error", err.Error())
+			}
 		})
 		if err != nil {
 			log.Error("policy listener stopped", "error", err.Error())

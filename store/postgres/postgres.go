@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/store"
@@ -229,11 +230,24 @@ func (tx *Tx) failed(what string, err error) error {
 // the server (the connection failed or was lost), so that callers answer
 // "try again" rather than "broken".
 func unavailable(what string, err error) error {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if !isUnreachable(err) {
 		return fmt.Errorf("store: %s: %w", what, err)
 	}
 	return fmt.Errorf("store: %s: %w: %w", what, store.ErrUnavailable, err)
+}
+
+// isUnreachable reports whether err says the server cannot be reached or
+// is going away: no answer at all, a connection error (SQLSTATE class 08),
+// or a shutdown (57P01 to 57P03).
+func isUnreachable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return true
+	}
+	return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
 }
 
 // exec runs a statement and returns how many rows it touched.

@@ -73,6 +73,27 @@ func Shared(t testing.TB) *Server {
 	return shared
 }
 
+// New starts a server for t alone, removed when t ends: for a test that
+// stops and restarts PostgreSQL, which would break the tests sharing the
+// binary's server. (It takes initdb's second or two.)
+func New(t testing.TB) *Server {
+	t.Helper()
+	bin, err := findBinaries()
+	if err != nil {
+		missing(t, err)
+	}
+	s, err := Start(bin)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("pgtest: %v", err)
+		}
+	})
+	return s
+}
+
 // missing skips t, or fails it when CI=true: a CI run must not pass by
 // skipping what it was meant to test.
 func missing(t testing.TB, err error) {
