@@ -284,7 +284,7 @@ func TestClusterListenerKilled(t *testing.T) {
 	defer conn.Close(ctx)
 	var killed int
 	if err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE application_name = 'gatehouse policy listener' AND datname = current_database()`).Scan(&killed); err != nil || killed != 2 {
+		WHERE application_name = 'gatehouse listener' AND query ILIKE '%gatehouse_policy%' AND datname = current_database()`).Scan(&killed); err != nil || killed != 2 {
 		t.Fatalf("killed %d listeners, %v; want 2", killed, err)
 	}
 	if _, err := admin.AddPolicy(ctx, api.RuleInput{Type: "p", Rule: []string{"user:" + u.ID, "/api/admin/audit", "GET", "*"}}); err != nil {
@@ -339,6 +339,53 @@ func TestClusterLastAdminAcrossInstances(t *testing.T) {
 		}
 		if _, err := restore.UpdateUser(ctx, target, api.UpdateUserRequest{Roles: &adminRole}); err != nil {
 			t.Fatalf("round %d: restore: %v", round, err)
+		}
+	}
+}
+
+// A failure answered by one instance shows on the live stream of the
+// other.
+func TestClusterOneFailureStream(t *testing.T) {
+	t.Parallel()
+	urls := startInstances(t, pgtest.NewDatabase(t), 2)
+	admin := mustAdmin(t, urls[0])
+	onB := api.NewClient(urls[1], admin.Token)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := make(chan api.AuthFailure, 100)
+	streamDone := make(chan error, 1)
+	go func() {
+		streamDone <- onB.StreamAuthFailures(ctx, func(f api.AuthFailure) { events <- f })
+	}()
+	// The stream may not be open yet when the first failure happens: fail
+	// again until one arrives, within a bound.
+	deadline := time.Now().Add(30 * time.Second)
+	for attempt := 0; ; attempt++ {
+		_, err := api.NewClient(urls[0], "not-a-token").Me(context.Background())
+		var ae *api.Error
+		if !errors.As(err, &ae) || ae.Code != api.CodeUnauthorized {
+			t.Fatalf("a bad token on A: %v", err)
+		}
+		wait := time.After(time.Second)
+	waiting:
+		for {
+			select {
+			case f := <-events:
+				if f.RequestID == ae.RequestID {
+					if f.Status != 401 || f.Route != "/api/auth/me" {
+						t.Fatalf("the failure on B's stream: %+v", f)
+					}
+					t.Logf("A's failure reached B's stream (attempt %d)", attempt+1)
+					return
+				}
+			case err := <-streamDone:
+				t.Fatalf("B's stream ended: %v", err)
+			case <-wait:
+				break waiting
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no failure of A on B's stream within 30s")
 		}
 	}
 }

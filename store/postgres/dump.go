@@ -160,7 +160,8 @@ func (db *DB) Load(ctx context.Context, next func() (store.Record, error)) error
 		ON CONFLICT (name) DO UPDATE SET value = greatest(counters.value, excluded.value)`); err != nil {
 		return err
 	}
-	if _, err := tx.exec("failure counter", "UPDATE counters SET value = (SELECT coalesce(max(id), 0) FROM auth_failures) WHERE name = 'auth_failures'"); err != nil {
+	if _, err := tx.exec("failure counters", `UPDATE counters SET value = (SELECT coalesce(max(id), 0) FROM auth_failures)
+		WHERE name IN ('auth_failures', 'auth_failure_changes')`); err != nil {
 		return err
 	}
 	if rules {
@@ -223,8 +224,8 @@ func (tx *Tx) load(rec store.Record) error {
 	case rec.Failure != nil:
 		f := *rec.Failure
 		_, err = tx.exec("load auth failure", `INSERT INTO auth_failures (id, time, last_time, count, ip, method, path, route,
-			status, reason, user_id, request_id, subject, object, action, explanation, addr)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+			status, reason, user_id, request_id, subject, object, action, explanation, addr, change)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $1)`,
 			append([]any{f.ID}, failureArgs(&f)...)...)
 	default:
 		err = errors.New("store: an empty record")

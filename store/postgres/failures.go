@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -52,26 +53,63 @@ func failureArgs(f *store.AuthFailure) []any {
 		clean(f.Explanation), addrOf(f.IP)}
 }
 
+// FailureChannel is the notification channel on which a transaction that
+// wrote auth-failure records announces it when it commits.
+const FailureChannel = "gatehouse_failures"
+
+// nextCounter takes the next value of a counter row, which stays locked
+// until the transaction ends.
+func (tx failures) nextCounter(name string) (uint64, error) {
+	var v uint64
+	err := tx.scanOne("counter "+name, "UPDATE counters SET value = value + 1 WHERE name = $1 RETURNING value", []any{name}, &v)
+	return v, err
+}
+
+// written takes the change mark of a write, and announces the first write
+// of the transaction on FailureChannel (sent at commit).
+func (tx failures) written() (uint64, error) {
+	if !tx.failuresNotified {
+		if _, err := tx.exec("notify", "SELECT pg_notify($1, '')", FailureChannel); err != nil {
+			return 0, err
+		}
+		tx.failuresNotified = true
+	}
+	return tx.nextCounter("auth_failure_changes")
+}
+
 func (tx failures) Add(f *store.AuthFailure) error {
-	var id uint64
-	if err := tx.scanOne("auth failure id", "UPDATE counters SET value = value + 1 WHERE name = 'auth_failures' RETURNING value", nil, &id); err != nil {
+	id, err := tx.nextCounter("auth_failures")
+	if err != nil {
+		return err
+	}
+	change, err := tx.written()
+	if err != nil {
 		return err
 	}
 	f.ID = id
-	_, err := tx.exec("add auth failure", `INSERT INTO auth_failures (id, time, last_time, count, ip, method, path, route,
-		status, reason, user_id, request_id, subject, object, action, explanation, addr)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
-		append([]any{id}, failureArgs(f)...)...)
+	_, err = tx.exec("add auth failure", `INSERT INTO auth_failures (id, time, last_time, count, ip, method, path, route,
+		status, reason, user_id, request_id, subject, object, action, explanation, addr, change)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		append(append([]any{id}, failureArgs(f)...), change)...)
 	return err
 }
 
 func (tx failures) Update(f store.AuthFailure) error {
-	n, err := tx.exec("update auth failure", `UPDATE auth_failures SET time = $2, last_time = $3, count = $4, ip = $5,
-		method = $6, path = $7, route = $8, status = $9, reason = $10, user_id = $11, request_id = $12, subject = $13,
-		object = $14, action = $15, explanation = $16, addr = $17 WHERE id = $1`, append([]any{f.ID}, failureArgs(&f)...)...)
-	if err == nil && n == 0 {
-		err = fmt.Errorf("store: auth failure %d: %w", f.ID, store.ErrNotFound)
+	var exists bool
+	if err := tx.scanOne("auth failure", "SELECT EXISTS (SELECT 1 FROM auth_failures WHERE id = $1)", []any{f.ID}, &exists); err != nil {
+		return err
 	}
+	if !exists {
+		return fmt.Errorf("store: auth failure %d: %w", f.ID, store.ErrNotFound)
+	}
+	change, err := tx.written()
+	if err != nil {
+		return err
+	}
+	_, err = tx.exec("update auth failure", `UPDATE auth_failures SET time = $2, last_time = $3, count = $4, ip = $5,
+		method = $6, path = $7, route = $8, status = $9, reason = $10, user_id = $11, request_id = $12, subject = $13,
+		object = $14, action = $15, explanation = $16, addr = $17, change = $18 WHERE id = $1`,
+		append(append([]any{f.ID}, failureArgs(&f)...), change)...)
 	return err
 }
 
@@ -165,4 +203,49 @@ func (tx failures) Prune(cutoff time.Time, keep, maxDeletes int) (int, error) {
 	}
 	_, err = tx.exec("prune auth failures", "DELETE FROM auth_failures WHERE id <= $1", oldest[n-1].id)
 	return n, err
+}
+
+var (
+	_ store.FailureFeed    = (*Tx)(nil)
+	_ store.FailureWatcher = (*DB)(nil)
+)
+
+// FailuresChangedSince returns the records written after mark in commit
+// order: the change marks come from a counter row locked until commit.
+func (tx *Tx) FailuresChangedSince(mark uint64, max int) ([]store.AuthFailure, uint64, error) {
+	type written struct {
+		f      store.AuthFailure
+		change uint64
+	}
+	list, err := collect(tx, "auth failures written", "SELECT "+failureColumns+`, change FROM auth_failures
+		WHERE change > $1 ORDER BY change LIMIT $2`, []any{mark, max}, func(r pgx.Row) (written, error) {
+		var w written
+		f := &w.f
+		err := r.Scan(&f.ID, &f.Time, &f.LastTime, &f.Count, &f.IP, &f.Method, &f.Path, &f.Route, &f.Status,
+			&f.Reason, &f.UserID, &f.RequestID, &f.Subject, &f.Object, &f.Action, &f.Explanation, &w.change)
+		f.Time, f.LastTime = utc(f.Time), utc(f.LastTime)
+		return w, err
+	})
+	if err != nil {
+		return nil, mark, err
+	}
+	out := make([]store.AuthFailure, len(list))
+	for i, w := range list {
+		out[i], mark = w.f, w.change
+	}
+	return out, mark, nil
+}
+
+// LatestFailureMark is the mark of the last committed write.
+func (tx *Tx) LatestFailureMark() (uint64, error) {
+	var v uint64
+	err := tx.scanOne("auth failure mark", "SELECT value FROM counters WHERE name = 'auth_failure_changes'", nil, &v)
+	return v, err
+}
+
+// WatchFailures calls written after each committed transaction that wrote
+// auth-failure records (from notifications on FailureChannel), and after
+// every (re)connection of its listening connection.
+func (db *DB) WatchFailures(ctx context.Context, retryDelay time.Duration, written func(), logErr func(error)) error {
+	return db.watch(ctx, FailureChannel, retryDelay, func(string, bool) error { written(); return nil }, logErr)
 }

@@ -59,9 +59,9 @@ func (tx *Tx) ChangesSince(v uint64) ([]store.VersionedChange, bool, error) {
 	return list, true, nil
 }
 
-// listenerName is the application_name of the listening connection, so
-// that an operator (or a test) can find it in pg_stat_activity.
-const listenerName = "gatehouse policy listener"
+// listenerName is the application_name of the listening connections, so
+// that an operator (or a test) can find them in pg_stat_activity.
+const listenerName = "gatehouse listener"
 
 // WatchPolicy holds a dedicated connection listening on PolicyChannel until
 // ctx ends, and calls changed with the version each committed policy change
@@ -71,6 +71,25 @@ const listenerName = "gatehouse policy listener"
 // made again retryDelay after it fails. changed runs on the listener's
 // goroutine, one call at a time; it should be quick.
 func (db *DB) WatchPolicy(ctx context.Context, retryDelay time.Duration, changed func(version uint64), logErr func(error)) error {
+	return db.watch(ctx, PolicyChannel, retryDelay, func(payload string, connected bool) error {
+		if connected {
+			changed(0)
+			return nil
+		}
+		v, err := strconv.ParseUint(payload, 10, 64)
+		if err != nil {
+			return fmt.Errorf("policy notification %q: %w", payload, err)
+		}
+		changed(v)
+		return nil
+	}, logErr)
+}
+
+// watch holds a dedicated connection (jackc/pgxlisten) listening on
+// channel until ctx ends: handle gets each notification's payload, and is
+// called with connected set each time the connection is (re)made and
+// listening, since notifications sent while it was down are lost.
+func (db *DB) watch(ctx context.Context, channel string, retryDelay time.Duration, handle func(payload string, connected bool) error, logErr func(error)) error {
 	cfg := db.pool.Config().ConnConfig.Copy()
 	cfg.RuntimeParams["application_name"] = listenerName
 	l := &pgxlisten.Listener{
@@ -84,7 +103,7 @@ func (db *DB) WatchPolicy(ctx context.Context, retryDelay time.Duration, changed
 		},
 		ReconnectDelay: retryDelay,
 	}
-	l.Handle(PolicyChannel, policyHandler(changed))
+	l.Handle(channel, notifyHandler(handle))
 	err := l.Listen(ctx)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return nil
@@ -92,20 +111,14 @@ func (db *DB) WatchPolicy(ctx context.Context, retryDelay time.Duration, changed
 	return err
 }
 
-// policyHandler passes announced versions on, and a 0 after each
+// notifyHandler passes notifications on, and a connected call after each
 // (re)connection for the catch-up.
-type policyHandler func(version uint64)
+type notifyHandler func(payload string, connected bool) error
 
-func (h policyHandler) HandleNotification(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
-	v, err := strconv.ParseUint(n.Payload, 10, 64)
-	if err != nil {
-		return fmt.Errorf("policy notification %q: %w", n.Payload, err)
-	}
-	h(v)
-	return nil
+func (h notifyHandler) HandleNotification(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
+	return h(n.Payload, false)
 }
 
-func (h policyHandler) HandleBacklog(context.Context, string, *pgx.Conn) error {
-	h(0)
-	return nil
+func (h notifyHandler) HandleBacklog(context.Context, string, *pgx.Conn) error {
+	return h("", true)
 }

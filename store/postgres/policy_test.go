@@ -149,3 +149,51 @@ func TestWatchPolicySurvivesALostConnection(t *testing.T) {
 		t.Fatalf("after the reconnection, ChangesSince(%d) = %+v, %v", v1, list, ok)
 	}
 }
+
+// Adds and folds of failure records come back in write order from a mark,
+// each once, with the latest content.
+func TestFailuresChangedSince(t *testing.T) {
+	t.Parallel()
+	db := mustOpen(t)
+	ctx := context.Background()
+	var start uint64
+	if err := db.View(ctx, func(tx store.Tx) (err error) { start, err = tx.(store.FailureFeed).LatestFailureMark(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	var first store.AuthFailure
+	err := db.Update(ctx, func(tx store.Tx) error {
+		for i := range 3 {
+			f := store.AuthFailure{Count: 1, Status: 401, Reason: fmt.Sprint("r", i)}
+			if err := tx.Failures().Add(&f); err != nil {
+				return err
+			}
+			if i == 0 {
+				first = f
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Count = 5
+	if err := db.Update(ctx, func(tx store.Tx) error { return tx.Failures().Update(first) }); err != nil {
+		t.Fatal(err)
+	}
+	var got []store.AuthFailure
+	var mark uint64
+	err = db.View(ctx, func(tx store.Tx) (err error) {
+		got, mark, err = tx.(store.FailureFeed).FailuresChangedSince(start, 100)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, f := range got {
+		order = append(order, fmt.Sprintf("%s:%d", f.Reason, f.Count))
+	}
+	if fmt.Sprint(order) != "[r1:1 r2:1 r0:5]" || mark != start+4 {
+		t.Fatalf("written since %d: %v, mark %d; want [r1:1 r2:1 r0:5], mark %d", start, order, mark, start+4)
+	}
+}

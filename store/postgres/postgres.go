@@ -180,6 +180,9 @@ type Tx struct {
 	// version is the policy version this transaction commits as, set on
 	// its first rule change.
 	version uint64
+	// failuresNotified is set once the transaction announced its writes
+	// to the auth-failure log.
+	failuresNotified bool
 }
 
 func newTx(ctx context.Context, pgtx pgx.Tx) *Tx {

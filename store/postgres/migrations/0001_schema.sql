@@ -115,7 +115,7 @@ CREATE TABLE counters (
     name  text   PRIMARY KEY,
     value bigint NOT NULL
 );
-INSERT INTO counters (name, value) VALUES ('auth_failures', 0);
+INSERT INTO counters (name, value) VALUES ('auth_failures', 0), ('auth_failure_changes', 0);
 
 CREATE TABLE auth_failures (
     id          bigint PRIMARY KEY,
@@ -136,5 +136,10 @@ CREATE TABLE auth_failures (
     subject     text        NOT NULL,
     object      text        NOT NULL,
     action      text        NOT NULL,
-    explanation text        NOT NULL
+    explanation text        NOT NULL,
+    -- change orders the writes of records, adds and folds alike, in commit
+    -- order (the auth_failure_changes counter): other instances follow the
+    -- log by it.
+    change      bigint      NOT NULL
 );
+CREATE INDEX auth_failures_change ON auth_failures (change);
