@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -387,5 +389,41 @@ func TestClusterOneFailureStream(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("no failure of A on B's stream within 30s")
 		}
+	}
+}
+
+// A cookie session made on one instance works on the other, CSRF token
+// included: nothing of a session is secret to one instance.
+func TestClusterCookieSessionOnEitherInstance(t *testing.T) {
+	t.Parallel()
+	urls := startInstances(t, pgtest.NewDatabase(t), 2)
+	res, err := api.NewClient(urls[0], "").Login(context.Background(), api.LoginRequest{Email: "admin@example.com", Password: clusterAdminPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logout := func(csrf string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, urls[1]+"/api/auth/logout", nil)
+		req.Header.Set("Cookie", "gatehouse_session="+res.Token)
+		if csrf != "" {
+			req.Header.Set("X-CSRF-Token", csrf)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e api.Error
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, e.Code
+	}
+	if status, code := logout(""); status != http.StatusForbidden || code != api.CodeCSRFFailed {
+		t.Fatalf("a cookie write on B without the CSRF token: %d %s, want 403 csrf_failed", status, code)
+	}
+	if status, code := logout(res.CSRFToken); status != http.StatusNoContent {
+		t.Fatalf("a cookie write on B with the token from A: %d %s, want 204", status, code)
+	}
+	// Signed out through B: the session is gone on A too.
+	if _, err := api.NewClient(urls[0], res.Token).Me(context.Background()); codeOf(err) != api.CodeUnauthorized {
+		t.Fatalf("the session after signing out through B, on A: %v", err)
 	}
 }
