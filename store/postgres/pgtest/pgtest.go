@@ -62,7 +62,7 @@ func Main(m *testing.M) int {
 // and fails t when the server cannot start.
 func Shared(t testing.TB) *Server {
 	t.Helper()
-	bin, err := findBinaries()
+	bin, err := FindBinaries()
 	if err != nil {
 		missing(t, err)
 	}
@@ -78,7 +78,7 @@ func Shared(t testing.TB) *Server {
 // binary's server. (It takes initdb's second or two.)
 func New(t testing.TB) *Server {
 	t.Helper()
-	bin, err := findBinaries()
+	bin, err := FindBinaries()
 	if err != nil {
 		missing(t, err)
 	}
@@ -112,9 +112,9 @@ func NewDatabase(t testing.TB) string {
 	return Shared(t).NewDatabase(t)
 }
 
-// findBinaries returns the folder holding initdb and postgres: the newest
+// FindBinaries returns the folder holding initdb and postgres: the newest
 // of Debian's /usr/lib/postgresql/*/bin, else the folder of initdb on PATH.
-func findBinaries() (string, error) {
+func FindBinaries() (string, error) {
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	slices.SortFunc(dirs, func(a, b string) int { return versionOf(b) - versionOf(a) })
 	for _, d := range dirs {
