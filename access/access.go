@@ -59,7 +59,18 @@ func New(db store.Store, authz *rbac.Authorizer, cfg Config) (*Service, error) {
 type Actor struct {
 	ID   uint64
 	Name string
+	// MayGrant decides whether the actor may make a change that gives an
+	// enabled user the admin role by another way than a policy rule (a
+	// user's roles, a group's roles, a membership, re-enabling an admin):
+	// such a change is a policy change, and the API decides it as its
+	// policy route (app). nil lets the change through: the offline tools
+	// and start-up act for the operator.
+	MayGrant func() error
 }
+
+// anonymous reports whether who names nobody (a sign-up acts as the new
+// user).
+func (who Actor) anonymous() bool { return who.ID == 0 && who.Name == "" }
 
 // Actors that are not users.
 var (
@@ -121,6 +132,34 @@ func (e *Error) Unwrap() error {
 		return store.ErrConflict
 	}
 	return nil
+}
+
+// mutateGranting is mutate that refuses (rolling back) a change after which
+// an enabled user reaches role:admin who did not before, unless who may
+// grant it (Actor.MayGrant).
+func (s *Service) mutateGranting(ctx context.Context, who Actor, fn func(tx store.Tx) error) error {
+	return s.mutate(ctx, func(tx store.Tx) error {
+		before, err := rbac.AdminUsers(tx)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if who.MayGrant == nil {
+			return nil
+		}
+		after, err := rbac.AdminUsers(tx)
+		if err != nil {
+			return err
+		}
+		for id := range after {
+			if !before[id] {
+				return who.MayGrant()
+			}
+		}
+		return nil
+	})
 }
 
 // mutate runs fn in one policy-aware transaction (rbac.Authorizer.Mutate):

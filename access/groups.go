@@ -46,8 +46,8 @@ func GroupView(tx store.Tx, g store.Group) (api.Group, error) {
 
 // checkDescription returns the problem with a group's description, or "".
 func checkDescription(d string) string {
-	if utf8.RuneCountInString(d) > maxDescriptionLen || strings.ContainsFunc(d, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return fmt.Sprintf("must be at most %d printable characters", maxDescriptionLen)
+	if utf8.RuneCountInString(d) > maxDescriptionLen || HasHiddenRune(d) {
+		return fmt.Sprintf("must be at most %d printable characters, without control, format or text-direction characters", maxDescriptionLen)
 	}
 	return ""
 }
@@ -86,7 +86,7 @@ func (s *Service) CreateGroup(ctx context.Context, who Actor, name, description 
 		return api.Group{}, err
 	}
 	var out api.Group
-	err := s.mutate(ctx, func(tx store.Tx) error {
+	err := s.mutateGranting(ctx, who, func(tx store.Tx) error {
 		g := store.Group{Name: name, Description: description}
 		if err := tx.Groups().Create(&g); errors.Is(err, store.ErrConflict) {
 			return ErrGroupExists
@@ -125,7 +125,7 @@ func (s *Service) UpdateGroup(ctx context.Context, who Actor, name string, descr
 		return api.Group{}, err
 	}
 	var out api.Group
-	err := s.mutate(ctx, func(tx store.Tx) error {
+	err := s.mutateGranting(ctx, who, func(tx store.Tx) error {
 		g, err := tx.Groups().Get(name)
 		if err != nil {
 			return err
@@ -205,7 +205,7 @@ func groupAndUser(tx store.Tx, name string, id uint64) (store.Group, store.User,
 // AddMember puts a user in a group. Putting a member again changes nothing
 // and is not an error.
 func (s *Service) AddMember(ctx context.Context, who Actor, name string, userID uint64) error {
-	return s.mutate(ctx, func(tx store.Tx) error {
+	return s.mutateGranting(ctx, who, func(tx store.Tx) error {
 		g, u, err := groupAndUser(tx, name, userID)
 		if err != nil {
 			return err

@@ -5,9 +5,11 @@ import (
 	"net/mail"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/rbac"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Bounds of identity text.
@@ -18,11 +20,38 @@ const (
 	maxNames = 100
 )
 
+// Identity text: names, emails, descriptions and token names are shown to
+// other people (admins in the console, the audit log), so they must not
+// carry characters that act instead of showing: C0 and C1 controls
+// (U+0080 to U+009F include a terminal's CSI), format characters (Unicode
+// category Cf: zero-width characters, the direction overrides U+202A to
+// U+202E and isolates U+2066 to U+2069 that make text read backwards), and
+// the line and paragraph separators.
+
+// hiddenRune reports whether r is a character identity text may not hold.
+func hiddenRune(r rune) bool {
+	return unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029'
+}
+
+// HasHiddenRune reports whether s holds a control, format or separator
+// character.
+func HasHiddenRune(s string) bool { return strings.ContainsFunc(s, hiddenRune) }
+
+// CanonicalEmail is the form an email is kept in: trimmed and in Unicode
+// NFKC, so that compatibility look-alikes (the Kelvin sign K, full-width
+// letters, ligatures) become the letters they stand for before the email
+// is checked, stored or compared. The store compares emails in this form
+// lower-cased (store.NormalizeEmail), so a look-alike is the same address.
+func CanonicalEmail(email string) string { return norm.NFKC.String(strings.TrimSpace(email)) }
+
 // CheckEmail returns the problem with an email address for an account, or
 // "".
 func CheckEmail(email string) string {
 	if len(email) > maxEmailLen {
 		return "must be at most 254 characters"
+	}
+	if HasHiddenRune(email) {
+		return "must not hold control, format or text-direction characters"
 	}
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Address != email || a.Name != "" {
@@ -33,8 +62,8 @@ func CheckEmail(email string) string {
 
 // CheckName returns the problem with a display name, or "".
 func CheckName(name string) string {
-	if utf8.RuneCountInString(name) > 100 || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return "must be at most 100 printable characters"
+	if utf8.RuneCountInString(name) > 100 || HasHiddenRune(name) {
+		return "must be at most 100 printable characters, without control, format or text-direction characters"
 	}
 	return ""
 }

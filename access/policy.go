@@ -45,6 +45,9 @@ var ErrRuleExists = &Error{Kind: Conflict, Message: "the policy has this rule al
 func (s *Service) AddRule(ctx context.Context, who Actor, typ string, values []string) (api.Rule, error) {
 	var out api.Rule
 	err := s.mutate(ctx, func(tx store.Tx) error {
+		if err := rbac.CheckUsers(tx, values); err != nil {
+			return err
+		}
 		r, err := s.authz.AddRule(tx, typ, values)
 		if errors.Is(err, store.ErrConflict) {
 			return ErrRuleExists
@@ -68,12 +71,26 @@ func (s *Service) RemoveRule(ctx context.Context, who Actor, id uint64) error {
 	})
 }
 
+// Import says how ImportPolicy imports.
+type Import struct {
+	// Replace removes the rules that are not among those imported.
+	Replace bool
+	// Force imports even a policy after which no enabled admin could sign
+	// in and manage it: for an operator repairing a policy offline.
+	Force bool
+}
+
 // ImportPolicy adds rules (parsed and checked by rbac.ParseCSV), whole or
-// not at all; with replace it also removes the rules not among them. Rules
+// not at all; with Replace it also removes the rules not among them. Rules
 // in both keep their ids. An import that changes nothing is not recorded.
-func (s *Service) ImportPolicy(ctx context.Context, who Actor, rules []rbac.CSVRule, replace bool) (rbac.ImportResult, error) {
+func (s *Service) ImportPolicy(ctx context.Context, who Actor, rules []rbac.CSVRule, how Import) (rbac.ImportResult, error) {
 	var res rbac.ImportResult
-	err := s.mutate(ctx, func(tx store.Tx) error {
+	mutate := s.mutate
+	if how.Force && s.authz != nil {
+		mutate = s.authz.MutateUnguarded
+	}
+	replace := how.Replace
+	err := mutate(ctx, func(tx store.Tx) error {
 		var err error
 		if res, err = s.authz.Import(tx, rules, replace); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/gatehouse/gatehouse/app/api"
+	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -18,16 +19,21 @@ func (s *Service) VerifyPassword(ctx context.Context, password, encoded string) 
 }
 
 // OwnChange is a change a user makes to their own account; nil fields stay.
-// A new Password needs the CurrentPassword.
+// A new Password needs the CurrentPassword, which Prove checks.
 type OwnChange struct {
 	Name            *string
 	Password        *string
 	CurrentPassword *string
+	// Prove checks that the current password is right, once the fields
+	// are valid and before anything is hashed or stored. The API counts it
+	// as a login guess (a stolen session guesses no faster than a login
+	// form allows); nil checks it against the stored hash alone.
+	Prove func(current string) error
 }
 
 // UpdateOwn changes the name or password of user (as read for the
 // request); a new password ends every other login session of theirs at
-// once, but keep (the session making the change).
+// once, but keep (the session making the change), and is audited.
 func (s *Service) UpdateOwn(ctx context.Context, user store.User, keep uint64, in OwnChange) (api.User, error) {
 	problems := map[string]string{}
 	if in.Name != nil {
@@ -48,13 +54,16 @@ func (s *Service) UpdateOwn(ctx context.Context, user store.User, keep uint64, i
 	}
 	var newHash string
 	if in.Password != nil {
-		ok, err := s.hasher.verify(ctx, *in.CurrentPassword, user.PasswordHash)
-		if err != nil {
+		if in.Prove != nil {
+			if err := in.Prove(*in.CurrentPassword); err != nil {
+				return api.User{}, err
+			}
+		} else if ok, err := s.hasher.verify(ctx, *in.CurrentPassword, user.PasswordHash); err != nil {
 			return api.User{}, err
-		}
-		if !ok {
+		} else if !ok {
 			return api.User{}, invalid(map[string]string{"current_password": "is wrong"})
 		}
+		var err error
 		if newHash, err = s.hasher.hash(ctx, *in.Password); err != nil {
 			return api.User{}, err
 		}
@@ -71,6 +80,10 @@ func (s *Service) UpdateOwn(ctx context.Context, user store.User, keep uint64, i
 		if newHash != "" {
 			u.PasswordHash = newHash
 			if err := EndSessionsExcept(tx, u.ID, keep); err != nil {
+				return err
+			}
+			if err := Record(tx, UserActor(user), "password.change", rbac.UserSubject(u.ID), nil,
+				map[string]any{"by": "self", "other_sessions_ended": true}); err != nil {
 				return err
 			}
 		}

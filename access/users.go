@@ -74,7 +74,7 @@ type NewUser struct {
 
 // check trims and checks the fields of an account to create.
 func (in *NewUser) check() error {
-	in.Email = strings.TrimSpace(in.Email)
+	in.Email = CanonicalEmail(in.Email)
 	problems := map[string]string{}
 	if p := CheckEmail(in.Email); p != "" {
 		problems["email"] = p
@@ -122,7 +122,7 @@ func (s *Service) createUser(ctx context.Context, who Actor, action string, in N
 		return api.User{}, err
 	}
 	var out api.User
-	err = s.mutate(ctx, func(tx store.Tx) (err error) {
+	err = s.mutateGranting(ctx, who, func(tx store.Tx) (err error) {
 		out, err = s.createUserTx(tx, who, action, in, hash)
 		return err
 	})
@@ -147,7 +147,7 @@ func (s *Service) createUserTx(tx store.Tx, who Actor, action string, in NewUser
 	if err != nil {
 		return out, err
 	}
-	if who == (Actor{}) {
+	if who.anonymous() {
 		who = UserActor(u)
 	}
 	return out, Record(tx, who, action, sub, nil, out)
@@ -226,14 +226,16 @@ type UserChange struct {
 // Updated is what UpdateUser did.
 type Updated struct {
 	User api.User
-	// SessionsEnded is how many login sessions the change ended.
-	SessionsEnded int
+	// SessionsEnded is how many login sessions the change ended, and
+	// TokensRevoked how many personal tokens.
+	SessionsEnded, TokensRevoked int
 }
 
 // UpdateUser changes a user's name, disabled flag, roles, groups or
-// password. Disabling a user or setting their password ends their login
-// sessions at once (personal tokens stay: revoke them with EndSessions). A
-// change that changes nothing is not recorded.
+// password. Disabling a user ends their login sessions at once; setting
+// their password is account recovery (the account may have been in other
+// hands), so it ends their sessions and revokes their personal tokens too.
+// A change that changes nothing is not recorded.
 func (s *Service) UpdateUser(ctx context.Context, who Actor, id uint64, in UserChange) (Updated, error) {
 	problems := map[string]string{}
 	if in.Name != nil {
@@ -272,7 +274,7 @@ func (s *Service) UpdateUser(ctx context.Context, who Actor, id uint64, in UserC
 	// Only changes of roles, groups or the disabled flag can change who is
 	// an admin: the others need no policy transaction (nor a model, for
 	// the offline password reset).
-	run := s.mutate
+	run := func(ctx context.Context, fn func(tx store.Tx) error) error { return s.mutateGranting(ctx, who, fn) }
 	if in.Roles == nil && in.Groups == nil && in.Disabled == nil {
 		run = s.db.Update
 	}
@@ -314,6 +316,11 @@ func (s *Service) UpdateUser(ctx context.Context, who Actor, id uint64, in UserC
 		}
 		if endSessions {
 			if out.SessionsEnded, err = tx.Sessions().DeleteOfUser(u.ID, store.KindSession); err != nil {
+				return err
+			}
+		}
+		if hash != "" {
+			if out.TokensRevoked, err = tx.Sessions().DeleteOfUser(u.ID, store.KindToken); err != nil {
 				return err
 			}
 		}

@@ -15,15 +15,18 @@ import (
 // makes it, so the log holds exactly the changes that committed, and a
 // change that fails leaves no record.
 
-// actorOf is the caller of c as the audit log names them.
-func actorOf(c echo.Context) access.Actor {
+// actorOf is the caller of c as the access service knows them: who the
+// audit log names, and whether they may grant the admin role (grants.go).
+func (s *Server) actorOf(c echo.Context) access.Actor {
 	cl := callerOf(c)
 	if cl == nil {
 		// Routes that change things need a caller; a record without one
 		// would hide who did it.
 		return access.Actor{Name: "anonymous"}
 	}
-	return access.UserActor(cl.user)
+	who := access.UserActor(cl.user)
+	who.MayGrant = func() error { return s.authorizeGrant(c) }
+	return who
 }
 
 // audit records a change made by the caller of c in tx.
@@ -32,7 +35,7 @@ func (s *Server) audit(c echo.Context, tx store.Tx, action, target string, befor
 	if cl == nil {
 		return fmt.Errorf("audit %s %s: no caller", action, target)
 	}
-	return access.Record(tx, actorOf(c), action, target, before, after)
+	return access.Record(tx, s.actorOf(c), action, target, before, after)
 }
 
 // handleAuditList lists the audit log, newest first.

@@ -37,7 +37,7 @@ func (s *Server) handleGroupCreate(c echo.Context) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	out, err := s.access.CreateGroup(c.Request().Context(), actorOf(c), in.Name, in.Description, in.Roles)
+	out, err := s.access.CreateGroup(c.Request().Context(), s.actorOf(c), in.Name, in.Description, in.Roles)
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func (s *Server) handleGroupUpdate(c echo.Context) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	out, err := s.access.UpdateGroup(c.Request().Context(), actorOf(c), name, in.Description, in.Roles)
+	out, err := s.access.UpdateGroup(c.Request().Context(), s.actorOf(c), name, in.Description, in.Roles)
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func (s *Server) handleGroupDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.access.DeleteGroup(c.Request().Context(), actorOf(c), name); err != nil {
+	if err := s.access.DeleteGroup(c.Request().Context(), s.actorOf(c), name); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -103,7 +103,7 @@ func (s *Server) handleGroupMemberPut(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.access.AddMember(c.Request().Context(), actorOf(c), name, id); err != nil {
+	if err := s.access.AddMember(c.Request().Context(), s.actorOf(c), name, id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -116,7 +116,7 @@ func (s *Server) handleGroupMemberDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	err = s.access.RemoveMember(c.Request().Context(), actorOf(c), name, id)
+	err = s.access.RemoveMember(c.Request().Context(), s.actorOf(c), name, id)
 	if errors.Is(err, access.ErrNotMember) {
 		return apiError(http.StatusNotFound, api.CodeNotFound, "this user is not a member of this group")
 	}

@@ -15,7 +15,11 @@ func (s *Server) handleAdminMFAReset(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.access.ResetSecondFactor(c.Request().Context(), actorOf(c), id, callerOf(c).session.ID); err != nil {
+	cl := callerOf(c)
+	if err := refuseTokenCaller(c, cl); err != nil {
+		return err
+	}
+	if err := s.access.ResetSecondFactor(c.Request().Context(), s.actorOf(c), id, cl.session.ID); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -21,7 +21,7 @@ func TestAdminMFAReset(t *testing.T) {
 	secret := ts.mustEnableMFA(erin, clock)
 	verified := ts.loginWithCode(erin.Email, totpCode(t, secret, clock, 0))
 	var tok api.CreatedToken
-	expect(t, ts.do(http.MethodPost, "/api/auth/tokens", &verified, api.CreateTokenRequest{Name: "backup job"}, &tok), http.StatusCreated, "")
+	expect(t, ts.do(http.MethodPost, "/api/auth/tokens", &verified, api.CreateTokenRequest{Password: testPassword, Name: "backup job"}, &tok), http.StatusCreated, "")
 	route := "/api/admin/users/" + store.FormatID(erin.ID) + "/mfa"
 
 	expect(t, ts.do(http.MethodDelete, route, &verified, nil, nil), http.StatusForbidden, api.CodeForbidden)

@@ -43,7 +43,7 @@ func (s *Server) handlePolicyAdd(c echo.Context) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	out, err := s.access.AddRule(c.Request().Context(), actorOf(c), in.Type, in.Rule)
+	out, err := s.access.AddRule(c.Request().Context(), s.actorOf(c), in.Type, in.Rule)
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func (s *Server) handlePolicyRemove(c echo.Context) error {
 	if err != nil {
 		return errNotFound
 	}
-	if err := s.access.RemoveRule(c.Request().Context(), actorOf(c), id); err != nil {
+	if err := s.access.RemoveRule(c.Request().Context(), s.actorOf(c), id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -136,7 +136,7 @@ func (s *Server) handlePolicyImport(c echo.Context) error {
 	if err != nil {
 		return invalidInput(map[string]string{"csv": err.Error()})
 	}
-	res, err := s.access.ImportPolicy(c.Request().Context(), actorOf(c), rules, in.Replace)
+	res, err := s.access.ImportPolicy(c.Request().Context(), s.actorOf(c), rules, access.Import{Replace: in.Replace})
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ func TestAdminRoutesByCaller(t *testing.T) {
 		{"create user taken email", "POST", "/api/admin/users", api.CreateUserRequest{Email: "NEW@example.com", Password: "a long enough password"}, 409, api.CodeConflict, false},
 		{"create user bad fields", "POST", "/api/admin/users", api.CreateUserRequest{Email: "nope", Password: "short", Roles: []string{"Admin!"}}, 400, api.CodeInvalidInput, false},
 		{"create user unknown group", "POST", "/api/admin/users", api.CreateUserRequest{Email: "g@example.com", Password: "a long enough password", Groups: []string{"nosuch"}}, 400, api.CodeInvalidInput, false},
-		{"create user unknown field", "POST", "/api/admin/users", []byte(`{"email":"x@example.com","password":"a long enough password","is_admin":true}`), 400, api.CodeInvalidJSON, false},
+		{"create user unknown field", "POST", "/api/admin/users", []byte(`{"email":"x@example.com","password":"a long enough password","is_admin":true}`), 400, api.CodeInvalidInput, false},
 		{"create user not json", "POST", "/api/admin/users", nil, 415, api.CodeUnsupportedMediaType, false},
 		{"get user", "GET", "/api/admin/users/" + tid, nil, 200, "", false},
 		{"get missing user", "GET", "/api/admin/users/999999", nil, 404, api.CodeNotFound, false},

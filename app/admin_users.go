@@ -48,7 +48,7 @@ func (s *Server) handleUserCreate(c echo.Context) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	out, err := s.access.CreateUser(c.Request().Context(), actorOf(c), access.NewUser{
+	out, err := s.access.CreateUser(c.Request().Context(), s.actorOf(c), access.NewUser{
 		Email: in.Email, Name: in.Name, Password: in.Password, Roles: in.Roles, Groups: in.Groups,
 	})
 	if err != nil {
@@ -72,7 +72,7 @@ func (s *Server) handleUserGet(c echo.Context) error {
 // handleUserUpdate sets a user's name, disabled flag, roles, groups or
 // password; absent fields stay, roles and groups replace the whole list.
 // Disabling a user or setting their password ends their login sessions at
-// once.
+// once; setting their password also revokes their personal tokens.
 func (s *Server) handleUserUpdate(c echo.Context) error {
 	id, err := userIDParam(c, "id")
 	if err != nil {
@@ -82,7 +82,13 @@ func (s *Server) handleUserUpdate(c echo.Context) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	out, err := s.access.UpdateUser(c.Request().Context(), actorOf(c), id, access.UserChange{
+	if in.Password != nil {
+		// Setting a password is credential management: not for tokens.
+		if err := refuseTokenCaller(c, callerOf(c)); err != nil {
+			return err
+		}
+	}
+	out, err := s.access.UpdateUser(c.Request().Context(), s.actorOf(c), id, access.UserChange{
 		Name: in.Name, Disabled: in.Disabled, Password: in.Password, Roles: in.Roles, Groups: in.Groups,
 	})
 	if err != nil {
@@ -98,7 +104,7 @@ func (s *Server) handleUserDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.access.DeleteUser(c.Request().Context(), actorOf(c), id); err != nil {
+	if err := s.access.DeleteUser(c.Request().Context(), s.actorOf(c), id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -112,7 +118,7 @@ func (s *Server) handleUserSessionsEnd(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.access.EndSessions(c.Request().Context(), actorOf(c), id); err != nil {
+	if err := s.access.EndSessions(c.Request().Context(), s.actorOf(c), id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

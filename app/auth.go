@@ -26,6 +26,10 @@ const (
 	secretLen     = 43 // base64url of 32 bytes
 	cookieName    = "gatehouse_session"
 	csrfHeader    = "X-CSRF-Token"
+	// csrfCookieName holds the session's CSRF token where page scripts can
+	// read it (not HttpOnly), by the convention of Django's csrftoken and
+	// Angular's XSRF-TOKEN.
+	csrfCookieName = "gatehouse_csrf"
 )
 
 // newSecret returns a fresh secret with prefix and the SHA-256 under which
@@ -56,8 +60,11 @@ func parseSecret(s string) ([]byte, bool) {
 	return sum[:], true
 }
 
-// csrfToken is the CSRF token bound to a session secret: derived from it,
-// so it needs no storage, and useless without the cookie it belongs to.
+// csrfToken is the CSRF token bound to a session secret: derived from it
+// by a hash and no server key, so it needs no storage of its own and every
+// instance sharing the session store computes the same token. It is useless
+// without the cookie it belongs to, and the secret cannot be worked back
+// out of it.
 func csrfToken(secret string) string {
 	sum := sha256.Sum256([]byte("gatehouse csrf\x00" + secret))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
@@ -114,7 +121,50 @@ func credential(r *http.Request) (secret string, fromCookie bool, present bool) 
 	return "", false, false
 }
 
-var errCSRF = apiError(http.StatusForbidden, api.CodeCSRFFailed, "cross-site request refused: send X-CSRF-Token from your login, from the same site")
+// The three reasons a browser-like write is refused, each its own message
+// and its own failure-log reason, so that a page that forgot the header, a
+// page holding an old session's token and another site's forgery are told
+// apart (and never folded into one record).
+const (
+	failCSRFCrossSite = "csrf_cross_site"
+	failCSRFMissing   = "csrf_no_token"
+	failCSRFWrong     = "csrf_bad_token"
+)
+
+var (
+	errCSRFCrossSite = apiError(http.StatusForbidden, api.CodeCSRFFailed,
+		"cross-site request refused: cookie-authenticated writes are taken only from this API's own origin and the allowed CORS origins; another site must use a Bearer token")
+	errCSRFMissing = apiError(http.StatusForbidden, api.CodeCSRFFailed,
+		"the X-CSRF-Token header is missing: a write with the session cookie must send the session's CSRF token (the gatehouse_csrf cookie, or csrf_token from the login answer or GET /api/auth/me)")
+	errCSRFWrong = apiError(http.StatusForbidden, api.CodeCSRFFailed,
+		"the X-CSRF-Token header is not this session's CSRF token: read it again from the gatehouse_csrf cookie or GET /api/auth/me (a new login has a new one)")
+)
+
+// checkCSRF refuses a browser-like unsafe request (no Bearer token) that is
+// cross-site, or that uses the session cookie without its session's CSRF
+// token in X-CSRF-Token. The header is compared with the token of the
+// session the cookie names, never with the gatehouse_csrf cookie: a value
+// another site manages to plant in that cookie gains it nothing.
+func (s *Server) checkCSRF(c echo.Context, cl *caller) error {
+	req := c.Request()
+	if err := s.crossOrigin.Check(req); err != nil {
+		c.Set(ctxFailReason, failCSRFCrossSite)
+		return errCSRFCrossSite
+	}
+	if cl == nil {
+		return nil
+	}
+	got := req.Header.Get(csrfHeader)
+	if got == "" {
+		c.Set(ctxFailReason, failCSRFMissing)
+		return errCSRFMissing
+	}
+	if subtle.ConstantTimeCompare([]byte(got), []byte(csrfToken(cl.secret))) != 1 {
+		c.Set(ctxFailReason, failCSRFWrong)
+		return errCSRFWrong
+	}
+	return nil
+}
 
 // authenticate finds the caller. A bad Bearer token is a 401 on any route;
 // a stale cookie counts as anonymous, so a browser can still sign in again.
@@ -145,43 +195,25 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		// Bearer requests are exempt: a browser never adds that header on
 		// its own, so another site cannot make one.
 		if !safeMethod(req.Method) && (!present || fromCookie) {
-			if err := s.crossOrigin.Check(req); err != nil {
-				return errCSRF
-			}
-			if cl != nil && subtle.ConstantTimeCompare([]byte(req.Header.Get(csrfHeader)), []byte(csrfToken(secret))) != 1 {
-				return errCSRF
+			if err := s.checkCSRF(c, cl); err != nil {
+				return err
 			}
 		}
 		return next(c)
 	}
 }
 
-// lookupCaller finds the live session of secret and its enabled user, in
-// one read transaction, which also brings the policy in memory up to the
-// version that transaction sees: when several instances share the store, a
-// request is never decided on a policy older than one committed before it
-// began.
+// lookupCaller finds the live session of secret and its enabled user (and
+// brings the policy up to date: access.Service.Authenticate).
 func (s *Server) lookupCaller(ctx context.Context, secret string) (*caller, error) {
 	hash, ok := parseSecret(secret)
 	if !ok {
 		return nil, store.ErrNotFound
 	}
 	cl := &caller{secret: secret}
-	err := s.db.View(ctx, func(tx store.Tx) error {
-		var err error
-		if cl.session, err = tx.Sessions().ByHash(hash); err != nil {
-			return err
-		}
-		if cl.user, err = tx.Users().Get(cl.session.UserID); err != nil {
-			return err
-		}
-		return s.authz.CatchUp(tx)
-	})
-	if err != nil {
+	var err error
+	if cl.user, cl.session, err = s.access.Authenticate(ctx, hash); err != nil {
 		return nil, err
-	}
-	if cl.session.Expired(s.now()) || cl.user.Disabled {
-		return nil, store.ErrNotFound
 	}
 	return cl, nil
 }
@@ -215,6 +247,11 @@ func (s *Server) handleLogin(c echo.Context) error {
 	// body is read (within the body limit) and before any password work.
 	if err := s.limitLogin(c, in.Email); err != nil {
 		return err
+	}
+	switch in.Session {
+	case "", api.SessionBearer, api.SessionCookie:
+	default:
+		return invalidInput(map[string]string{"session": `must be "bearer" (the default: the answer carries the token) or "cookie" (the cookie only)`})
 	}
 	if len(in.Email) > 254 || len(in.Password) > 4*access.MaxPasswordLen {
 		return errInvalidCredentials
@@ -250,46 +287,99 @@ func (s *Server) handleLogin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.SetCookie(&http.Cookie{
-		Name: cookieName, Value: secret, Path: "/api", Expires: sess.ExpiresAt,
-		MaxAge: int(s.cfg.SessionTTL / time.Second), HttpOnly: true, Secure: s.cfg.CookieSecure,
-		SameSite: http.SameSiteStrictMode,
-	})
-	return c.JSON(http.StatusOK, api.LoginResponse{
-		Token: secret, ExpiresAt: sess.ExpiresAt, CSRFToken: csrfToken(secret), User: view,
-	})
+	s.setSessionCookies(c, secret, sess.ExpiresAt)
+	out := api.LoginResponse{ExpiresAt: sess.ExpiresAt, CSRFToken: csrfToken(secret), User: view}
+	if in.Session != api.SessionCookie {
+		out.Token = secret
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
-// startSession stores a new login session for u.
+// setSessionCookies hands a browser its session: the secret in an HttpOnly
+// cookie that only /api receives, and the session's CSRF token in a cookie
+// that page scripts can read (Path=/ so that a page anywhere on the origin
+// sees it).
+func (s *Server) setSessionCookies(c echo.Context, secret string, expires time.Time) {
+	c.SetCookie(s.cookie(cookieName, secret, "/api", expires))
+	s.setCSRFCookie(c, secret, expires)
+}
+
+func (s *Server) setCSRFCookie(c echo.Context, secret string, expires time.Time) {
+	ck := s.cookie(csrfCookieName, csrfToken(secret), "/", expires)
+	ck.HttpOnly = false
+	c.SetCookie(ck)
+}
+
+// clearSessionCookies tells a browser to drop both session cookies.
+func (s *Server) clearSessionCookies(c echo.Context) {
+	for _, ck := range []*http.Cookie{s.cookie(cookieName, "", "/api", time.Time{}), s.cookie(csrfCookieName, "", "/", time.Time{})} {
+		ck.MaxAge = -1
+		ck.HttpOnly = ck.Name == cookieName
+		c.SetCookie(ck)
+	}
+}
+
+// cookie is an HttpOnly cookie with the configured Secure and SameSite,
+// lasting until expires (or the browser session when expires is zero).
+func (s *Server) cookie(name, value, path string, expires time.Time) *http.Cookie {
+	ck := &http.Cookie{Name: name, Value: value, Path: path, HttpOnly: true, Secure: s.cfg.CookieSecure, SameSite: s.cfg.CookieSameSite}
+	if !expires.IsZero() {
+		ck.Expires = expires
+		ck.MaxAge = max(1, int(expires.Sub(s.now())/time.Second))
+	}
+	return ck
+}
+
+// startSession stores a new login session for u under a fresh secret.
 func (s *Server) startSession(ctx context.Context, u store.User, mfa bool) (string, store.Session, error) {
 	secret, hash := newSecret(sessionPrefix)
-	now := s.now().UTC()
-	sess := store.Session{UserID: u.ID, Kind: store.KindSession, MFA: mfa, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
-	err := s.db.Update(ctx, func(tx store.Tx) error {
-		return tx.Sessions().Create(&sess, hash)
-	})
+	sess, err := s.access.StartSession(ctx, u, hash, mfa, s.cfg.SessionTTL)
 	return secret, sess, err
 }
 
 func (s *Server) handleLogout(c echo.Context) error {
-	cl := callerOf(c)
-	err := s.db.Update(c.Request().Context(), func(tx store.Tx) error {
-		return tx.Sessions().Delete(cl.session.ID)
-	})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := s.access.EndSession(c.Request().Context(), callerOf(c).session.ID); err != nil {
 		return err
 	}
-	c.SetCookie(&http.Cookie{Name: cookieName, Value: "", Path: "/api", MaxAge: -1, HttpOnly: true,
-		Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode})
+	s.clearSessionCookies(c)
 	return c.NoContent(http.StatusNoContent)
 }
 
+// handleMeGet answers who the caller is. A session signed in by cookie also
+// gets its CSRF token, in the body and again in the gatehouse_csrf cookie,
+// so that a page reloaded (or opened in a new tab) can write again.
 func (s *Server) handleMeGet(c echo.Context) error {
-	out, err := s.access.User(c.Request().Context(), callerOf(c).user.ID)
+	cl := callerOf(c)
+	user, err := s.access.User(c.Request().Context(), cl.user.ID)
 	if err != nil {
 		return err
 	}
+	out := api.Me{User: user}
+	if cl.cookie {
+		out.CSRFToken = csrfToken(cl.secret)
+		s.setCSRFCookie(c, cl.secret, cl.session.ExpiresAt)
+	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// checkCurrentPassword checks the password a signed-in user gives to prove
+// it is them (changing the password, making a token). It is a guess like a
+// login's: counted against the same per-address and per-email budget (429
+// once spent), and a wrong one is 401 recorded as bad_password, so a
+// stolen session or token guesses no faster than a login form allows.
+func (s *Server) checkCurrentPassword(c echo.Context, u store.User, password string) error {
+	if err := s.limitLogin(c, u.Email); err != nil {
+		return err
+	}
+	ok, err := s.access.VerifyPassword(c.Request().Context(), password, u.PasswordHash)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		c.Set(ctxFailReason, failBadPassword)
+		return errBadPassword
+	}
+	return nil
 }
 
 func (s *Server) handleMeUpdate(c echo.Context) error {
@@ -300,6 +390,12 @@ func (s *Server) handleMeUpdate(c echo.Context) error {
 	}
 	out, err := s.access.UpdateOwn(c.Request().Context(), cl.user, cl.session.ID, access.OwnChange{
 		Name: in.Name, Password: in.Password, CurrentPassword: in.CurrentPassword,
+		Prove: func(current string) error {
+			if err := refuseTokenCaller(c, cl); err != nil {
+				return err
+			}
+			return s.checkCurrentPassword(c, cl.user, current)
+		},
 	})
 	if err != nil {
 		return err

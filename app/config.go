@@ -1,6 +1,8 @@
 package app
 
 import (
+	"fmt"
+	"net/http"
 	"net/netip"
 	"time"
 )
@@ -23,6 +25,11 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// CookieSecure sets the Secure flag on cookies (and turns on HSTS).
 	CookieSecure bool
+	// CookieSameSite is the SameSite attribute of the session and CSRF
+	// cookies: http.SameSiteStrictMode (the default, also when zero) or
+	// http.SameSiteLaxMode. None is not offered: an app on another site
+	// signs in for a Bearer token instead.
+	CookieSameSite http.SameSite
 	// CORSOrigins are the browser origins allowed to call the API.
 	CORSOrigins []string
 	// BodyLimit is the largest request body in bytes.
@@ -68,6 +75,7 @@ func DefaultConfig() Config {
 		RateLimit:         "600-M",
 		LoginRateLimit:    "10-M",
 		CookieSecure:      true,
+		CookieSameSite:    http.SameSiteStrictMode,
 		BodyLimit:         1 << 20,
 		SessionTTL:        24 * time.Hour,
 		AllowRegistration: true,
@@ -97,4 +105,15 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// checkSameSite is mode, or strict when unset; any other mode is an error.
+func checkSameSite(mode http.SameSite) (http.SameSite, error) {
+	switch mode {
+	case 0, http.SameSiteDefaultMode, http.SameSiteStrictMode:
+		return http.SameSiteStrictMode, nil
+	case http.SameSiteLaxMode:
+		return mode, nil
+	}
+	return 0, fmt.Errorf("app: cookie SameSite mode %d: only strict and lax are offered", mode)
 }

@@ -82,6 +82,9 @@ func TestCORSAllowsListedOriginsOnly(t *testing.T) {
 		base := []string{"Origin: " + app, "Sec-Fetch-Site: cross-site", cookie(secret), xff("198.51.100.10")}
 		a := ls.do(t, request{method: http.MethodPost, path: "/api/notes", body: `{"title":"t"}`, headers: base})
 		wantError(t, a, http.StatusForbidden, api.CodeCSRFFailed)
+		if a.err.Message != errCSRFMissing.Message {
+			t.Fatalf("message %q: the origin passed, only the token is missing", a.err.Message)
+		}
 		a = ls.do(t, request{method: http.MethodPost, path: "/api/notes", body: `{"title":"t"}`, headers: append(base, "X-CSRF-Token: "+csrfToken(secret))})
 		wantStatus(t, a, http.StatusCreated)
 	})

@@ -40,7 +40,7 @@ func TestCredentialsClient(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tok, err := login.CreateToken(ctx, api.CreateTokenRequest{Name: "client", ReadOnly: true})
+	tok, err := login.CreateToken(ctx, api.CreateTokenRequest{Password: testPassword, Name: "client", ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestCredentialsClient(t *testing.T) {
 	if u, err := script.Me(ctx); err != nil || u.ID != me.ID {
 		t.Fatalf("me with the token: %+v, %v", u, err)
 	}
-	if _, err := script.CreateToken(ctx, api.CreateTokenRequest{Name: "child"}); !api.IsCode(err, api.CodeForbidden) {
+	if _, err := script.CreateToken(ctx, api.CreateTokenRequest{Password: testPassword, Name: "child"}); !api.IsCode(err, api.CodeForbidden) {
 		t.Fatalf("a token making a token: %v", err)
 	}
 	list, err := login.ListTokens(ctx, api.ListOptions{})

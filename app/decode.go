@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strconv"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/store"
@@ -79,7 +80,10 @@ func decodeStrict(r io.Reader, v any) error {
 			if errors.As(err, &syntaxErr) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return apiError(http.StatusBadRequest, api.CodeInvalidJSON, "the request body is not valid JSON")
 			}
-			// Unknown fields and other shape errors.
+			if unknown := unknownFields(data, v); len(unknown) > 0 {
+				return invalidInput(unknown)
+			}
+			// Other shape errors.
 			return apiError(http.StatusBadRequest, api.CodeInvalidJSON, "the request body does not have the expected fields: "+jsonProblem(err))
 		}
 	}
@@ -157,6 +161,53 @@ func jsonKind(t reflect.Type) string {
 		return "a list"
 	}
 	return "an object"
+}
+
+// Bounds on how unknown fields are named back to the client.
+const (
+	maxUnknownFields    = 10
+	maxUnknownFieldName = 64
+)
+
+// unknownFields names each top-level field of the JSON object data that v
+// (a pointer to a struct) has no field for, as API.md's details
+// ({"roles": "unknown field"}); at most maxUnknownFields, each name cut to
+// maxUnknownFieldName bytes, since the names are the client's.
+func unknownFields(data []byte, v any) map[string]string {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	known := map[string]bool{}
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name == "" {
+			name = t.Field(i).Name
+		}
+		known[strings.ToLower(name)] = true
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for name := range fields {
+		// encoding/json matches field names case-insensitively.
+		if known[strings.ToLower(name)] {
+			continue
+		}
+		if len(out) == maxUnknownFields {
+			break
+		}
+		if name == "" {
+			name = `""` // a details key names a field: never empty
+		}
+		out[cutText(name, maxUnknownFieldName)] = "unknown field"
+	}
+	return out
 }
 
 // jsonProblem keeps the part of a decoding error that names a field, and

@@ -94,7 +94,10 @@ func newBareServer(t *testing.T, configure func(*Config)) (*Server, *bolt.DB, *l
 	cfg.Addr = "127.0.0.1:0"
 	cfg.CookieSecure = false
 	cfg.HashConcurrency = 2
-	cfg.ShutdownTimeout = 5 * time.Second
+	// Longer than net/http's 5 s grace for connections that never sent a
+	// request: with the two equal, Shutdown could time out waiting for such
+	// a connection just as the grace closed it, and Serve fail at random.
+	cfg.ShutdownTimeout = 20 * time.Second
 	if configure != nil {
 		configure(&cfg)
 	}
@@ -146,8 +149,8 @@ func serveLiveOn(t *testing.T, srv *Server, db *bolt.DB, logs *logCapture, l net
 			cancel()
 			select {
 			case serveErr = <-done:
-			case <-time.After(10 * time.Second):
-				serveErr = errors.New("Serve did not return within 10s of shutdown")
+			case <-time.After(30 * time.Second):
+				serveErr = errors.New("Serve did not return within 30s of shutdown")
 			}
 		})
 		return serveErr

@@ -108,8 +108,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	e, internal := toAPIError(err)
 	e.RequestID = requestID(c)
 	if internal {
-		s.log.Error("request failed", "request_id", e.RequestID, "method", c.Request().Method,
-			"path", c.Request().URL.Path, "route", c.Path(), "status", e.Status, "error", err.Error())
+		s.log.Error("request failed", "request_id", e.RequestID, "method", failureMethod(c.Request().Method),
+			"path", cutText(c.Request().URL.EscapedPath(), maxFailurePath), "route", cutText(c.Path(), maxFailureRoute),
+			"status", e.Status, "error", err.Error())
 	}
 	if c.Response().Committed {
 		return
@@ -123,13 +124,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 	}
 	s.noteFailure(c, e)
-	var werr error
-	if c.Request().Method == http.MethodHead {
-		werr = c.NoContent(e.Status)
-	} else {
-		werr = c.JSON(e.Status, e)
-	}
-	if werr != nil {
+	// A HEAD gets the same status and headers as its GET would, and no
+	// body: net/http discards what is written to a HEAD answer.
+	if werr := c.JSON(e.Status, e); werr != nil {
 		s.log.Debug("write error answer", "request_id", e.RequestID, "error", werr.Error())
 	}
 }

@@ -74,14 +74,14 @@ func (s *Server) noteFailure(c echo.Context, e *api.Error) {
 	now := s.now().UTC()
 	// The escaped path: a client's %1b stays text and cannot drive the
 	// terminal of an admin reading the log.
-	path := req.URL.EscapedPath()
-	if len(path) > maxFailurePath {
-		path = path[:maxFailurePath]
-	}
 	rec := store.AuthFailure{
-		Time: now, LastTime: now, Count: 1, IP: c.RealIP(), Method: req.Method, Path: path,
+		Time: now, LastTime: now, Count: 1, IP: c.RealIP(), Method: req.Method, Path: req.URL.EscapedPath(),
 		Route: c.Path(), Status: e.Status, Reason: reason, RequestID: e.RequestID,
 	}
+	if d, ok := c.Get(ctxDenied).(rbac.Request); ok {
+		rec.Subject, rec.Object, rec.Action = d.Sub, d.Obj, d.Act
+	}
+	boundFailure(&rec)
 	attrs := []slog.Attr{
 		slog.String("ip", rec.IP),
 		slog.String("method", rec.Method),
@@ -98,8 +98,7 @@ func (s *Server) noteFailure(c echo.Context, e *api.Error) {
 	ev := failureEvent{rec: rec}
 	if d, ok := c.Get(ctxDenied).(rbac.Request); ok {
 		ev.denied = &d
-		ev.rec.Subject, ev.rec.Object, ev.rec.Action = d.Sub, d.Obj, d.Act
-		attrs = append(attrs, slog.String("subject", d.Sub), slog.String("object", d.Obj), slog.String("action", d.Act))
+		attrs = append(attrs, slog.String("subject", rec.Subject), slog.String("object", rec.Object), slog.String("action", rec.Action))
 	}
 	s.log.LogAttrs(req.Context(), slog.LevelWarn, "auth failure", attrs...)
 	s.failures.enqueue(ev)
@@ -318,6 +317,7 @@ func (w *failureWriter) flush() {
 	for _, k := range w.order {
 		if p := w.pending[k]; p.denied != nil {
 			_, p.rec.Explanation = l.authz.Explain(*p.denied)
+			p.rec.Explanation = cutText(p.rec.Explanation, maxFailureExplanation)
 		}
 	}
 	now := l.now().UTC()
@@ -406,20 +406,44 @@ func (w *failureWriter) reportShed() {
 // failureSubscriber is one live stream. The writer sends it batches; one
 // that falls streamBacklog batches behind is dropped, never waited for.
 type failureSubscriber struct {
-	ch chan []store.AuthFailure
+	// caller is the user the stream is for, counted against
+	// maxStreamsPerCaller.
+	caller uint64
+	ch     chan []store.AuthFailure
 	// why says why ch was closed; set before the close.
 	why string
 }
 
-func (l *failureLog) subscribe() *failureSubscriber {
+// maxStreamsPerCaller bounds the live streams one user holds open at
+// once: each is a goroutine, a connection and a backlog of batches.
+const maxStreamsPerCaller = 4
+
+var (
+	errStreamsClosed   = apiError(http.StatusServiceUnavailable, api.CodeUnavailable, "the server is shutting down")
+	errTooManyStreams  = apiError(http.StatusTooManyRequests, api.CodeRateLimited, "you have 4 live streams open already: close one first")
+	streamRetrySeconds = "10"
+)
+
+// subscribe opens a stream for caller, refused when the log is closed or
+// the caller holds maxStreamsPerCaller streams already.
+func (l *failureLog) subscribe(caller uint64) (*failureSubscriber, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return nil
+		return nil, errStreamsClosed
 	}
-	sub := &failureSubscriber{ch: make(chan []store.AuthFailure, streamBacklog)}
+	open := 0
+	for sub := range l.subs {
+		if sub.caller == caller {
+			open++
+		}
+	}
+	if open >= maxStreamsPerCaller {
+		return nil, errTooManyStreams
+	}
+	sub := &failureSubscriber{caller: caller, ch: make(chan []store.AuthFailure, streamBacklog)}
 	l.subs[sub] = struct{}{}
-	return sub
+	return sub, nil
 }
 
 func (l *failureLog) unsubscribe(sub *failureSubscriber) {

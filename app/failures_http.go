@@ -90,9 +90,17 @@ func (s *Server) handleAuthFailureStream(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sub := s.failures.subscribe()
-	if sub == nil {
-		return apiError(http.StatusServiceUnavailable, api.CodeUnavailable, "the server is shutting down")
+	var caller uint64 // 0: anonymous, should a policy ever grant the stream to anonymous
+	if cl := callerOf(c); cl != nil {
+		caller = cl.user.ID
+	}
+	sub, err := s.failures.subscribe(caller)
+	if errors.Is(err, errTooManyStreams) {
+		c.Response().Header().Set("Retry-After", streamRetrySeconds)
+		c.Set(ctxFailReason, "too_many_streams")
+	}
+	if err != nil {
+		return err
 	}
 	defer s.failures.unsubscribe(sub)
 
@@ -103,6 +111,9 @@ func (s *Server) handleAuthFailureStream(c echo.Context) error {
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	h.Set(headerFailuresShed, strconv.FormatUint(s.failures.shed.Load(), 10))
 	w.WriteHeader(http.StatusOK)
+	if c.Request().Method == http.MethodHead {
+		return nil // the headers say it all: a HEAD has no body to stream
+	}
 
 	// The server's WriteTimeout would cut the stream after a minute: each
 	// write gets its own deadline instead.
@@ -172,7 +183,8 @@ func (s *Server) handleAuthFailureStream(c echo.Context) error {
 // next request would be refused.
 func (s *Server) streamStillAllowed(c echo.Context) bool {
 	cl := callerOf(c)
-	req := rbac.Request{Sub: rbac.Anonymous, Obj: c.Path(), Act: c.Request().Method, MFA: rbac.MFANone}
+	// The route's own method: a stream is a GET (a HEAD never streams).
+	req := rbac.Request{Sub: rbac.Anonymous, Obj: c.Path(), Act: http.MethodGet, MFA: rbac.MFANone}
 	if cl != nil {
 		fresh, err := s.lookupCaller(c.Request().Context(), cl.secret)
 		if err != nil {

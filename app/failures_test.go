@@ -25,21 +25,22 @@ func TestEveryFailureIsRecordedOnce(t *testing.T) {
 		req    request
 		status int
 		code   string
+		reason string // recorded reason, when not the code
 		check  func(t *testing.T, f store.AuthFailure)
 	}{
-		{"401", request{path: "/api/auth/me"}, http.StatusUnauthorized, api.CodeUnauthorized, func(t *testing.T, f store.AuthFailure) {
+		{"401", request{path: "/api/auth/me"}, http.StatusUnauthorized, api.CodeUnauthorized, "", func(t *testing.T, f store.AuthFailure) {
 			if f.Subject != rbac.Anonymous || f.Object != "/api/auth/me" || f.Action != http.MethodGet || f.UserID != 0 || f.Explanation == "" {
 				t.Fatalf("record %+v", f)
 			}
 		}},
-		{"401 bad bearer", request{path: "/api/notes", headers: []string{bearer("gatehouse_sess_forged")}}, http.StatusUnauthorized, api.CodeUnauthorized, nil},
-		{"403", request{path: "/api/admin/auth-failures?ip=1.2.3.4", headers: []string{bearer(secret)}}, http.StatusForbidden, api.CodeForbidden, func(t *testing.T, f store.AuthFailure) {
+		{"401 bad bearer", request{path: "/api/notes", headers: []string{bearer("gatehouse_sess_forged")}}, http.StatusUnauthorized, api.CodeUnauthorized, "", nil},
+		{"403", request{path: "/api/admin/auth-failures?ip=1.2.3.4", headers: []string{bearer(secret)}}, http.StatusForbidden, api.CodeForbidden, "", func(t *testing.T, f store.AuthFailure) {
 			if f.Subject != rbac.UserSubject(user.ID) || f.Object != "/api/admin/auth-failures" || f.Action != http.MethodGet ||
 				f.UserID != user.ID || !strings.HasPrefix(f.Explanation, "denied") || f.Path != "/api/admin/auth-failures" {
 				t.Fatalf("record %+v", f)
 			}
 		}},
-		{"csrf", request{method: http.MethodPost, path: "/api/notes", body: `{"title":"x"}`, headers: []string{cookie(secret)}}, http.StatusForbidden, api.CodeCSRFFailed, func(t *testing.T, f store.AuthFailure) {
+		{"csrf", request{method: http.MethodPost, path: "/api/notes", body: `{"title":"x"}`, headers: []string{cookie(secret)}}, http.StatusForbidden, api.CodeCSRFFailed, failCSRFMissing, func(t *testing.T, f store.AuthFailure) {
 			if f.UserID != user.ID || f.Subject != "" {
 				t.Fatalf("record %+v", f)
 			}
@@ -57,7 +58,7 @@ func TestEveryFailureIsRecordedOnce(t *testing.T) {
 				t.Fatalf("%d records, want 1: %+v", len(recs), recs)
 			}
 			f := recs[0]
-			if f.Count != 1 || f.Status != tc.status || f.Reason != tc.code || f.RequestID != a.err.RequestID ||
+			if f.Count != 1 || f.Status != tc.status || f.Reason != cmpOr(tc.reason, tc.code) || f.RequestID != a.err.RequestID ||
 				f.Method != cmpOr(tc.req.method, http.MethodGet) || f.IP != ip || f.Time.IsZero() || !f.LastTime.Equal(f.Time) {
 				t.Fatalf("record %+v", f)
 			}
@@ -399,7 +400,14 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 	t.Parallel()
 	srv, _, _ := newBareServer(t, nil)
 	l := srv.failures
-	slow, fast := l.subscribe(), l.subscribe()
+	slow, err := l.subscribe(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := l.subscribe(2)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got := make(chan []store.AuthFailure)
 	go func() {
 		defer close(got)
@@ -429,7 +437,7 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 	if fast.why != "server shutting down" {
 		t.Fatalf("fast subscriber ended with %q", fast.why)
 	}
-	if l.subscribe() != nil {
+	if sub, err := l.subscribe(3); sub != nil || err == nil {
 		t.Fatal("subscribed after stop")
 	}
 }

@@ -30,7 +30,7 @@ func TestRequestBodyLimits(t *testing.T) {
 		{"too deep", `{"title":` + deep + `}`, http.StatusBadRequest, api.CodeInvalidJSON},
 		{"deep in an unknown field", `{"x":` + deep + `}`, http.StatusBadRequest, api.CodeInvalidJSON},
 		{"wrong type", `{"title":5}`, http.StatusBadRequest, api.CodeInvalidInput},
-		{"unknown field", `{"title":"t","owner_id":"1"}`, http.StatusBadRequest, api.CodeInvalidJSON},
+		{"unknown field", `{"title":"t","owner_id":"1"}`, http.StatusBadRequest, api.CodeInvalidInput},
 		{"two values", `{"title":"t"}{"title":"u"}`, http.StatusBadRequest, api.CodeInvalidJSON},
 		{"not JSON", `title=t`, http.StatusBadRequest, api.CodeInvalidJSON},
 		{"empty object", `{}`, http.StatusBadRequest, api.CodeInvalidInput},

@@ -313,12 +313,13 @@ func (s *Server) checkPasswordProof(c echo.Context, u store.User, password, duri
 
 // errTokenCaller refuses credential management to personal API tokens.
 var errTokenCaller = apiError(http.StatusForbidden, api.CodeForbidden,
-	"personal API tokens cannot manage tokens or the second factor: sign in with your password")
+	"personal API tokens cannot change passwords, tokens or second factors: sign in with your password")
 
 // refuseTokenCaller keeps personal API tokens away from credential
 // management: a token that leaks from a script must not be able to mint
 // tokens that outlive its own revocation, revoke the owner's other tokens,
-// or change the second factor. Those need a login session.
+// change a password, or change or reset a second factor (anyone's). Those
+// need a login session.
 func refuseTokenCaller(c echo.Context, cl *caller) error {
 	if cl != nil && cl.session.Kind == store.KindToken {
 		c.Set(ctxFailReason, "token_not_allowed")

@@ -101,7 +101,7 @@ func TestOwnedResourceFromTheWalkthrough(t *testing.T) {
 	}
 	ts.authz.SetRoutes(keys)
 	// Step 3: the rules, imported into the running database.
-	if _, err := ts.access.ImportPolicy(context.Background(), access.Offline, readmeRules(t, "/api/projects"), false); err != nil {
+	if _, err := ts.access.ImportPolicy(context.Background(), access.Offline, readmeRules(t, "/api/projects"), access.Import{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -135,7 +135,7 @@ func TestOwnedResourceFromTheWalkthrough(t *testing.T) {
 		{"owner reads a non-id", &alice, "GET", "/api/projects/abc", nil, 404, api.CodeNotFound},
 		{"no name", &alice, "POST", "/api/projects", ProjectInput{}, 400, api.CodeInvalidInput},
 		{"empty name", &alice, "PATCH", "/api/projects/" + mine.ID, ProjectInput{Name: name("")}, 400, api.CodeInvalidInput},
-		{"owner field", &alice, "POST", "/api/projects", map[string]string{"name": "x", "owner_id": "1"}, 400, api.CodeInvalidJSON},
+		{"owner field", &alice, "POST", "/api/projects", map[string]string{"name": "x", "owner_id": "1"}, 400, api.CodeInvalidInput},
 		{"admin reads", &admin, "GET", "/api/projects/" + mine.ID, nil, 200, ""},
 	}
 	for _, tc := range cases {

@@ -90,10 +90,18 @@ func (s *Server) registerRoutes() {
 // addOwned registers the routes of an owned resource (resources.go).
 func (s *Server) addOwned(r ownedRoutes) { r.register(s) }
 
+// add registers one route of the table. A GET route answers HEAD too
+// (uptime checks and load balancers probe with it): the same handler behind
+// the same decision, made as the GET's (the rule's method is GET), and
+// net/http sends no body to a HEAD. The HEAD twin is not a row of the
+// table: it is the GET route.
 func (s *Server) add(method, path string, h echo.HandlerFunc, owner ownerFunc) {
 	r := route{method: method, path: path, handler: h, owner: owner}
 	s.routes = append(s.routes, r)
 	s.echo.Add(method, path, h, s.authorize(r))
+	if method == http.MethodGet {
+		s.echo.Add(http.MethodHead, path, h, s.authorize(r))
+	}
 }
 
 func (s *Server) handleHealth(c echo.Context) error {

@@ -86,8 +86,8 @@ func TestNotesScenarios(t *testing.T) {
 		{"wrong method", &owner, "PUT", "/api/notes", title, 405, api.CodeMethodNotAllowed},
 		{"bad title", &owner, "POST", "/api/notes", map[string]string{"title": ""}, 400, api.CodeInvalidInput},
 		{"long title", &owner, "POST", "/api/notes", map[string]string{"title": strings.Repeat("x", 201)}, 400, api.CodeInvalidInput},
-		{"owner field refused", &owner, "POST", "/api/notes", map[string]string{"title": "x", "owner_id": "1"}, 400, api.CodeInvalidJSON},
-		{"roles field refused", &owner, "PATCH", "/api/auth/me", map[string]any{"roles": []string{"admin"}}, 400, api.CodeInvalidJSON},
+		{"owner field refused", &owner, "POST", "/api/notes", map[string]string{"title": "x", "owner_id": "1"}, 400, api.CodeInvalidInput},
+		{"roles field refused", &owner, "PATCH", "/api/auth/me", map[string]any{"roles": []string{"admin"}}, 400, api.CodeInvalidInput},
 		{"bad limit", &owner, "GET", "/api/notes?limit=101", nil, 400, api.CodeInvalidInput},
 		{"bad cursor", &owner, "GET", "/api/notes?cursor=%25%25", nil, 400, api.CodeInvalidInput},
 	}
@@ -202,7 +202,11 @@ func TestPathTricksNeverReachAnotherRule(t *testing.T) {
 func TestEveryRouteIsGuarded(t *testing.T) {
 	ts := newTestServer(t)
 	for _, r := range ts.echo.Routes() {
-		if _, ok := ts.echoRoute(r.Method, r.Path); !ok {
+		method := r.Method
+		if method == http.MethodHead {
+			method = http.MethodGet // the HEAD twin of a GET route, guarded as it
+		}
+		if _, ok := ts.echoRoute(method, r.Path); !ok {
 			t.Errorf("%s %s is registered with Echo but not through the route table", r.Method, r.Path)
 		}
 	}

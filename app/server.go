@@ -54,6 +54,11 @@ func NewServer(log *slog.Logger, cfg Config, db store.Store, authz *rbac.Authori
 	if cfg.StreamHeartbeat <= 0 {
 		cfg.StreamHeartbeat = DefaultConfig().StreamHeartbeat
 	}
+	sameSite, err := checkSameSite(cfg.CookieSameSite)
+	if err != nil {
+		return nil, err
+	}
+	cfg.CookieSameSite = sameSite
 	limits, err := newRateLimits(log, cfg.RateLimit, cfg.LoginRateLimit, cfg.RedisURL)
 	if err != nil {
 		return nil, err

@@ -2,9 +2,6 @@ package app
 
 import (
 	"net/http"
-	"strings"
-	"time"
-	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/access"
 	"github.com/gatehouse/gatehouse/app/api"
@@ -24,12 +21,8 @@ import (
 // authorization middleware refuses anything else with 403, after the policy
 // and whatever it grants. A token never counts as a proven second factor,
 // and it cannot manage tokens or the second factor (refuseTokenCaller).
-const (
-	maxTokenNameLen  = 100
-	maxTokensPerUser = 100
-	minTokenLifetime = time.Minute
-	maxTokenLifetime = 10 * 365 * 24 * time.Hour
-)
+// Making one needs the account's password, checked and counted like a
+// login, so a stolen session cannot mint a credential that outlives it.
 
 // ownerOfToken loads the personal token of the route's :id for the
 // authorization middleware and keeps it for the handler. Login sessions
@@ -63,21 +56,6 @@ func toToken(t store.Session) api.Token {
 	return out
 }
 
-// liveTokens returns the user's tokens that have not expired, in id order.
-func liveTokens(tx store.Tx, userID uint64, now time.Time) ([]store.Session, error) {
-	all, err := tx.Sessions().OfUser(userID, store.KindToken)
-	if err != nil {
-		return nil, err
-	}
-	live := all[:0]
-	for _, t := range all {
-		if !t.Expired(now) {
-			live = append(live, t)
-		}
-	}
-	return live, nil
-}
-
 // handleTokenList lists the caller's live tokens, never their secrets. The
 // cursor is the id of the last token of the previous page.
 func (s *Server) handleTokenList(c echo.Context) error {
@@ -89,11 +67,7 @@ func (s *Server) handleTokenList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var tokens []store.Session
-	err = s.db.View(c.Request().Context(), func(tx store.Tx) error {
-		tokens, err = liveTokens(tx, callerOf(c).user.ID, s.now())
-		return err
-	})
+	tokens, err := s.access.Tokens(c.Request().Context(), callerOf(c).user.ID)
 	if err != nil {
 		return err
 	}
@@ -113,28 +87,6 @@ func (s *Server) handleTokenList(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// checkTokenRequest returns the problems of a token request and the
-// lifetime it asks for (0: no expiry).
-func checkTokenRequest(in *api.CreateTokenRequest) (time.Duration, map[string]string) {
-	problems := map[string]string{}
-	in.Name = strings.TrimSpace(in.Name)
-	if n := utf8.RuneCountInString(in.Name); n < 1 || n > maxTokenNameLen || access.CheckName(in.Name) != "" {
-		problems["name"] = "must be 1 to 100 printable characters"
-	}
-	var lifetime time.Duration
-	if in.ExpiresIn != "" {
-		d, err := time.ParseDuration(in.ExpiresIn)
-		if err != nil || d < minTokenLifetime || d > maxTokenLifetime {
-			problems["expires_in"] = "must be a duration like 720h, from 1m to 87600h (ten years); leave it out for a token that does not expire"
-		}
-		lifetime = d
-	}
-	if len(problems) > 0 {
-		return 0, problems
-	}
-	return lifetime, nil
-}
-
 // handleTokenCreate makes a token for the caller and shows its secret, the
 // only time it is ever shown.
 func (s *Server) handleTokenCreate(c echo.Context) error {
@@ -146,29 +98,11 @@ func (s *Server) handleTokenCreate(c echo.Context) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	lifetime, problems := checkTokenRequest(&in)
-	if problems != nil {
-		return invalidInput(problems)
-	}
 	secret, hash := newSecret(tokenPrefix)
-	now := s.now().UTC()
-	t := store.Session{UserID: cl.user.ID, Kind: store.KindToken, Name: in.Name, ReadOnly: in.ReadOnly, CreatedAt: now}
-	if lifetime > 0 {
-		t.ExpiresAt = now.Add(lifetime)
-	}
-	err := s.db.Update(c.Request().Context(), func(tx store.Tx) error {
-		live, err := liveTokens(tx, cl.user.ID, now)
-		if err != nil {
-			return err
-		}
-		if len(live) >= maxTokensPerUser {
-			return apiError(http.StatusConflict, api.CodeConflict, "you have 100 tokens: revoke one first")
-		}
-		if err := tx.Sessions().Create(&t, hash); err != nil {
-			return err
-		}
-		return access.Record(tx, access.UserActor(cl.user), "token.create", tokenTarget(t), nil, tokenAuditState(t))
-	})
+	t, err := s.access.CreateToken(c.Request().Context(), cl.user, access.NewToken{
+		Name: in.Name, ReadOnly: in.ReadOnly, ExpiresIn: in.ExpiresIn, Password: in.Password,
+		Prove: func(password string) error { return s.checkCurrentPassword(c, cl.user, password) },
+	}, hash)
 	if err != nil {
 		return err
 	}
@@ -187,26 +121,8 @@ func (s *Server) handleTokenDelete(c echo.Context) error {
 	if !ok {
 		return errNotFound
 	}
-	err := s.db.Update(c.Request().Context(), func(tx store.Tx) error {
-		if err := tx.Sessions().Delete(t.ID); err != nil {
-			return err
-		}
-		return access.Record(tx, access.UserActor(cl.user), "token.revoke", tokenTarget(t), tokenAuditState(t), nil)
-	})
-	if err != nil {
+	if err := s.access.RevokeToken(c.Request().Context(), cl.user, t); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
-}
-
-func tokenTarget(t store.Session) string { return "token:" + store.FormatID(t.ID) }
-
-// tokenAuditState is what the audit log keeps of a token: never its secret
-// or hash.
-func tokenAuditState(t store.Session) map[string]any {
-	state := map[string]any{"name": t.Name, "read_only": t.ReadOnly, "user_id": store.FormatID(t.UserID)}
-	if !t.ExpiresAt.IsZero() {
-		state["expires_at"] = t.ExpiresAt
-	}
-	return state
 }

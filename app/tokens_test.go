@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"github.com/gatehouse/gatehouse/access"
 	"io"
 	"net/http"
 	"strings"
@@ -45,7 +46,7 @@ func TestTokens(t *testing.T) {
 
 	var full, readOnly api.CreatedToken
 	t.Run("shown once, with a recognisable prefix", func(t *testing.T) {
-		full = create(t, api.CreateTokenRequest{Name: " deploy script "})
+		full = create(t, api.CreateTokenRequest{Password: testPassword, Name: " deploy script "})
 		if !strings.HasPrefix(full.Secret, "gatehouse_pat_") || len(full.Secret) != len("gatehouse_pat_")+43 {
 			t.Fatalf("secret %q: want gatehouse_pat_ and 43 characters", full.Secret)
 		}
@@ -77,7 +78,7 @@ func TestTokens(t *testing.T) {
 	})
 
 	t.Run("read-only allows safe methods only", func(t *testing.T) {
-		readOnly = create(t, api.CreateTokenRequest{Name: "dashboard", ReadOnly: true})
+		readOnly = create(t, api.CreateTokenRequest{Password: testPassword, Name: "dashboard", ReadOnly: true})
 		if !readOnly.ReadOnly {
 			t.Fatal("created token is not read-only")
 		}
@@ -93,7 +94,7 @@ func TestTokens(t *testing.T) {
 			method, path string
 			body         any
 		}{
-			{http.MethodPost, "/api/auth/tokens", api.CreateTokenRequest{Name: "child"}},
+			{http.MethodPost, "/api/auth/tokens", api.CreateTokenRequest{Password: testPassword, Name: "child"}},
 			{http.MethodDelete, "/api/auth/tokens/" + readOnly.ID, nil},
 			{http.MethodPost, "/api/auth/mfa/setup", nil},
 			{http.MethodPost, "/api/auth/mfa/enable", api.MFAEnableRequest{OTP: "123456"}},
@@ -128,13 +129,13 @@ func TestTokens(t *testing.T) {
 			in    api.CreateTokenRequest
 			field string
 		}{
-			{api.CreateTokenRequest{Name: "   "}, "name"},
-			{api.CreateTokenRequest{Name: strings.Repeat("x", 101)}, "name"},
-			{api.CreateTokenRequest{Name: "bell\a"}, "name"},
-			{api.CreateTokenRequest{Name: "ok", ExpiresIn: "soon"}, "expires_in"},
-			{api.CreateTokenRequest{Name: "ok", ExpiresIn: "-1h"}, "expires_in"},
-			{api.CreateTokenRequest{Name: "ok", ExpiresIn: "30s"}, "expires_in"},
-			{api.CreateTokenRequest{Name: "ok", ExpiresIn: "100000h"}, "expires_in"},
+			{api.CreateTokenRequest{Password: testPassword, Name: "   "}, "name"},
+			{api.CreateTokenRequest{Password: testPassword, Name: strings.Repeat("x", 101)}, "name"},
+			{api.CreateTokenRequest{Password: testPassword, Name: "bell\a"}, "name"},
+			{api.CreateTokenRequest{Password: testPassword, Name: "ok", ExpiresIn: "soon"}, "expires_in"},
+			{api.CreateTokenRequest{Password: testPassword, Name: "ok", ExpiresIn: "-1h"}, "expires_in"},
+			{api.CreateTokenRequest{Password: testPassword, Name: "ok", ExpiresIn: "30s"}, "expires_in"},
+			{api.CreateTokenRequest{Password: testPassword, Name: "ok", ExpiresIn: "100000h"}, "expires_in"},
 		} {
 			var e api.Error
 			expect(t, ts.do(http.MethodPost, "/api/auth/tokens", &dave, tt.in, &e), http.StatusBadRequest, api.CodeInvalidInput)
@@ -161,7 +162,7 @@ func TestTokens(t *testing.T) {
 	})
 
 	t.Run("expiry", func(t *testing.T) {
-		tok := create(t, api.CreateTokenRequest{Name: "nightly", ExpiresIn: "2h"})
+		tok := create(t, api.CreateTokenRequest{Password: testPassword, Name: "nightly", ExpiresIn: "2h"})
 		if tok.ExpiresAt == nil || !tok.ExpiresAt.Equal(clock.Now().Add(2*time.Hour)) {
 			t.Fatalf("expires_at %v, want two hours from %v", tok.ExpiresAt, clock.Now())
 		}
@@ -176,7 +177,7 @@ func TestTokens(t *testing.T) {
 	})
 
 	t.Run("list pages", func(t *testing.T) {
-		second := create(t, api.CreateTokenRequest{Name: "second"})
+		second := create(t, api.CreateTokenRequest{Password: testPassword, Name: "second"})
 		p1, _ := list(t, "?limit=1")
 		p2, _ := list(t, "?limit=1&cursor="+p1.NextCursor)
 		if len(p1.Items) != 1 || p1.Items[0].ID != readOnly.ID || p1.NextCursor == "" ||
@@ -189,7 +190,7 @@ func TestTokens(t *testing.T) {
 	t.Run("at most 100 live tokens", func(t *testing.T) {
 		live := ts.countSessions(dave.ID, store.KindToken) - 1 // the expired one
 		err := ts.db.Update(context.Background(), func(tx store.Tx) error {
-			for i := live; i < maxTokensPerUser-1; i++ {
+			for i := live; i < access.MaxTokensPerUser-1; i++ {
 				_, hash := newSecret(tokenPrefix)
 				if err := tx.Sessions().Create(&store.Session{UserID: dave.ID, Kind: store.KindToken, Name: "bulk"}, hash); err != nil {
 					return err
@@ -200,8 +201,8 @@ func TestTokens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		last := create(t, api.CreateTokenRequest{Name: "the hundredth"})
-		expect(t, ts.do(http.MethodPost, "/api/auth/tokens", &dave, api.CreateTokenRequest{Name: "one too many"}, nil), http.StatusConflict, api.CodeConflict)
+		last := create(t, api.CreateTokenRequest{Password: testPassword, Name: "the hundredth"})
+		expect(t, ts.do(http.MethodPost, "/api/auth/tokens", &dave, api.CreateTokenRequest{Password: testPassword, Name: "one too many"}, nil), http.StatusConflict, api.CodeConflict)
 		expect(t, ts.do(http.MethodDelete, "/api/auth/tokens/"+last.ID, &dave, nil, nil), http.StatusNoContent, "")
 	})
 

@@ -10,12 +10,14 @@ import (
 	"sync"
 
 	"github.com/casbin/casbin/v2"
+	"github.com/casbin/casbin/v2/model"
 	"github.com/gatehouse/gatehouse/store"
 )
 
-// ErrLastAdmin refuses a change that would leave no enabled user holding
-// role:admin, which no one could then undo without the offline tools.
-var ErrLastAdmin = errors.New("this change would leave no enabled admin: make someone else an admin first")
+// ErrLastAdmin refuses a change after which no enabled admin could sign in
+// and manage the policy (guard.go), which no one could then undo without
+// the offline tools.
+var ErrLastAdmin = errors.New("this change would leave no enabled admin who can sign in and manage the policy: make someone else an admin first, or keep the rules that let admins sign in and change the policy")
 
 // ValidationError carries the problems of a refused rule by field.
 type ValidationError struct {
@@ -138,7 +140,12 @@ func (a *Authorizer) Explain(req Request) (Decision, string) {
 	return a.eng.explain(req)
 }
 
+// casbinDecide decides req with Casbin's Enforce. It holds a.mu for
+// reading: apply changes the enforcer's model under a.mu, and the
+// enforcer's own lock does not cover changes made to its model directly.
 func (a *Authorizer) casbinDecide(req Request) Decision {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
 	args := []any{req.Sub, req.Obj, req.Act, req.Owner, req.MFA}
 	if n := len(a.model.casbin["r"]["r"].Tokens); n < len(args) {
 		args = args[:n]
@@ -157,23 +164,24 @@ func (a *Authorizer) casbinDecide(req Request) Decision {
 
 // Parents are the roles and groups sub is directly linked to.
 func (a *Authorizer) Parents(sub string) []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
 	if a.enf != nil {
 		roles, _ := a.enf.GetRolesForUser(sub)
 		return roles
 	}
-	a.mu.RLock()
-	defer a.mu.RUnlock()
 	return slices.Clone(a.eng.parents[sub])
 }
 
 // Members are the subjects directly linked to target, sorted.
 func (a *Authorizer) Members(target string) []string {
+	a.mu.RLock()
 	if a.enf != nil {
 		users, _ := a.enf.GetUsersForRole(target)
+		a.mu.RUnlock()
 		slices.Sort(users)
 		return users
 	}
-	a.mu.RLock()
 	members := slices.Collect(maps.Keys(a.eng.children[target]))
 	a.mu.RUnlock()
 	slices.Sort(members)
@@ -182,12 +190,22 @@ func (a *Authorizer) Members(target string) []string {
 
 // Mutate runs fn in one store transaction and, once it has committed,
 // applies the rules it added and removed to the in-memory policy. It
-// refuses (and rolls back) a change that leaves no enabled admin: the
-// admins are counted inside the transaction, before and after fn, so the
-// guard holds against concurrent changes from any process. Like
-// store.Store.Update, fn may run more than once and must have no effect
-// outside tx.
+// refuses (and rolls back) a change after which no enabled admin could
+// sign in and manage the policy (guard.go), decided inside the same
+// transaction on what the transaction reads, so the guard holds against
+// concurrent changes from any process. Like store.Store.Update, fn may run
+// more than once and must have no effect outside tx.
 func (a *Authorizer) Mutate(ctx context.Context, fn func(tx store.Tx) error) error {
+	return a.mutate(ctx, fn, true)
+}
+
+// MutateUnguarded is Mutate without the last-admin guard, for an operator
+// who repairs a policy offline on purpose (policy import --force).
+func (a *Authorizer) MutateUnguarded(ctx context.Context, fn func(tx store.Tx) error) error {
+	return a.mutate(ctx, fn, false)
+}
+
+func (a *Authorizer) mutate(ctx context.Context, fn func(tx store.Tx) error, guard bool) error {
 	if a.db == nil {
 		return errors.New("rbac: this authorizer holds a policy in memory only")
 	}
@@ -196,21 +214,32 @@ func (a *Authorizer) Mutate(ctx context.Context, fn func(tx store.Tx) error) err
 	var changes []store.RuleChange
 	var version uint64
 	err := a.db.Update(ctx, func(tx store.Tx) error {
-		before, err := countAdmins(tx)
+		// The policy version this transaction reads, before fn changes it:
+		// the guard decides on the engine only when the engine holds
+		// exactly this version.
+		base, err := tx.Rules().Version()
 		if err != nil {
 			return err
+		}
+		before := false
+		if guard {
+			if before, err = a.manageable(tx, base, nil); err != nil {
+				return err
+			}
 		}
 		if err := fn(tx); err != nil {
 			return err
 		}
-		after, err := countAdmins(tx)
-		if err != nil {
-			return err
-		}
-		if before > 0 && after == 0 {
-			return ErrLastAdmin
-		}
 		changes = tx.Rules().Changes()
+		if before {
+			after, err := a.manageable(tx, base, changes)
+			if err != nil {
+				return err
+			}
+			if !after {
+				return ErrLastAdmin
+			}
+		}
 		version, err = tx.Rules().Version()
 		return err
 	})
@@ -219,8 +248,11 @@ func (a *Authorizer) Mutate(ctx context.Context, fn func(tx store.Tx) error) err
 	}
 	if !a.apply(changes, version) {
 		// Another process committed a version between the one held here
-		// and this one: take the versions in order from the store.
-		return a.Refresh(ctx)
+		// and this one: take the versions in order from the store. The
+		// change is committed whatever happens here: a catch-up that fails
+		// now is made by the next request (CatchUp), so it is no error of
+		// this change.
+		_ = a.Refresh(ctx)
 	}
 	return nil
 }
@@ -330,7 +362,7 @@ func (a *Authorizer) applyLocked(changes []store.RuleChange) {
 			if c.Added {
 				_ = a.enf.GetModel().AddPolicy(sec, c.Rule.Type, c.Rule.Values)
 			} else {
-				_, _ = a.enf.GetModel().RemovePolicy(sec, c.Rule.Type, c.Rule.Values)
+				removeInOrder(a.enf.GetModel(), sec, c.Rule.Type, c.Rule.Values)
 			}
 		}
 	}
@@ -339,6 +371,27 @@ func (a *Authorizer) applyLocked(changes []store.RuleChange) {
 	}
 	if a.enf != nil {
 		_ = a.enf.BuildRoleLinks()
+	}
+}
+
+// removeInOrder removes a rule from a Casbin model keeping the order of
+// the others. Casbin's RemovePolicy moves the last rule into the hole,
+// which would make the enforcer report another matching rule than a fresh
+// load of the same policy (rules are decided in the order they were added).
+func removeInOrder(m model.Model, sec, typ string, values []string) {
+	ast, ok := m[sec][typ]
+	if !ok {
+		return
+	}
+	key := strings.Join(values, model.DefaultSep)
+	i, ok := ast.PolicyMap[key]
+	if !ok {
+		return
+	}
+	ast.Policy = slices.Delete(ast.Policy, i, i+1)
+	delete(ast.PolicyMap, key)
+	for j := i; j < len(ast.Policy); j++ {
+		ast.PolicyMap[strings.Join(ast.Policy[j], model.DefaultSep)] = j
 	}
 }
 
@@ -360,19 +413,25 @@ func (a *Authorizer) AddRule(tx store.Tx, typ string, values []string) (store.Ru
 	return tx.Rules().Add(typ, values)
 }
 
-// countAdmins counts the enabled users that reach role:admin through g
-// links, walking the links backwards from the role inside tx (so it sees
-// the transaction's own changes).
+// countAdmins counts the enabled users that reach role:admin.
 func countAdmins(tx store.Tx) (int, error) {
+	admins, err := AdminUsers(tx)
+	return len(admins), err
+}
+
+// AdminUsers are the ids of the enabled users that reach role:admin through
+// g links, found by walking the links backwards from the role inside tx (so
+// it sees the transaction's own changes).
+func AdminUsers(tx store.Tx) (map[uint64]bool, error) {
 	seen := map[string]bool{RoleAdmin: true}
 	queue := []string{RoleAdmin}
-	count := 0
+	admins := map[uint64]bool{}
 	for hop := 0; hop < maxHops && len(queue) > 0; hop++ {
 		var next []string
 		for _, target := range queue {
 			rules, err := tx.Rules().Referencing(target)
 			if err != nil {
-				return 0, err
+				return nil, err
 			}
 			for _, r := range rules {
 				if r.Type != "g" || len(r.Values) != 2 || r.Values[1] != target || seen[r.Values[0]] {
@@ -382,7 +441,7 @@ func countAdmins(tx store.Tx) (int, error) {
 				seen[member] = true
 				if id, ok := UserID(member); ok {
 					if u, err := tx.Users().Get(id); err == nil && !u.Disabled {
-						count++
+						admins[id] = true
 					}
 					continue
 				}
@@ -391,7 +450,7 @@ func countAdmins(tx store.Tx) (int, error) {
 		}
 		queue = next
 	}
-	return count, nil
+	return admins, nil
 }
 
 // UserSubject is the subject of the user with id.

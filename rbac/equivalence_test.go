@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -259,8 +261,33 @@ type decisionRecord struct {
 // stale answer, no answer from a state that never was.
 func TestConcurrentDecisions(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	m, _ := mustSeed(t)
+	testConcurrentDecisions(t, m)
+}
+
+// TestConcurrentDecisionsCustomModel is TestConcurrentDecisions on a model
+// the engine does not compile (the shipped one with its matcher's terms in
+// another order: the same decisions, made by Casbin's Enforce), so that
+// changes and decisions meet on the enforcer's path too, under -race.
+func TestConcurrentDecisionsCustomModel(t *testing.T) {
+	t.Parallel()
+	shipped, err := os.ReadFile("../model.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(shipped), "m = g(r.sub, p.sub) && keyMatch(r.obj, p.obj)", "m = keyMatch(r.obj, p.obj) && g(r.sub, p.sub)", 1)
+	m, err := rbac.ParseModel(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Compiled() {
+		t.Fatal("the reordered matcher is still compiled: the test would not reach Casbin's path")
+	}
+	testConcurrentDecisions(t, m)
+}
+
+func testConcurrentDecisions(t *testing.T, m *rbac.Model) {
+	ctx := context.Background()
 	db, err := bolt.Open(filepath.Join(t.TempDir(), "gatehouse.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -291,7 +318,12 @@ func TestConcurrentDecisions(t *testing.T) {
 	// checked and the writer is not starved of CPU. The run lasts until
 	// minChanges changes were made too: on a busy machine a commit can
 	// take most of a second.
+	// It also lasts until minDecisions were made, within maxRun: Casbin's
+	// Enforce (a custom model) under -race on a shared machine decides far
+	// slower than the engine.
 	const deciders, maxRecords, run, minChanges = 4, 2000, 1500 * time.Millisecond, 10
+	const minDecisions, maxRun = 1000, 60 * time.Second
+	var decided atomic.Int64
 	begin := time.Now()
 	deadline := begin.Add(run)
 	var done atomic.Bool
@@ -310,10 +342,12 @@ func TestConcurrentDecisions(t *testing.T) {
 				got := authz.Decide(req)
 				hi := started.Load()
 				records[g] = append(records[g], decisionRecord{req: req, got: got, lo: lo, hi: hi})
+				decided.Add(1)
 			}
 		})
 	}
-	for k := int64(1); k <= minChanges || time.Now().Before(deadline); k++ {
+	enough := func() bool { return decided.Load() >= minDecisions || time.Since(begin) > maxRun }
+	for k := int64(1); k <= minChanges || time.Now().Before(deadline) || !enough(); k++ {
 		started.Store(k)
 		if err := authz.Mutate(ctx, func(tx store.Tx) error { return randomChange(r, authz, tx) }); err != nil {
 			t.Fatalf("change %d: %v", k, err)

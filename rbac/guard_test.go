@@ -13,10 +13,12 @@ import (
 )
 
 // TestLastAdminGuardAcrossAuthorizers: two authorizers on one database
-// stand for two server processes, each with its own lock. Two admins
-// demote each other at once, one through each: exactly one change is
-// refused with ErrLastAdmin and one admin is left, because the guard counts
-// the admins inside the store transaction, not under a process lock.
+// stand for two server processes, each with its own lock and engine; the
+// second one's engine is stale (it loaded the empty database, the first
+// seeded it and made the admins). Two admins demote each other at once,
+// one through each: exactly one change is refused with ErrLastAdmin and
+// one admin is left, because the guard decides on what the store
+// transaction reads, not on a process lock or a stale engine.
 func TestLastAdminGuardAcrossAuthorizers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -33,6 +35,9 @@ func TestLastAdminGuardAcrossAuthorizers(t *testing.T) {
 		}
 		two, err := New(ctx, db, m)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := one.Seed(ctx, mustSeed(t, m)); err != nil {
 			t.Fatal(err)
 		}
 		var ids [2]uint64
@@ -61,6 +66,9 @@ func TestLastAdminGuardAcrossAuthorizers(t *testing.T) {
 				_, err = tx.Rules().Remove(r.ID)
 				return err
 			})
+		}
+		if two.Version() != 0 || one.Version() == 0 {
+			t.Fatalf("round %d: versions %d and %d: the second authorizer's engine was meant to be stale", round, one.Version(), two.Version())
 		}
 		var wg sync.WaitGroup
 		var errs [2]error

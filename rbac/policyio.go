@@ -2,7 +2,9 @@ package rbac
 
 import (
 	"bufio"
+	"errors"
 	"io"
+	"strconv"
 
 	"github.com/gatehouse/gatehouse/store"
 )
@@ -20,6 +22,11 @@ type ImportResult struct {
 // and the last-admin guard applies to it as to any change.
 func (a *Authorizer) Import(tx store.Tx, rules []CSVRule, replace bool) (ImportResult, error) {
 	var res ImportResult
+	for _, r := range rules {
+		if err := CheckUsers(tx, r.Values); err != nil {
+			return res, lineError(r.Line, err)
+		}
+	}
 	if replace {
 		want := make(map[string]bool, len(rules))
 		for _, r := range rules {
@@ -54,6 +61,34 @@ func (a *Authorizer) Import(tx store.Tx, rules []CSVRule, replace bool) (ImportR
 		res.Added = append(res.Added, added)
 	}
 	return res, nil
+}
+
+// CheckUsers refuses rule values naming a user (user:<id>) who does not
+// exist in tx: such a rule would grant its role or permission to whoever
+// is given that id next, like the next person to sign up.
+func CheckUsers(tx store.Tx, values []string) error {
+	for _, v := range values {
+		id, ok := UserID(v)
+		if !ok {
+			continue
+		}
+		if _, err := tx.Users().Get(id); errors.Is(err, store.ErrNotFound) {
+			return &ValidationError{Details: map[string]string{"rule": v + " is not a user: a rule may name only a user who exists"}}
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lineError places a rule's validation problem on its line of an import,
+// under the field the import's CSV arrives in.
+func lineError(line int, err error) error {
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	return &ValidationError{Details: map[string]string{"csv": "line " + strconv.Itoa(line) + ": " + ve.Details["rule"]}}
 }
 
 // WriteCSV writes every rule of the policy in tx to w in the format of

@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Errors matched with errors.Is by callers. Backends wrap them with context.
@@ -251,6 +253,10 @@ func ParseID(s string) (uint64, error) {
 	return id, nil
 }
 
-// NormalizeEmail is the form under which emails are unique: emails compare
-// case-insensitively.
-func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+// NormalizeEmail is the form under which emails are unique: Unicode NFKC
+// (compatibility look-alikes such as the Kelvin sign become the letters
+// they stand for), then lower case, so emails compare case-insensitively
+// and a look-alike is the same address. Every backend indexes this form.
+func NormalizeEmail(email string) string {
+	return strings.ToLower(norm.NFKC.String(strings.TrimSpace(email)))
+}

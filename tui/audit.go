@@ -164,7 +164,7 @@ func auditDetail(e api.AuditEntry, c clock) string {
 			b, _ := json.MarshalIndent(part.value, "  ", "  ")
 			body = string(b)
 		}
-		text += styleLabel.Render(part.label) + "\n  " + body + "\n"
+		text += styleLabel.Render(part.label) + "\n  " + printableLines(body) + "\n"
 	}
 	return text
 }

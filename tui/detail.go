@@ -45,9 +45,9 @@ func (d *detailView) view() string { return d.page.View() }
 // detailText lays out label/value pairs under a title.
 func detailText(title string, lines [][2]string) string {
 	var b strings.Builder
-	b.WriteString(styleTitle.Render(title) + "\n\n")
+	b.WriteString(styleTitle.Render(printable(title)) + "\n\n")
 	for _, l := range lines {
-		fmt.Fprintf(&b, "%s %s\n", styleLabel.Render(fmt.Sprintf("%-11s", l[0])), l[1])
+		fmt.Fprintf(&b, "%s %s\n", styleLabel.Render(fmt.Sprintf("%-11s", l[0])), printableLines(l[1]))
 	}
 	return b.String()
 }

@@ -179,15 +179,15 @@ func (s *policiesSection) whatIfView() string {
 		verdict = styleGood.Render("ALLOWED")
 	}
 	q := s.asked
-	out += fmt.Sprintf("%s  %s %s %s", styleBold.Render(verdict), q.Subject, q.Action, q.Object)
+	out += fmt.Sprintf("%s  %s %s %s", styleBold.Render(verdict), printable(q.Subject), printable(q.Action), printable(q.Object))
 	if q.Owner != "" {
-		out += " (owner " + q.Owner + ")"
+		out += " (owner " + printable(q.Owner) + ")"
 	}
 	out += "\n"
 	if len(s.answer.Matched) > 0 {
-		out += styleLabel.Render("rule ") + strings.Join(s.answer.Matched, ", ") + "\n"
+		out += styleLabel.Render("rule ") + printable(strings.Join(s.answer.Matched, ", ")) + "\n"
 	}
-	return out + wrapText(s.answer.Explanation, s.pane.width)
+	return out + wrapText(printable(s.answer.Explanation), s.pane.width)
 }
 
 func (s *policiesSection) shortHelp() []key.Binding {

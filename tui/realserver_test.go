@@ -30,6 +30,9 @@ type realServer struct {
 	url   string
 	srv   *app.Server
 	authz *rbac.Authorizer
+	// db is the server's database, for data the server would not write
+	// today (left by an older version).
+	db store.Store
 }
 
 func newRealServer(t *testing.T) *realServer {
@@ -69,7 +72,7 @@ func newRealServer(t *testing.T) *realServer {
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	t.Cleanup(srv.Close)
-	return &realServer{url: hs.URL, srv: srv, authz: authz}
+	return &realServer{url: hs.URL, srv: srv, authz: authz, db: db}
 }
 
 // mustUser creates a user with roles, in groups.

@@ -208,6 +208,11 @@ func (p *listPane) setRows(rows []table.Row) {
 	p.loaded = true
 	p.problem = ""
 	cur := p.table.Cursor()
+	for _, row := range rows {
+		for i, cell := range row {
+			row[i] = printable(cell)
+		}
+	}
 	p.table.SetRows(rows)
 	if cur >= len(rows) {
 		cur = len(rows) - 1

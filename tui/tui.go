@@ -189,7 +189,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	case askMsg:
-		m.question = &confirmation{prompt: msg.prompt, yes: msg.yes, keys: newConfirmKeys()}
+		m.question = &confirmation{prompt: printable(msg.prompt), yes: msg.yes, keys: newConfirmKeys()}
 		return m, nil
 	case openFormMsg:
 		m.form = msg.form
@@ -312,9 +312,9 @@ func (m *Model) quit() tea.Cmd {
 func (m *Model) setNotice(n noticeMsg) tea.Cmd {
 	m.noticeID++
 	if n.err != nil {
-		m.notice, m.noticeOK = describeError(n.err), false
+		m.notice, m.noticeOK = printable(describeError(n.err)), false
 	} else {
-		m.notice, m.noticeOK = n.text, true
+		m.notice, m.noticeOK = printable(n.text), true
 	}
 	return m.clock.after(noticeTTL, clearNoticeMsg{id: m.noticeID})
 }

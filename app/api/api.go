@@ -70,6 +70,14 @@ type User struct {
 	CreatedAt  time.Time `json:"created_at"`
 }
 
+// Me is the answer of GET /api/auth/me: the caller, and for a session
+// that came with the session cookie its CSRF token (the one the
+// gatehouse_csrf cookie holds), to send as X-CSRF-Token.
+type Me struct {
+	User
+	CSRFToken string `json:"csrf_token,omitempty"`
+}
+
 // RegisterRequest is the body of POST /api/auth/register.
 type RegisterRequest struct {
 	Email    string `json:"email"`
@@ -78,17 +86,31 @@ type RegisterRequest struct {
 }
 
 // LoginRequest is the body of POST /api/auth/login. OTP is needed once the
-// user has enabled a second factor.
+// user has enabled a second factor. Session chooses what the answer hands
+// out: SessionBearer (the default) or SessionCookie.
 type LoginRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
 	OTP      string `json:"otp,omitempty"`
+	Session  string `json:"session,omitempty"`
 }
 
+// Kinds of sign-in a LoginRequest can ask for. Both set the session cookie
+// and the CSRF cookie.
+const (
+	// SessionBearer: the answer also carries the session's secret as
+	// Token, for clients that send it as a Bearer token.
+	SessionBearer = "bearer"
+	// SessionCookie: the answer carries no Token, so that no page script
+	// ever sees the secret; the HttpOnly cookie is the only credential.
+	SessionCookie = "cookie"
+)
+
 // LoginResponse is the answer of POST /api/auth/login. Token works as a
-// Bearer token; CSRFToken must accompany unsafe requests made with the cookie.
+// Bearer token (absent for a cookie-only sign-in); CSRFToken must accompany
+// unsafe requests made with the cookie.
 type LoginResponse struct {
-	Token     string    `json:"token"`
+	Token     string    `json:"token,omitempty"`
 	ExpiresAt time.Time `json:"expires_at"`
 	CSRFToken string    `json:"csrf_token"`
 	User      User      `json:"user"`
@@ -137,6 +159,9 @@ type Token struct {
 // CreateTokenRequest is the body of POST /api/auth/tokens. ExpiresIn is a
 // Go duration ("720h"); empty means the token does not expire.
 type CreateTokenRequest struct {
+	// Password is the account's password: a session alone, which may be
+	// stolen, cannot mint a lasting credential.
+	Password  string `json:"password"`
 	Name      string `json:"name"`
 	ExpiresIn string `json:"expires_in,omitempty"`
 	ReadOnly  bool   `json:"read_only,omitempty"`

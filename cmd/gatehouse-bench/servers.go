@@ -258,7 +258,7 @@ func personalToken(ctx context.Context, url string, g *generated, id int) (strin
 	if err != nil {
 		return "", err
 	}
-	tok, err := api.NewClient(url, session).CreateToken(ctx, api.CreateTokenRequest{Name: "gatehouse-bench"})
+	tok, err := api.NewClient(url, session).CreateToken(ctx, api.CreateTokenRequest{Name: "gatehouse-bench", Password: g.password})
 	if err != nil {
 		return "", fmt.Errorf("personal token of user %d: %w", id, err)
 	}

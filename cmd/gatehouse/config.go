@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -71,6 +72,10 @@ func serveSettings(c *serveConfig) []setting {
 		}},
 		{"cookie-secure", "GATEHOUSE_COOKIE_SECURE", "true", "Secure flag on cookies (and HSTS)", func(v string) (err error) {
 			c.CookieSecure, err = parseBool(v)
+			return err
+		}},
+		{"cookie-samesite", "GATEHOUSE_COOKIE_SAMESITE", "strict", "SameSite of the session and CSRF cookies: strict or lax", func(v string) (err error) {
+			c.CookieSameSite, err = parseSameSite(v)
 			return err
 		}},
 		{"cors-origins", "GATEHOUSE_CORS_ORIGINS", "", "comma-separated browser origins allowed to call the API", func(v string) (err error) {
@@ -174,6 +179,16 @@ func parseBool(v string) (bool, error) {
 		return false, errors.New("is not true or false")
 	}
 	return b, nil
+}
+
+func parseSameSite(v string) (http.SameSite, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "strict":
+		return http.SameSiteStrictMode, nil
+	case "lax":
+		return http.SameSiteLaxMode, nil
+	}
+	return 0, errors.New("is not strict or lax")
 }
 
 func parsePositiveDuration(v string) (time.Duration, error) {

@@ -164,6 +164,8 @@ func TestBadSettings(t *testing.T) {
 		{map[string]string{"GATEHOUSE_SESSION_TTL": "-1h"}, nil, `GATEHOUSE_SESSION_TTL: "-1h" is not a positive duration`},
 		{map[string]string{"GATEHOUSE_READ_TIMEOUT": "soon"}, nil, `GATEHOUSE_READ_TIMEOUT: "soon" is not a positive duration`},
 		{map[string]string{"GATEHOUSE_COOKIE_SECURE": "yes please"}, nil, `GATEHOUSE_COOKIE_SECURE: "yes please" is not true or false`},
+		{map[string]string{"GATEHOUSE_COOKIE_SAMESITE": "none"}, nil, `GATEHOUSE_COOKIE_SAMESITE: "none" is not strict or lax`},
+		{nil, []string{"--cookie-samesite", "Relaxed"}, `--cookie-samesite: "Relaxed" is not strict or lax`},
 		{map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/33"}, nil, `GATEHOUSE_TRUSTED_PROXIES: "10.0.0.0/33" has "10.0.0.0/33"`},
 		{map[string]string{"GATEHOUSE_CORS_ORIGINS": "*"}, nil, `GATEHOUSE_CORS_ORIGINS: "*" may not be *`},
 		{map[string]string{"GATEHOUSE_BODY_LIMIT": "1T"}, nil, `GATEHOUSE_BODY_LIMIT: "1T" is not a size`},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -45,14 +46,17 @@ func runPolicyExport(ctx context.Context, env *environment, args []string) error
 
 // runPolicyImport imports a policy CSV into the database file: every line
 // is checked first, and the file is taken whole or not at all. --replace
-// removes the rules the file does not have.
+// removes the rules the file does not have. Like the API, it refuses a
+// policy after which no enabled admin could sign in and manage it, unless
+// --force.
 func runPolicyImport(ctx context.Context, env *environment, args []string) error {
 	fs := flag.NewFlagSet("gatehouse policy import", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	replace := fs.Bool("replace", false, "remove every rule that is not in the file")
+	force := fs.Bool("force", false, "import even when afterwards no enabled admin could sign in and manage the policy")
 	df := addDBFlags(fs, env, true)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: gatehouse policy import [--replace] [--db FILE] IN.csv|-")
+		fmt.Fprintln(env.stderr, "usage: gatehouse policy import [--replace] [--force] [--db FILE] IN.csv|-")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -91,7 +95,11 @@ func runPolicyImport(ctx context.Context, env *environment, args []string) error
 	if err != nil {
 		return err
 	}
-	res, err := svc.ImportPolicy(ctx, access.Offline, rules, *replace)
+	// The same last-admin guard as the API, unless the operator means it.
+	res, err := svc.ImportPolicy(ctx, access.Offline, rules, access.Import{Replace: *replace, Force: *force})
+	if errors.Is(err, rbac.ErrLastAdmin) {
+		return fmt.Errorf("%s: %w (nothing imported; --force imports it anyway)", name, err)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w (nothing imported)", name, err)
 	}

@@ -48,7 +48,7 @@ func runUserCreate(ctx context.Context, env *environment, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("user create: unexpected argument %q", fs.Arg(0))
 	}
-	*email = strings.TrimSpace(*email)
+	*email = access.CanonicalEmail(*email)
 	if p := access.CheckEmail(*email); p != "" {
 		return fmt.Errorf("user create: --email %s", p)
 	}
@@ -152,8 +152,10 @@ func runUserPasswd(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	u, ended := res.User, res.SessionsEnded
-	fmt.Fprintf(env.stdout, "password of user %s (%s) set; %d sessions ended\n", u.ID, u.Email, ended)
+	u := res.User
+	// Account recovery: whoever had the account may hold its sessions or
+	// tokens, so all of them end (access.Service.UpdateUser).
+	fmt.Fprintf(env.stdout, "password of user %s (%s) set; %d sessions ended, %d tokens revoked\n", u.ID, u.Email, res.SessionsEnded, res.TokensRevoked)
 	if u.Disabled {
 		fmt.Fprintln(env.stdout, "note: this user is disabled; an admin can enable them")
 	}

@@ -1,0 +1,108 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/app/api"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// mustToken gives u a personal API token straight in the store and returns
+// a caller presenting it.
+func (ts *testServer) mustToken(u testUser) *testUser {
+	ts.t.Helper()
+	secret, hash := newSecret(tokenPrefix)
+	err := ts.db.Update(context.Background(), func(tx store.Tx) error {
+		return tx.Sessions().Create(&store.Session{UserID: u.ID, Kind: store.KindToken, Name: "script", CreatedAt: time.Now()}, hash)
+	})
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return &testUser{ID: u.ID, Email: u.Email, Token: secret}
+}
+
+// TestStepUpCannotBeSwitchedOff performs the attack: an admin's credential
+// that has not proven the admin's second factor (a personal token, or a
+// session signed in with the password alone) tries to reset that factor,
+// or to make an admin without one, by every route that grants the role.
+// Each is refused with 403 mfa_required, because the policy decides it as
+// the policy change it is; the same admin signed in with the factor may do
+// all of it; and when the policy drops the condition, so does the refusal.
+func TestStepUpCannotBeSwitchedOff(t *testing.T) {
+	t.Parallel()
+	ts, clock := newClockedServer(t)
+	mallory := ts.mustUser([]string{"admin"})
+	secret := ts.mustEnableMFA(mallory, clock)
+	passwordOnly := mallory // the session that turned the factor on proved only the password
+	verified := ts.loginWithCode(mallory.Email, totpCode(t, secret, clock, 0))
+	token := ts.mustToken(mallory)
+	erin := ts.mustUser([]string{"user"})
+	ops := ts.mustUser([]string{"admin"})
+	expect(t, ts.do(http.MethodPatch, "/api/admin/users/"+itoa(int64(ops.ID)), &ts.admin, api.UpdateUserRequest{Disabled: ptr(true)}, nil), http.StatusOK, "")
+	expect(t, ts.do(http.MethodPost, "/api/admin/groups", &ts.admin, api.CreateGroupRequest{Name: "root", Roles: []string{"admin"}}, nil), http.StatusCreated, "")
+
+	erinPath := "/api/admin/users/" + itoa(int64(erin.ID))
+	attacks := []struct {
+		name         string
+		method, path string
+		body         any
+	}{
+		{"backup", http.MethodGet, "/api/admin/backup", nil},
+		{"reset own second factor", http.MethodDelete, "/api/admin/users/" + itoa(int64(mallory.ID)) + "/mfa", nil},
+		{"create an admin", http.MethodPost, "/api/admin/users", api.CreateUserRequest{Email: "sock@example.com", Password: testPassword, Roles: []string{"admin"}}},
+		{"give a user the admin role", http.MethodPatch, erinPath, api.UpdateUserRequest{Roles: &[]string{"user", "admin"}}},
+		{"put a user in a group holding admin", http.MethodPatch, erinPath, api.UpdateUserRequest{Groups: &[]string{"root"}}},
+		{"membership route into that group", http.MethodPut, "/api/admin/groups/root/members/" + itoa(int64(erin.ID)), nil},
+		{"give a group with members the admin role", http.MethodPatch, "/api/admin/groups/staff", api.UpdateGroupRequest{Roles: &[]string{"editor", "admin"}}},
+		{"re-enable a disabled admin", http.MethodPatch, "/api/admin/users/" + itoa(int64(ops.ID)), api.UpdateUserRequest{Disabled: ptr(false)}},
+		{"a g rule", http.MethodPost, "/api/admin/policies", api.RuleInput{Type: "g", Rule: []string{erin.Subject(), "role:admin"}}},
+		{"an import", http.MethodPost, "/api/admin/policies/import", api.PolicyImport{CSV: "g, " + erin.Subject() + ", role:admin\n"}},
+	}
+	// staff needs a member for its role to make anyone an admin.
+	expect(t, ts.do(http.MethodPut, "/api/admin/groups/staff/members/"+itoa(int64(erin.ID)), &ts.admin, nil, nil), http.StatusNoContent, "")
+	for _, cred := range []struct {
+		name string
+		u    *testUser
+	}{{"token", token}, {"password-only session", &passwordOnly}} {
+		for _, a := range attacks {
+			t.Run(cred.name+"/"+a.name, func(t *testing.T) {
+				expect(t, ts.do(a.method, a.path, cred.u, a.body, nil), http.StatusForbidden, api.CodeMFARequired)
+			})
+		}
+	}
+	if ts.storedUser(mallory.ID).MFA.Enabled != true {
+		t.Fatal("the second factor was reset")
+	}
+	var found api.List[api.User]
+	expect(t, ts.do(http.MethodGet, "/api/admin/users?q=sock", &ts.admin, nil, &found), http.StatusOK, "")
+	if len(found.Items) != 0 {
+		t.Fatalf("a refused create left %v", found.Items)
+	}
+	var e api.User
+	expect(t, ts.do(http.MethodGet, erinPath, &ts.admin, nil, &e), http.StatusOK, "")
+	if len(e.Roles) != 1 || len(e.Groups) != 1 || e.Groups[0] != "staff" {
+		t.Fatalf("erin after the refused grants: roles %v groups %v", e.Roles, e.Groups)
+	}
+
+	// Changes that grant no admin role need no factor.
+	expect(t, ts.do(http.MethodPatch, erinPath, token, api.UpdateUserRequest{Roles: &[]string{"user", "editor"}}, nil), http.StatusOK, "")
+	expect(t, ts.do(http.MethodPatch, "/api/admin/groups/root", &passwordOnly, api.UpdateGroupRequest{Description: ptr("break glass")}, nil), http.StatusOK, "")
+
+	// Credential routes refuse personal tokens whatever the policy says.
+	adminToken := ts.mustToken(ts.admin)
+	expect(t, ts.do(http.MethodPatch, erinPath, adminToken, api.UpdateUserRequest{Password: ptr("a brand new password")}, nil), http.StatusForbidden, api.CodeForbidden)
+	expect(t, ts.do(http.MethodDelete, erinPath+"/mfa", adminToken, nil, nil), http.StatusForbidden, api.CodeForbidden)
+	expect(t, ts.do(http.MethodPatch, "/api/auth/me", adminToken, api.UpdateMeRequest{Password: ptr("a brand new password"), CurrentPassword: ptr(testPassword)}, nil), http.StatusForbidden, api.CodeForbidden)
+
+	// With the factor proven, the same admin may.
+	expect(t, ts.do(http.MethodPatch, erinPath, &verified, api.UpdateUserRequest{Roles: &[]string{"user", "admin"}}, nil), http.StatusOK, "")
+	expect(t, ts.do(http.MethodPost, "/api/admin/users", &verified, api.CreateUserRequest{Email: "sock@example.com", Password: testPassword, Roles: []string{"admin"}}, nil), http.StatusCreated, "")
+
+	// The policy decides: without the condition on the policy routes, a
+	// token may grant the role too.
+	ts.replaceRule([]string{"role:admin", "/api/admin/policies*", "*", "mfa"}, []string{"role:admin", "/api/admin/policies*", "*", "*"})
+	expect(t, ts.do(http.MethodPatch, "/api/admin/users/"+itoa(int64(ops.ID)), token, api.UpdateUserRequest{Disabled: ptr(false)}, nil), http.StatusOK, "")
+}
