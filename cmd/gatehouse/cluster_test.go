@@ -229,11 +229,13 @@ func TestClusterSurvivesADatabaseRestart(t *testing.T) {
 	if err := pg.Restart(); err != nil {
 		t.Fatal(err)
 	}
+	restarted := time.Now()
 	for i, c := range clients {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			_, err := c.Me(ctx)
 			if err == nil {
+				t.Logf("instance %d answered 200 again %v after PostgreSQL accepted connections", i, time.Since(restarted))
 				break
 			}
 			if codeOf(err) != api.CodeUnavailable || time.Now().After(deadline) {
@@ -426,4 +428,51 @@ func TestClusterCookieSessionOnEitherInstance(t *testing.T) {
 	if _, err := api.NewClient(urls[0], res.Token).Me(context.Background()); codeOf(err) != api.CodeUnauthorized {
 		t.Fatalf("the session after signing out through B, on A: %v", err)
 	}
+}
+
+// A request without credentials reads nothing from the store, so it does
+// not catch up by itself: the listener carries a change to the other
+// instance. This measures how soon.
+func TestClusterListenerCarriesChanges(t *testing.T) {
+	t.Parallel()
+	urls := startInstances(t, pgtest.NewDatabase(t), 2)
+	ctx := context.Background()
+	admin := mustAdmin(t, urls[0])
+	anonymousOnB := func() int {
+		resp, err := http.Get(urls[1] + "/api/admin/routes")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := anonymousOnB(); got != http.StatusUnauthorized {
+		t.Fatalf("anonymous on B before the grant: %d", got)
+	}
+	var measured []time.Duration
+	for round := range 5 {
+		rule, err := admin.AddPolicy(ctx, api.RuleInput{Type: "p", Rule: []string{"anonymous", "/api/admin/routes", "GET", "*"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		answered := time.Now()
+		for anonymousOnB() != http.StatusOK {
+			if time.Since(answered) > 10*time.Second {
+				t.Fatalf("round %d: the listener did not bring the grant to B within 10s", round)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		measured = append(measured, time.Since(answered))
+		if err := admin.RemovePolicy(ctx, rule.ID); err != nil {
+			t.Fatal(err)
+		}
+		answered = time.Now()
+		for anonymousOnB() != http.StatusUnauthorized {
+			if time.Since(answered) > 10*time.Second {
+				t.Fatalf("round %d: the listener did not bring the revoke to B within 10s", round)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	t.Logf("from a grant answered by A to an anonymous request allowed by B, through the listener: %v", measured)
 }
