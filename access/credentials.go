@@ -27,6 +27,11 @@ const (
 // Authenticate finds the live credential whose secret hashes to hash and
 // its enabled user, in one read transaction. An unknown, expired or
 // disabled one is store.ErrNotFound.
+//
+// The same transaction brings the policy in memory up to the version it
+// reads (rbac.Authorizer.CatchUp): when several instances share the store,
+// the request is never decided on a policy older than one committed before
+// it began.
 func (s *Service) Authenticate(ctx context.Context, hash []byte) (store.User, store.Session, error) {
 	var u store.User
 	var sess store.Session
@@ -34,8 +39,10 @@ func (s *Service) Authenticate(ctx context.Context, hash []byte) (store.User, st
 		if sess, err = tx.Sessions().ByHash(hash); err != nil {
 			return err
 		}
-		u, err = tx.Users().Get(sess.UserID)
-		return err
+		if u, err = tx.Users().Get(sess.UserID); err != nil || s.authz == nil {
+			return err
+		}
+		return s.authz.CatchUp(tx)
 	})
 	if err != nil {
 		return u, sess, err

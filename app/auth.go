@@ -216,8 +216,8 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// lookupCaller finds the live session of secret and its enabled user, in
-// one read transaction.
+// lookupCaller finds the live session of secret and its enabled user (and
+// brings the policy up to date: access.Service.Authenticate).
 func (s *Server) lookupCaller(ctx context.Context, secret string) (*caller, error) {
 	hash, ok := parseSecret(secret)
 	if !ok {

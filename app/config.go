@@ -19,6 +19,10 @@ type Config struct {
 	// register, per client IP and separately per email.
 	RateLimit      string
 	LoginRateLimit string
+	// RedisURL, when set (redis://...), keeps the rate-limit counters in
+	// that Redis, shared by every instance; while it cannot be reached,
+	// each instance counts in its own memory.
+	RedisURL string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// CookieSecure sets the Secure flag on cookies (and turns on HSTS).

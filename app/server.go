@@ -63,7 +63,7 @@ func NewServer(log *slog.Logger, cfg Config, db store.Store, authz *rbac.Authori
 		return nil, err
 	}
 	cfg.CookieSameSite = sameSite
-	limits, err := newRateLimits(cfg.RateLimit, cfg.LoginRateLimit)
+	limits, err := newRateLimits(log, cfg.RateLimit, cfg.LoginRateLimit, cfg.RedisURL)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +151,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	// it: its last flush stores what the last requests noted.
 	s.failures.start()
 	defer s.failures.stop()
+	defer s.limits.close() // after the last request has been counted
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	errc := make(chan error, 1)

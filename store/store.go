@@ -38,6 +38,10 @@ var (
 	// ErrInvalidCursor means a list cursor was not one this server handed
 	// out.
 	ErrInvalidCursor = errors.New("invalid cursor")
+	// ErrUnavailable means the database could not be reached (a server
+	// that is down or unreachable): nothing was read or changed, and the
+	// same call may succeed later.
+	ErrUnavailable = errors.New("the database is unavailable")
 )
 
 // Store is an open gatehouse database.

@@ -20,6 +20,7 @@ import (
 type serveConfig struct {
 	app.Config
 	DB            string
+	DatabaseURL   string
 	Model         string
 	Policy        string
 	AdminEmail    string
@@ -38,6 +39,20 @@ func serveSettings(c *serveConfig) []setting {
 	return []setting{
 		{"addr", "GATEHOUSE_ADDR", "127.0.0.1:8080", "listen address", str(&c.Addr)},
 		{"db", "GATEHOUSE_DB", "data/gatehouse.db", "bbolt database file (its folder is created)", str(&c.DB)},
+		{"database-url", "GATEHOUSE_DATABASE_URL", "", "a postgres:// URL: the store is that PostgreSQL database instead of the bbolt file", func(v string) error {
+			if v != "" && !isDatabaseURL(v) {
+				return errors.New("want a postgres:// or postgresql:// URL")
+			}
+			c.DatabaseURL = v
+			return nil
+		}},
+		{"redis-url", "GATEHOUSE_REDIS_URL", "", "a redis:// URL: rate-limit counters shared by every instance (memory while it is down)", func(v string) error {
+			if v != "" && !strings.HasPrefix(v, "redis://") && !strings.HasPrefix(v, "rediss://") && !strings.HasPrefix(v, "unix://") {
+				return errors.New("want a redis://, rediss:// or unix:// URL")
+			}
+			c.RedisURL = v
+			return nil
+		}},
 		{"model", "GATEHOUSE_MODEL", "model.conf", "Casbin model", str(&c.Model)},
 		{"policy", "GATEHOUSE_POLICY", "policy.csv", "seed policy, loaded only into a database without one", str(&c.Policy)},
 		{"admin-email", "GATEHOUSE_ADMIN_EMAIL", "admin@localhost", "first admin, created only in a database without users", str(&c.AdminEmail)},
