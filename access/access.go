@@ -9,6 +9,9 @@
 //
 // It knows no HTTP framework: refusals a client may see are *Error values,
 // which app turns into answers and the command line into one line of text.
+// It does build the views of app/api (wire types, standard library only):
+// the audit log records each thing as the API shows it, so the one view
+// builder serves answers and audit records alike.
 package access
 
 import (

@@ -1,6 +1,7 @@
 package access
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
@@ -25,6 +26,20 @@ func Record(tx store.Tx, who Actor, action, target string, before, after any) er
 		return fmt.Errorf("audit %s %s: after: %w", action, target, err)
 	}
 	return tx.Audit().Append(&rec)
+}
+
+// backupTaken is a backup in the audit log.
+type backupTaken struct {
+	Bytes int64 `json:"bytes"`
+}
+
+// RecordBackup records that who took a copy of the whole database, of
+// bytes bytes: not a change, but who took a copy of every account's
+// secrets is worth keeping where admins look.
+func (s *Service) RecordBackup(ctx context.Context, who Actor, bytes int64) error {
+	return s.db.Update(ctx, func(tx store.Tx) error {
+		return Record(tx, who, "backup.download", "database", nil, backupTaken{Bytes: bytes})
+	})
 }
 
 // auditObject encodes v as a JSON object; nil stays nil.

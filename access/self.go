@@ -10,6 +10,14 @@ import (
 
 // What signed-in users do to their own account.
 
+// UserByEmail returns the account with email (compared as the store
+// compares emails), for a sign-in.
+func (s *Service) UserByEmail(ctx context.Context, email string) (store.User, error) {
+	var u store.User
+	err := s.db.View(ctx, func(tx store.Tx) (err error) { u, err = tx.Users().ByEmail(email); return err })
+	return u, err
+}
+
 // VerifyPassword reports whether password is the one whose hash is
 // encoded, in constant time. An empty encoded (no such account) is checked
 // against a dummy hash, the same work, and never matches: an unknown email

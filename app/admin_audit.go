@@ -29,15 +29,6 @@ func (s *Server) actorOf(c echo.Context) access.Actor {
 	return who
 }
 
-// audit records a change made by the caller of c in tx.
-func (s *Server) audit(c echo.Context, tx store.Tx, action, target string, before, after any) error {
-	cl := callerOf(c)
-	if cl == nil {
-		return fmt.Errorf("audit %s %s: no caller", action, target)
-	}
-	return access.Record(tx, s.actorOf(c), action, target, before, after)
-}
-
 // handleAuditList lists the audit log, newest first.
 func (s *Server) handleAuditList(c echo.Context) error {
 	p, err := page(c)

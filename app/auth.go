@@ -257,12 +257,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 		return errInvalidCredentials
 	}
 	ctx := c.Request().Context()
-	var u store.User
-	err := s.db.View(ctx, func(tx store.Tx) error {
-		var err error
-		u, err = tx.Users().ByEmail(in.Email)
-		return err
-	})
+	u, err := s.access.UserByEmail(ctx, in.Email)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}

@@ -71,13 +71,31 @@ type toggled struct {
 	changes atomic.Int64
 }
 
-// flip runs the changes until ctx ends.
+// maxHold bounds how long flip keeps a state waiting for a settled answer.
+const maxHold = 2 * time.Second
+
+// flip runs the changes until ctx ends. Each state stays for hold, and
+// then until a probe has answered in it (at most maxHold): with a fixed
+// hold, a loaded machine whose requests take longer than the hold never
+// gives a settled answer, and the run proves nothing.
 func (tg *toggled) flip(ctx context.Context) error {
 	for {
+		state := 0
+		if tg.on.Load() {
+			state = 1
+		}
+		seen, since := tg.strict[state].Load(), time.Now()
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(tg.hold):
+		}
+		for tg.strict[state].Load() == seen && time.Since(since) < maxHold {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(5 * time.Millisecond): // polling for a settled answer
+			}
 		}
 		next := !tg.on.Load()
 		tg.seq.Add(1)

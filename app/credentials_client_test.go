@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"github.com/gatehouse/gatehouse/access"
 	"net/http"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func TestCredentialsClient(t *testing.T) {
 	if err != nil || !me.MFAEnabled {
 		t.Fatalf("enable: %+v, %v", me, err)
 	}
-	clock.Advance(totpPeriod * time.Second)
+	clock.Advance(access.TOTPPeriod * time.Second)
 	login := api.NewClient(ts.http.URL, "")
 	if _, err := login.Login(ctx, api.LoginRequest{Email: frank.Email, Password: testPassword}); !api.IsCode(err, api.CodeMFARequired) {
 		t.Fatalf("login without a code: %v", err)

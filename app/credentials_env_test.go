@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"github.com/gatehouse/gatehouse/access"
 	"net/http"
 	"strings"
 	"sync"
@@ -67,7 +68,7 @@ func (ts *testServer) loginWithCode(email, otp string) testUser {
 // totpCode is the code of secret at the clock moved by steps.
 func totpCode(t *testing.T, secret string, clock *testClock, steps int) string {
 	t.Helper()
-	c, err := totp.GenerateCodeCustom(secret, clock.Now().Add(time.Duration(steps)*totpPeriod*time.Second), totpOpts)
+	c, err := totp.GenerateCodeCustom(secret, clock.Now().Add(time.Duration(steps)*access.TOTPPeriod*time.Second), access.TOTPOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func (ts *testServer) mustEnableMFA(u testUser, clock *testClock) string {
 	var setup api.MFASetup
 	expect(ts.t, ts.do(http.MethodPost, "/api/auth/mfa/setup", &u, nil, &setup), http.StatusOK, "")
 	expect(ts.t, ts.do(http.MethodPost, "/api/auth/mfa/enable", &u, api.MFAEnableRequest{OTP: totpCode(ts.t, setup.Secret, clock, 0), Password: testPassword}, nil), http.StatusOK, "")
-	clock.Advance(totpPeriod * time.Second)
+	clock.Advance(access.TOTPPeriod * time.Second)
 	return setup.Secret
 }
 

@@ -16,7 +16,7 @@ import (
 )
 
 // The auth-failure log. Every 401, 403 and 429 answer becomes one JSON log
-// line (for fail2ban or CrowdSec) and one record in bbolt. Records never
+// line (for fail2ban or CrowdSec) and one record in the store. Records never
 // cost the request a write: noteFailure hands them to a buffered queue and
 // one writer goroutine stores them in batches, one transaction per flush,
 // folding identical failures into one record with a count. Under a flood

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"github.com/gatehouse/gatehouse/access"
 	"net/http"
 	"slices"
 	"strings"
@@ -270,7 +271,7 @@ func TestMatchTOTP(t *testing.T) {
 	t.Parallel()
 	const secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 	now := time.Date(2031, 3, 4, 12, 0, 10, 0, time.UTC)
-	step := now.Unix() / totpPeriod
+	step := now.Unix() / access.TOTPPeriod
 	code := func(d int64) string {
 		c, err := totpCodeAt(secret, step+d)
 		if err != nil {
@@ -299,7 +300,7 @@ func TestMatchTOTP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := matchTOTP(tt.secret, tt.code, now, tt.lastStep); got != tt.want {
+			if got := access.MatchTOTP(tt.secret, tt.code, now, tt.lastStep); got != tt.want {
 				t.Errorf("matchTOTP = %d, want %d", got, tt.want)
 			}
 		})
@@ -307,19 +308,19 @@ func TestMatchTOTP(t *testing.T) {
 }
 
 func totpCodeAt(secret string, step int64) (string, error) {
-	return totp.GenerateCodeCustom(secret, time.Unix(step*totpPeriod, 0), totpOpts)
+	return totp.GenerateCodeCustom(secret, time.Unix(step*access.TOTPPeriod, 0), access.TOTPOptions)
 }
 
 // BenchmarkMatchTOTP is the cost of checking a code: three HMACs at most.
 func BenchmarkMatchTOTP(b *testing.B) {
 	const secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 	now := time.Date(2031, 3, 4, 12, 0, 10, 0, time.UTC)
-	code, err := totpCodeAt(secret, now.Unix()/totpPeriod+1)
+	code, err := totpCodeAt(secret, now.Unix()/access.TOTPPeriod+1)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if matchTOTP(secret, code, now, 0) == 0 {
+		if access.MatchTOTP(secret, code, now, 0) == 0 {
 			b.Fatal("no match")
 		}
 	}

@@ -12,17 +12,13 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 )
 
-// mustPasswordUser creates a user with testPassword and a login session,
-// straight through the server (no login counted), and returns the user and
-// the session's secret.
-func mustGuessingUser(t *testing.T, srv *Server, email string) (store.User, string) {
+// mustSignedInUser creates a user with testPassword and the role user, and
+// a login session straight through the server (no login counted); it
+// returns the user and the session's secret.
+func mustSignedInUser(t *testing.T, srv *Server, email string) (store.User, string) {
 	t.Helper()
-	ctx := context.Background()
-	u, err := srv.CreateUser(ctx, email, "Test", testPassword, []string{"user"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, _, err := srv.startSession(ctx, u, false)
+	u := mustPasswordUser(t, srv, email, "user")
+	secret, _, err := srv.startSession(context.Background(), u, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +50,7 @@ func auditRecordsOf(t *testing.T, db store.Store) []store.AuditRecord {
 func TestPasswordGuessingThroughMe(t *testing.T) {
 	t.Parallel()
 	ls := mustLiveServer(t, nil)
-	_, session := mustGuessingUser(t, ls.srv, "erin@example.com")
+	_, session := mustSignedInUser(t, ls.srv, "erin@example.com")
 	guess := func(ip, current string) answer {
 		return ls.do(t, request{method: http.MethodPatch, path: "/api/auth/me", headers: []string{bearer(session), xff(ip)},
 			body: `{"password":"a brand new password","current_password":"` + current + `"}`})
@@ -79,7 +75,7 @@ func TestPasswordGuessingThroughMe(t *testing.T) {
 	}
 
 	// The owner changes the password: audited, without the password.
-	u, own := mustGuessingUser(t, ls.srv, "fay@example.com")
+	u, own := mustSignedInUser(t, ls.srv, "fay@example.com")
 	a := ls.do(t, request{method: http.MethodPatch, path: "/api/auth/me", headers: []string{bearer(own), xff("192.0.2.9")},
 		body: `{"password":"a brand new password","current_password":"` + testPassword + `"}`})
 	wantStatus(t, a, http.StatusOK)

@@ -19,7 +19,7 @@ func TestTokenNeedsPasswordAndEndsWithRecovery(t *testing.T) {
 	t.Parallel()
 	ls := mustLiveServer(t, nil)
 	_, admin := mustUser(t, ls.srv, "root@example.com", "admin")
-	u, session := mustGuessingUser(t, ls.srv, "erin@example.com")
+	u, session := mustSignedInUser(t, ls.srv, "erin@example.com")
 	mint := func(ip, body string) answer {
 		return ls.do(t, request{method: http.MethodPost, path: "/api/auth/tokens", headers: []string{bearer(session), xff(ip)}, body: body})
 	}

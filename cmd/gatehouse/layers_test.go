@@ -26,6 +26,7 @@ var mayImport = map[string][]string{
 	"app/api":               {},
 	"access":                {"store", "rbac", "app/api"},
 	"app":                   {"access", "store", "rbac", "app/api"},
+	"app/scan":              {"app/api"},
 	"tui":                   {"app/api"},
 	"cmd/gatehouse-console": {"tui", "app/api"},
 }

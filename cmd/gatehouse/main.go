@@ -30,6 +30,7 @@ type environment struct {
 var commands = map[string]command{
 	"serve":  {"run the API server", runServe},
 	"routes": {"print every route with the rules that guard it (--check: fail on unguarded routes or dead rules)", runRoutes},
+	"scan":   {"scan URL: check a running deployment from the outside (routes, headers, CORS, errors, sign-in)", runScan},
 	"policy": {"policy test|export|import: check decisions, or move the policy of the database as CSV", runPolicy},
 	// Offline tools on the database file (refused while a server holds it).
 	"user":   {"user create|passwd: make an account or set a password on the database file", runUser},

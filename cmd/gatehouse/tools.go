@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
 )
 
@@ -23,15 +24,10 @@ func runRoutes(ctx context.Context, env *environment, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	authz, err := loadMemoryPolicy(*modelPath, *policyPath)
+	inv, err := builtinInventory(*modelPath, *policyPath)
 	if err != nil {
 		return err
 	}
-	srv, err := app.NewServer(slog.New(slog.DiscardHandler), app.DefaultConfig(), nil, authz)
-	if err != nil {
-		return err
-	}
-	inv := srv.Inventory()
 	fmt.Fprint(env.stdout, app.FormatInventory(inv))
 	if len(inv.DeadRules) > 0 {
 		fmt.Fprintln(env.stdout, "\nrules that grant no route:")
@@ -43,6 +39,20 @@ func runRoutes(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("%d routes granted by no rule, %d rules that grant no route", len(inv.Unguarded), len(inv.DeadRules))
 	}
 	return nil
+}
+
+// builtinInventory is the route inventory of this binary's routes against
+// the model and policy files, without a database.
+func builtinInventory(modelPath, policyPath string) (api.RouteInventory, error) {
+	authz, err := loadMemoryPolicy(modelPath, policyPath)
+	if err != nil {
+		return api.RouteInventory{}, err
+	}
+	srv, err := app.NewServer(slog.New(slog.DiscardHandler), app.DefaultConfig(), nil, authz)
+	if err != nil {
+		return api.RouteInventory{}, err
+	}
+	return srv.Inventory(), nil
 }
 
 // runPolicy runs the policy tools.
