@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/store/bolt"
+	"github.com/gatehouse/gatehouse/store/postgres"
 )
 
 // runCopy copies every record of one store into another, empty one: a
@@ -63,7 +64,7 @@ func runCopy(ctx context.Context, env *environment, args []string) error {
 func openCopyEnd(ctx context.Context, target string, from bool) (store.Store, error) {
 	switch {
 	case isDatabaseURL(target):
-		return openPostgres(ctx, target)
+		return openPostgres(ctx, target, postgres.Options{})
 	case from:
 		return openExisting(target, true)
 	}

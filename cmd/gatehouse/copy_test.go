@@ -38,6 +38,13 @@ func TestCopyRoundTrip(t *testing.T) {
 	if got := mustRunTool(t, file, onPG, "", "policy", "export"); got != policy {
 		t.Fatalf("policy on PostgreSQL:\n%s\nwant\n%s", got, policy)
 	}
+	// The offline tools work on PostgreSQL too.
+	out = mustRunTool(t, file, map[string]string{"GATEHOUSE_DATABASE_URL": pgURL, "GATEHOUSE_PASSWORD": "made on postgres"},
+		"", "user", "create", "--email", "pg@example.com")
+	if !strings.HasPrefix(out, "created user ") {
+		t.Errorf("user create on PostgreSQL said %q", out)
+	}
+	policy = mustRunTool(t, file, onPG, "", "policy", "export") // with the new user's role
 	if _, _, err := runTool(t, file, nil, "", "copy", file, pgURL); err == nil || !strings.Contains(err.Error(), "already holds data") {
 		t.Errorf("copy into a store with data: %v, want a refusal", err)
 	}

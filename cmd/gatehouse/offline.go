@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/store/bolt"
+	"github.com/gatehouse/gatehouse/store/postgres"
 )
 
 // The offline tools (user, policy export|import, backup) work on the
@@ -42,7 +43,7 @@ func addDBFlags(fs *flag.FlagSet, env *environment, withModel bool) *dbFlags {
 // tools mend a database, they never make a new one at a mistyped path.
 func openExisting(path string, readOnly bool) (store.Store, error) {
 	if isDatabaseURL(path) {
-		return openPostgres(context.Background(), path)
+		return openPostgres(context.Background(), path, postgres.Options{})
 	}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: no database here (gatehouse serve creates it; --db or GATEHOUSE_DB names another)", path)

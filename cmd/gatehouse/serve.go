@@ -38,7 +38,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	var db store.Store
 	where := cfg.DB
 	if cfg.DatabaseURL != "" {
-		db, err = openPostgres(ctx, cfg.DatabaseURL)
+		db, err = openPostgres(ctx, cfg.DatabaseURL, postgres.Options{TxTimeout: serveTxTimeout})
 		where = displayName(cfg.DatabaseURL)
 	} else {
 		db, err = openDB(cfg.DB, bolt.Options{})

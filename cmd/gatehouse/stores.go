@@ -40,12 +40,16 @@ func displayName(target string) string {
 	return u.Redacted()
 }
 
+// serveTxTimeout bounds each transaction of a server on PostgreSQL: a
+// database cut off by the network fails requests with 503 within it.
+const serveTxTimeout = 10 * time.Second
+
 // openPostgres opens the PostgreSQL store at dbURL, creating or upgrading
 // its schema, with a message that says what to do.
-func openPostgres(ctx context.Context, dbURL string) (*postgres.DB, error) {
+func openPostgres(ctx context.Context, dbURL string, opts postgres.Options) (*postgres.DB, error) {
 	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	db, err := postgres.Open(ctx, dbURL)
+	db, err := postgres.Open(ctx, dbURL, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", displayName(dbURL), err)
 	}

@@ -25,7 +25,7 @@ func mustOpenURL(t *testing.T, url string) *DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	db, err := Open(ctx, url)
+	db, err := Open(ctx, url, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

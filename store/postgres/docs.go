@@ -67,8 +67,7 @@ func (tx docs) Create(kind string, d *store.Doc) error {
 		return err
 	}
 	var id uint64
-	err := tx.scanOne("id of "+kind, `INSERT INTO counters (name, value) VALUES ('docs:' || $1, 1)
-		ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value`, []any{kind}, &id)
+	err := tx.scanOne("id of "+kind, "SELECT nextval('docs_id_seq')", nil, &id)
 	if err != nil {
 		return err
 	}

@@ -155,9 +155,7 @@ func (db *DB) Load(ctx context.Context, next func() (store.Record, error)) error
 			return err
 		}
 	}
-	if _, err := tx.exec("resource counters", `INSERT INTO counters (name, value)
-		SELECT 'docs:' || kind, max(id) FROM docs GROUP BY kind
-		ON CONFLICT (name) DO UPDATE SET value = greatest(counters.value, excluded.value)`); err != nil {
+	if _, err := tx.exec("resource ids", "SELECT setval('docs_id_seq', coalesce(max(id), 0) + 1, false) FROM docs"); err != nil {
 		return err
 	}
 	if _, err := tx.exec("failure counters", `UPDATE counters SET value = (SELECT coalesce(max(id), 0) FROM auth_failures)

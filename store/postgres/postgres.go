@@ -28,13 +28,35 @@ import (
 )
 
 // maxAttempts bounds how often Update runs a function that keeps losing
-// serialization conflicts before it gives up.
-const maxAttempts = 20
+// serialization conflicts before it gives up; maxPause bounds the random
+// pause before a retry, which grows with the attempts so that writers
+// contending for one row (the policy version) spread out.
+const (
+	maxAttempts = 50
+	maxPause    = 100 * time.Millisecond
+)
 
 // DB is an open gatehouse database on PostgreSQL.
 type DB struct {
 	pool *pgxpool.Pool
+	opts Options
 }
+
+// Options tune Open.
+type Options struct {
+	// TxTimeout bounds each View and Update, retries included (zero: only
+	// the caller's context does). A server that is down refuses
+	// connections at once, but one cut off by the network answers nothing,
+	// and a request would wait for the system to give up on the
+	// connection: with a bound it fails within it instead (a server uses
+	// ten seconds; a copy of a whole database none).
+	TxTimeout time.Duration
+}
+
+// defaultMaxConns is the pool size when the URL sets none (pool_max_conns):
+// pgx's own default, four on a small machine, would queue requests that
+// each hold a connection for one short transaction.
+const defaultMaxConns = 16
 
 var (
 	_ store.Store = (*DB)(nil)
@@ -44,7 +66,7 @@ var (
 // Open connects to the database at url (a postgres:// URL or a key=value
 // connection string), creates or upgrades its schema, and returns it. It
 // fails if the database cannot be reached within ctx.
-func Open(ctx context.Context, url string) (*DB, error) {
+func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx's message may quote the URL, password included: name no part.
@@ -54,6 +76,9 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > 5*time.Second {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = max(cfg.MaxConns, defaultMaxConns)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: connect: %w", err)
@@ -62,7 +87,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &DB{pool: pool}, nil
+	return &DB{pool: pool, opts: opts}, nil
 }
 
 // Close closes every connection of the pool.
@@ -78,6 +103,8 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 // View runs fn in a read-only transaction on one snapshot of the database
 // (REPEATABLE READ).
 func (db *DB) View(ctx context.Context, fn func(tx store.Tx) error) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	pgtx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return unavailable("begin", err)
@@ -96,12 +123,14 @@ func (db *DB) View(ctx context.Context, fn func(tx store.Tx) error) error {
 // a new transaction, after a short random pause. A failure to store the
 // change is store.ErrWriteFailed.
 func (db *DB) Update(ctx context.Context, fn func(tx store.Tx) error) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	for attempt := 1; ; attempt++ {
 		err := db.updateOnce(ctx, fn)
 		if err == nil || !retryable(err) || attempt == maxAttempts || ctx.Err() != nil {
 			return err
 		}
-		pause := time.Duration(rand.Int64N(int64(attempt) * int64(2*time.Millisecond)))
+		pause := time.Duration(rand.Int64N(int64(min(time.Millisecond<<min(attempt, 10), maxPause))))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -133,6 +162,14 @@ func (db *DB) updateOnce(ctx context.Context, fn func(tx store.Tx) error) error 
 		return writeFailed(err)
 	}
 	return nil
+}
+
+// bound applies Options.TxTimeout to ctx.
+func (db *DB) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if db.opts.TxTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, db.opts.TxTimeout)
 }
 
 // writeFailed wraps err as store.ErrWriteFailed, keeping it for

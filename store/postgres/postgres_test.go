@@ -21,7 +21,7 @@ func TestOpenTogetherOnAnEmptyDatabase(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { dbs[i], errs[i] = Open(context.Background(), url) })
+		wg.Go(func() { dbs[i], errs[i] = Open(context.Background(), url, Options{}) })
 	}
 	wg.Wait()
 	for i, err := range errs {
@@ -52,7 +52,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	if _, err := db.pool.Exec(context.Background(), "INSERT INTO gatehouse_schema (version, name) VALUES (9999, 'future.sql')"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(context.Background(), url)
+	_, err := Open(context.Background(), url, Options{})
 	if err == nil || !strings.Contains(err.Error(), "newer than this program") {
 		t.Fatalf("Open = %v, want a refusal of the newer schema", err)
 	}

@@ -80,8 +80,9 @@ CREATE TABLE policy_changes (
 
 -- docs are the owned resources of every kind (notes are one): the whole
 -- resource as JSON with the store's fields merged in, and those fields as
--- columns for lists and for deletion with the owner. Ids are per kind,
--- from the counter named docs:<kind>.
+-- columns for lists and for deletion with the owner. Ids come from one
+-- sequence for every kind: unique within a kind, and no row for writers
+-- to contend on.
 CREATE TABLE docs (
     kind       text        COLLATE "C" NOT NULL,
     id         bigint      NOT NULL,
@@ -93,6 +94,7 @@ CREATE TABLE docs (
     PRIMARY KEY (kind, id)
 );
 CREATE INDEX docs_owner ON docs (kind, owner_id, id);
+CREATE SEQUENCE docs_id_seq OWNED BY docs.id;
 CREATE INDEX docs_owner_any ON docs (owner_id);
 
 CREATE TABLE audit (
@@ -108,9 +110,9 @@ CREATE TABLE audit (
 );
 
 -- counters hand out ids in commit order where readers follow a log by id
--- (the auth-failure log), and ids per kind of owned resource: taking the
--- next value locks the row until the transaction ends, so a smaller id
--- never commits after a larger one, and a rolled back one is used again.
+-- (the auth-failure log): taking the next value locks the row until the
+-- transaction ends, so a smaller id never commits after a larger one, and
+-- a rolled back one is used again.
 CREATE TABLE counters (
     name  text   PRIMARY KEY,
     value bigint NOT NULL
