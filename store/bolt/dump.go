@@ -165,6 +165,11 @@ func (tx *Tx) load(rec store.Record) error {
 		if err := tx.bucket(bucketUsersByEmail).Put([]byte(store.NormalizeEmail(u.Email)), itob(u.ID)); err != nil {
 			return err
 		}
+		if u.Linked() {
+			if err := tx.bucket(bucketUsersByIdentity).Put(identityKey(u), itob(u.ID)); err != nil {
+				return err
+			}
+		}
 		return put(bucketUsers, u.ID, u)
 	case rec.Group != nil:
 		return tx.putJSON(bucketGroups, []byte(rec.Group.Name), rec.Group)

@@ -53,6 +53,10 @@ func TestDumpAndLoadRoundTrip(t *testing.T) {
 		var us []store.User
 		for _, email := range []string{"a@x.example", "gone@x.example", "B@x.example"} {
 			u := store.User{Email: email, Name: "N " + email, PasswordHash: "$argon2id$hash", MFA: store.MFA{Enabled: true, Secret: "S", LastStep: 7}}
+			if email == "B@x.example" {
+				// Linked to a provider: the link travels, index included.
+				u.Issuer, u.Subject, u.PasswordHash = "https://id.x.example", "b-sub", ""
+			}
 			if err := tx.Users().Create(&u); err != nil {
 				return err
 			}
@@ -112,6 +116,18 @@ func TestDumpAndLoadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameRecords(t, "bbolt after the round trip", dumpAll(t, back), want)
+	for _, s := range []store.Store{pg, back} {
+		err := s.View(ctx, func(tx store.Tx) error {
+			u, err := tx.Users().ByIdentity("https://id.x.example", "b-sub")
+			if err != nil || u.ID != 3 {
+				t.Errorf("%T: the linked user after the copy: %+v, %v; want user 3", s, u, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	// Ids made after a load continue after the loaded ones, on both.
 	for _, s := range []store.Store{pg, back} {
 		err := s.Update(ctx, func(tx store.Tx) error {
