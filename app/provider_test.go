@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -63,6 +64,13 @@ func TestProviderTokens(t *testing.T) {
 	}
 
 	wantStatus(t, routes(p.sign(t, p.claims(now, "ada", "ada@example.com", "design", "engineering")), "192.0.2.1"), http.StatusOK)
+	// GET /api/auth/me lists the admin routes the token's groups open.
+	if me := meOf(t, ls, p.sign(t, p.claims(now, "ada", "ada@example.com", "engineering"))); !slices.Contains(me.May, "GET /api/admin/routes") {
+		t.Fatalf("may %v: want GET /api/admin/routes through group:engineering", me.May)
+	}
+	if me := meOf(t, ls, p.sign(t, p.claims(now, "ada", "ada@example.com"))); slices.Contains(me.May, "GET /api/admin/routes") {
+		t.Fatalf("may %v without the group", me.May)
+	}
 	wantError(t, routes(p.sign(t, p.claims(now, "ada", "ada@example.com", "design")), "192.0.2.2"), http.StatusForbidden, api.CodeForbidden)
 	wantError(t, routes(p.sign(t, p.claims(now, "ada", "ada@example.com")), "192.0.2.3"), http.StatusForbidden, api.CodeForbidden)
 	// A single string is one group.
