@@ -105,6 +105,8 @@ type Error struct {
 	Details map[string]string
 }
 
+// Error is the message with the problem of each field, for a log or the
+// command line.
 func (e *Error) Error() string {
 	if len(e.Details) == 0 {
 		return e.Message

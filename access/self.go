@@ -43,19 +43,9 @@ type OwnChange struct {
 // request); a new password ends every other login session of theirs at
 // once, but keep (the session making the change), and is audited.
 func (s *Service) UpdateOwn(ctx context.Context, user store.User, keep uint64, in OwnChange) (api.User, error) {
-	problems := map[string]string{}
-	if in.Name != nil {
-		if p := CheckName(*in.Name); p != "" {
-			problems["name"] = p
-		}
-	}
-	if in.Password != nil {
-		if p := CheckPassword(*in.Password); p != "" {
-			problems["password"] = p
-		}
-		if in.CurrentPassword == nil {
-			problems["current_password"] = "is needed to change the password"
-		}
+	problems := checkChange(in.Name, in.Password)
+	if in.Password != nil && in.CurrentPassword == nil {
+		problems["current_password"] = "is needed to change the password"
 	}
 	if err := invalid(problems); err != nil {
 		return api.User{}, err

@@ -213,6 +213,23 @@ func (s *Service) Bootstrap(ctx context.Context, seed []rbac.CSVRule, email, pas
 	return generated, nil
 }
 
+// checkChange returns the problems of the name and new password of a
+// change to an account, either of which may be absent.
+func checkChange(name, password *string) map[string]string {
+	problems := map[string]string{}
+	if name != nil {
+		if p := CheckName(*name); p != "" {
+			problems["name"] = p
+		}
+	}
+	if password != nil {
+		if p := CheckPassword(*password); p != "" {
+			problems["password"] = p
+		}
+	}
+	return problems
+}
+
 // UserChange is a change to an account; nil fields stay as they are, Roles
 // and Groups replace the whole list.
 type UserChange struct {
@@ -237,17 +254,7 @@ type Updated struct {
 // hands), so it ends their sessions and revokes their personal tokens too.
 // A change that changes nothing is not recorded.
 func (s *Service) UpdateUser(ctx context.Context, who Actor, id uint64, in UserChange) (Updated, error) {
-	problems := map[string]string{}
-	if in.Name != nil {
-		if p := CheckName(*in.Name); p != "" {
-			problems["name"] = p
-		}
-	}
-	if in.Password != nil {
-		if p := CheckPassword(*in.Password); p != "" {
-			problems["password"] = p
-		}
-	}
+	problems := checkChange(in.Name, in.Password)
 	var roles, groups []string
 	if in.Roles != nil {
 		var p string

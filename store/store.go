@@ -70,12 +70,19 @@ type Tx interface {
 	// writes, in UTC at microsecond precision: what every backend can store
 	// exactly, so a value reads back as it was written.
 	Now() time.Time
+	// Users are the accounts.
 	Users() Users
+	// Sessions are the login sessions and personal tokens.
 	Sessions() Sessions
+	// Groups are the groups of users.
 	Groups() Groups
+	// Rules are the policy.
 	Rules() Rules
+	// Docs are the owned resources of every kind (see Collection).
 	Docs() Docs
+	// Audit is the log of changes.
 	Audit() Audit
+	// Failures are the auth-failure log.
 	Failures() Failures
 }
 
@@ -173,8 +180,9 @@ type Rules interface {
 	Any() (bool, error)
 	// List returns a page of rules in id order.
 	List(p Page) ([]Rule, string, error)
-	// Version is the policy version: 0 for a database that never had a
-	// rule, one more for every committed transaction that changed rules.
+	// Version is the policy version: 0 for a new database (and for a file
+	// written before versions were kept), one more for every committed
+	// transaction that changed rules.
 	// Inside a transaction that changed rules it is already the version
 	// that transaction commits as.
 	Version() (uint64, error)

@@ -1144,7 +1144,11 @@ func testInvalidCursors(t *testing.T, s store.Store) {
 		"rules":     func(tx store.Tx, p store.Page) (string, error) { _, n, err := tx.Rules().List(p); return n, err },
 		"notes":     func(tx store.Tx, p store.Page) (string, error) { _, n, err := things.List(tx, u.ID, p); return n, err },
 		"all notes": func(tx store.Tx, p store.Page) (string, error) { _, n, err := things.List(tx, 0, p); return n, err },
-		"audit":     func(tx store.Tx, p store.Page) (string, error) { _, n, err := tx.Audit().List(p); return n, err },
+		"a kind with nothing": func(tx store.Tx, p store.Page) (string, error) {
+			_, n, err := widgets.List(tx, 0, p)
+			return n, err
+		},
+		"audit": func(tx store.Tx, p store.Page) (string, error) { _, n, err := tx.Audit().List(p); return n, err },
 		"failures": func(tx store.Tx, p store.Page) (string, error) {
 			_, n, err := tx.Failures().List(store.FailureFilter{}, p)
 			return n, err
