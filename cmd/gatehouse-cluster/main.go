@@ -4,7 +4,8 @@
 // serve` processes on them, and nginx in front as the load balancer, all
 // on loopback. It prints where to point curl and the console, and stops
 // everything on Ctrl-C, removing the folder. (`make cluster` builds and
-// runs it.) It is a tool for trying things, not a way to deploy: the
+// runs it from the repository, whose model.conf and policy.csv the
+// instances read.) It is a tool for trying things, not a way to deploy: the
 // database accepts any local connection, and nothing is kept.
 package main
 
@@ -87,6 +88,7 @@ func run() error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var upstreams []string
+	var gone []<-chan struct{}
 	for i := range *instances {
 		port, err := freePort()
 		if err != nil {
@@ -104,19 +106,21 @@ func run() error {
 			"GATEHOUSE_TRUSTED_PROXIES=127.0.0.1/32",
 			"GATEHOUSE_COOKIE_SECURE=false",
 		)
-		if err := startPrefixed(cmd, fmt.Sprintf("instance %d", i+1), &wg); err != nil {
+		exited, err := startPrefixed(cmd, fmt.Sprintf("instance %d", i+1), &wg)
+		if err != nil {
 			return err
 		}
+		gone = append(gone, exited)
 		if i == 0 {
 			// The first instance makes the schema and the first admin (it
 			// prints the password); the others find them.
-			if err := waitListening(ctx, a); err != nil {
+			if err := waitListening(ctx, a, exited); err != nil {
 				return fmt.Errorf("instance 1: %w", err)
 			}
 		}
 	}
 	for i, a := range upstreams {
-		if err := waitListening(ctx, a); err != nil {
+		if err := waitListening(ctx, a, gone[i]); err != nil {
 			return fmt.Errorf("instance %d: %w", i+1, err)
 		}
 	}
@@ -127,10 +131,11 @@ func run() error {
 	lb := exec.CommandContext(ctx, nginx, "-p", dir, "-c", conf, "-g", "daemon off;")
 	lb.Cancel = func() error { return lb.Process.Signal(syscall.SIGQUIT) }
 	lb.WaitDelay = 10 * time.Second
-	if err := startPrefixed(lb, "nginx", &wg); err != nil {
+	lbExited, err := startPrefixed(lb, "nginx", &wg)
+	if err != nil {
 		return err
 	}
-	if err := waitListening(ctx, *addr); err != nil {
+	if err := waitListening(ctx, *addr, lbExited); err != nil {
 		return fmt.Errorf("nginx: %w", err)
 	}
 	base := "http://" + *addr
@@ -191,16 +196,18 @@ http {
 }
 
 // startPrefixed starts cmd with its output copied to ours, each line
-// prefixed with name.
-func startPrefixed(cmd *exec.Cmd, name string, wg *sync.WaitGroup) error {
+// prefixed with name. The channel is closed when cmd has exited.
+func startPrefixed(cmd *exec.Cmd, name string, wg *sync.WaitGroup) (<-chan struct{}, error) {
 	r, w := io.Pipe()
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	exited := make(chan struct{})
 	wg.Go(func() {
 		err := cmd.Wait()
 		w.Close()
+		close(exited)
 		if err != nil && !errors.Is(err, context.Canceled) && !strings.Contains(err.Error(), "signal") {
 			fmt.Fprintf(os.Stderr, "[%s] exited: %v\n", name, err)
 		}
@@ -211,11 +218,12 @@ func startPrefixed(cmd *exec.Cmd, name string, wg *sync.WaitGroup) error {
 			fmt.Printf("[%s] %s\n", name, sc.Text())
 		}
 	})
-	return nil
+	return exited, nil
 }
 
-// waitListening waits until something accepts connections at addr.
-func waitListening(ctx context.Context, addr string) error {
+// waitListening waits until something accepts connections at addr; it
+// gives up when the process that should listen exits.
+func waitListening(ctx context.Context, addr string, exited <-chan struct{}) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -229,6 +237,8 @@ func waitListening(ctx context.Context, addr string) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-exited:
+			return errors.New("it exited (its output is above)")
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

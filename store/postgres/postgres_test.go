@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/store/postgres/pgtest"
@@ -184,5 +185,48 @@ func TestFailureWithUnstorableText(t *testing.T) {
 	}
 	if got.Path != "/api/\uFFFD\uFFFD" {
 		t.Fatalf("path = %q, want the unstorable bytes replaced", got.Path)
+	}
+}
+
+// A server cut off (it keeps its connections and answers nothing) fails a
+// transaction at Options.TxTimeout instead of holding it, and the store
+// works again once the server answers.
+func TestTxTimeoutWhenTheServerStopsAnswering(t *testing.T) {
+	t.Parallel()
+	pg := pgtest.New(t)
+	url := pg.NewDatabase(t)
+	db, err := Open(context.Background(), url, Options{TxTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	read := func() error {
+		return db.View(context.Background(), func(tx store.Tx) error { _, err := tx.Users().Count(); return err })
+	}
+	if err := read(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- read() }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("a read from a frozen server: %v, want the deadline", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a read from a frozen server hung for 30s despite TxTimeout")
+	}
+	if err := pg.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for read() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("no read within 30s of the server answering again")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -154,9 +155,10 @@ type Server struct {
 	port int
 	cred *syscall.Credential // the postgres user's, when run by root
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when cmd has exited
+	frozen bool
 }
 
 // Start creates a cluster in a new temporary folder with the binaries of
@@ -313,6 +315,10 @@ func (s *Server) stopLocked() error {
 	if s.cmd == nil {
 		return nil
 	}
+	if s.frozen {
+		_ = s.signalLocked(syscall.SIGCONT) // a frozen server must hear the shutdown
+		s.frozen = false
+	}
 	cmd, done := s.cmd, s.done
 	s.cmd, s.done = nil, nil
 	_ = cmd.Process.Signal(syscall.SIGINT) // fast shutdown
@@ -324,6 +330,53 @@ func (s *Server) stopLocked() error {
 		<-done
 		return errors.New("pgtest: postgres did not stop within 30s and was killed")
 	}
+}
+
+// Freeze suspends the server and all its backends (SIGSTOP): connections
+// stay open and nothing answers, as when a network cuts the server off.
+// Thaw resumes it.
+func (s *Server) Freeze() error { return s.signalGroup(syscall.SIGSTOP, true) }
+
+// Thaw resumes a frozen server.
+func (s *Server) Thaw() error { return s.signalGroup(syscall.SIGCONT, false) }
+
+func (s *Server) signalGroup(sig syscall.Signal, frozen bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return errors.New("pgtest: the server is not running")
+	}
+	s.frozen = frozen
+	return s.signalLocked(sig)
+}
+
+// signalLocked sends sig to the postmaster and to every process it started
+// (each backend makes itself a process group leader, so a group signal
+// would miss them), found in /proc: Freeze works on Linux. s.mu is held.
+func (s *Server) signalLocked(sig syscall.Signal) error {
+	pid := s.cmd.Process.Pid
+	if err := syscall.Kill(pid, sig); err != nil {
+		return err
+	}
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil || len(stats) == 0 {
+		return errors.New("pgtest: no /proc to find the server's processes in")
+	}
+	for _, st := range stats {
+		b, err := os.ReadFile(st)
+		if err != nil {
+			continue // the process ended
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read after
+		// its closing parenthesis.
+		rest := string(b[bytes.LastIndexByte(b, ')')+1:])
+		fields := strings.Fields(rest)
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			child, _ := strconv.Atoi(filepath.Base(filepath.Dir(st)))
+			_ = syscall.Kill(child, sig)
+		}
+	}
+	return nil
 }
 
 // Close stops the server and removes its folder.
