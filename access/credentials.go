@@ -53,6 +53,16 @@ func (s *Service) Authenticate(ctx context.Context, hash []byte) (store.User, st
 	return u, sess, nil
 }
 
+// CatchUp brings the policy in memory up to the store's current version,
+// for a request without credentials (Authenticate does it for the others)
+// when several processes write the store. It reads one row.
+func (s *Service) CatchUp(ctx context.Context) error {
+	if s.authz == nil {
+		return nil
+	}
+	return s.authz.Refresh(ctx)
+}
+
 // StartSession stores a login session of user under the hash of its
 // secret, lasting ttl; mfa says the login proved the second factor.
 func (s *Service) StartSession(ctx context.Context, user store.User, hash []byte, mfa bool, ttl time.Duration) (store.Session, error) {

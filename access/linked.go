@@ -72,11 +72,17 @@ func (s *Service) LinkedUser(ctx context.Context, id Identity) (store.User, erro
 	return u, err
 }
 
+// linkedUser reads the user linked to id. Like Authenticate, the same read
+// brings the policy in memory up to the version it sees, so that when
+// several instances share the store a provider token's request is never
+// decided on a policy older than one committed before it began.
 func (s *Service) linkedUser(ctx context.Context, id Identity) (store.User, error) {
 	var u store.User
 	err := s.db.View(ctx, func(tx store.Tx) (err error) {
-		u, err = tx.Users().ByIdentity(id.Issuer, id.Subject)
-		return err
+		if u, err = tx.Users().ByIdentity(id.Issuer, id.Subject); err != nil || s.authz == nil {
+			return err
+		}
+		return s.authz.CatchUp(tx)
 	})
 	return u, err
 }

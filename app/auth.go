@@ -190,6 +190,14 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Set(ctxCaller, cl)
 			return next(c)
 		}
+		if !present && s.shared {
+			// Nothing read the policy version with a credential: read it
+			// here, so that an anonymous request is not decided on a
+			// policy older than one another instance has answered with.
+			if err := s.access.CatchUp(req.Context()); err != nil {
+				return err
+			}
+		}
 		if present {
 			found, err := s.lookupCaller(req.Context(), secret)
 			switch {

@@ -29,6 +29,10 @@ type Server struct {
 	echo  *echo.Echo
 	// access runs the business operations the handlers call.
 	access *access.Service
+	// shared is set when other processes write the store too (it keeps a
+	// policy log): then a request without credentials also catches the
+	// policy up before it is decided.
+	shared bool
 	// crossOrigin refuses cross-site browser requests (Sec-Fetch-Site,
 	// Origin against Host, plus the allowed CORS origins).
 	crossOrigin *http.CrossOriginProtection
@@ -80,6 +84,13 @@ func NewServer(log *slog.Logger, cfg Config, db store.Store, authz *rbac.Authori
 		now:     cfg.Now,
 		closing: make(chan struct{}),
 		limits:  limits,
+	}
+	if db != nil {
+		// Asked once: does the store keep a policy log (several processes)?
+		_ = db.View(context.Background(), func(tx store.Tx) error {
+			_, s.shared = tx.(store.PolicyLog)
+			return nil
+		})
 	}
 	s.failures = newFailureLog(s)
 	if cfg.OIDC.Issuer != "" {
