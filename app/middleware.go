@@ -100,7 +100,7 @@ func (s *Server) authorize(r route) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			cl := callerOf(c)
-			req := rbac.Request{Sub: cl.subject(), Obj: r.path, Act: r.method, MFA: cl.mfa()}
+			req := rbac.Request{Sub: cl.subject(), Obj: r.path, Act: r.method, MFA: cl.mfa(), Groups: cl.groups()}
 			if r.owner != nil {
 				owner, err := r.owner(c)
 				switch {
