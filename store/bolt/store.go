@@ -47,26 +47,30 @@ var (
 const schemaVersion = "1"
 
 var (
-	bucketMeta           = []byte("meta")
-	bucketUsers          = []byte("users")
-	bucketUsersByEmail   = []byte("users_by_email")
-	bucketSessions       = []byte("sessions")
-	bucketSessionsByID   = []byte("sessions_by_id")
-	bucketSessionsByUser = []byte("sessions_by_user")
-	bucketNotes          = []byte("notes")
-	bucketNotesByOwner   = []byte("notes_by_owner")
-	bucketGroups         = []byte("groups")
-	bucketRules          = []byte("rules")
-	bucketRulesByKey     = []byte("rules_by_key")
-	bucketRulesByValue   = []byte("rules_by_value")
-	bucketAudit          = []byte("audit")
-	bucketAuthFailures   = []byte("auth_failures")
+	bucketMeta         = []byte("meta")
+	bucketUsers        = []byte("users")
+	bucketUsersByEmail = []byte("users_by_email")
+	// bucketUsersByIdentity maps a linked provider identity (issuer and
+	// subject, length-prefixed) to its user. A file made before it
+	// existed gets it on the next writable open.
+	bucketUsersByIdentity = []byte("users_by_identity")
+	bucketSessions        = []byte("sessions")
+	bucketSessionsByID    = []byte("sessions_by_id")
+	bucketSessionsByUser  = []byte("sessions_by_user")
+	bucketNotes           = []byte("notes")
+	bucketNotesByOwner    = []byte("notes_by_owner")
+	bucketGroups          = []byte("groups")
+	bucketRules           = []byte("rules")
+	bucketRulesByKey      = []byte("rules_by_key")
+	bucketRulesByValue    = []byte("rules_by_value")
+	bucketAudit           = []byte("audit")
+	bucketAuthFailures    = []byte("auth_failures")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketUsersByEmail, bucketSessions,
 		bucketSessionsByID, bucketSessionsByUser, bucketNotes, bucketNotesByOwner,
 		bucketGroups, bucketRules, bucketRulesByKey, bucketRulesByValue,
-		bucketAudit, bucketAuthFailures,
+		bucketAudit, bucketAuthFailures, bucketUsersByIdentity,
 	}
 
 	keySchema        = []byte("schema")
@@ -89,6 +93,8 @@ type Options struct {
 type DB struct {
 	bolt *bbolt.DB
 	path string
+	// cache keeps decoded records per committed state (cache.go).
+	cache *caches
 }
 
 // Open opens (and on first use creates) the database at path, creating its
@@ -119,7 +125,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{bolt: b, path: path}
+	db := &DB{bolt: b, path: path, cache: &caches{}}
 	if err := db.init(opts.ReadOnly); err != nil {
 		b.Close()
 		return nil, err
@@ -222,6 +228,7 @@ func (db *DB) WriteTo(ctx context.Context, w io.Writer) (int64, error) {
 type Tx struct {
 	tx      *bbolt.Tx
 	now     time.Time
+	cache   *caches
 	changes []store.RuleChange
 	// version is the policy version this transaction commits as, set on
 	// its first rule change.
@@ -241,7 +248,7 @@ func (db *DB) View(ctx context.Context, fn func(tx store.Tx) error) error {
 		return err
 	}
 	return db.bolt.View(func(btx *bbolt.Tx) error {
-		return fn(&Tx{tx: btx, now: txTime()})
+		return fn(&Tx{tx: btx, now: txTime(), cache: db.cache})
 	})
 }
 
@@ -255,7 +262,7 @@ func (db *DB) Update(ctx context.Context, fn func(tx store.Tx) error) error {
 	}
 	fnFailed := false
 	err := db.bolt.Update(func(btx *bbolt.Tx) error {
-		err := fn(&Tx{tx: btx, now: txTime()})
+		err := fn(&Tx{tx: btx, now: txTime(), cache: db.cache})
 		fnFailed = err != nil
 		return err
 	})
