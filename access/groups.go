@@ -106,8 +106,9 @@ func (s *Service) CreateGroup(ctx context.Context, who Actor, name, description 
 }
 
 // UpdateGroup sets a group's description or roles (when not nil); roles
-// replace the whole list. A change that changes nothing is not recorded.
-func (s *Service) UpdateGroup(ctx context.Context, who Actor, name string, description *string, roles *[]string) (api.Group, error) {
+// replace the whole list. ifMatch (when set) checks the group as read in
+// the transaction. A change that changes nothing is not recorded.
+func (s *Service) UpdateGroup(ctx context.Context, who Actor, name string, description *string, roles *[]string, ifMatch func(api.Group) error) (api.Group, error) {
 	problems := map[string]string{}
 	if description != nil {
 		if p := checkDescription(*description); p != "" {
@@ -133,6 +134,11 @@ func (s *Service) UpdateGroup(ctx context.Context, who Actor, name string, descr
 		before, err := GroupView(tx, g)
 		if err != nil {
 			return err
+		}
+		if ifMatch != nil {
+			if err := ifMatch(before); err != nil {
+				return err
+			}
 		}
 		if description != nil {
 			g.Description = *description
@@ -192,43 +198,58 @@ type membership struct {
 	Email  string `json:"email"`
 }
 
-// groupAndUser loads the group called name and the user with id.
-func groupAndUser(tx store.Tx, name string, id uint64) (store.Group, store.User, error) {
+// groupAndUser loads the group called name and the user with id, and
+// checks ifMatch (when set) against the group as read in tx.
+func groupAndUser(tx store.Tx, name string, id uint64, ifMatch func(api.Group) error) (store.Group, store.User, error) {
 	g, err := tx.Groups().Get(name)
 	if err != nil {
 		return g, store.User{}, err
 	}
 	u, err := tx.Users().Get(id)
-	return g, u, err
+	if err != nil || ifMatch == nil {
+		return g, u, err
+	}
+	before, err := GroupView(tx, g)
+	if err != nil {
+		return g, u, err
+	}
+	return g, u, ifMatch(before)
 }
 
-// AddMember puts a user in a group. Putting a member again changes nothing
-// and is not an error.
-func (s *Service) AddMember(ctx context.Context, who Actor, name string, userID uint64) error {
-	return s.mutateGranting(ctx, who, func(tx store.Tx) error {
-		g, u, err := groupAndUser(tx, name, userID)
+// AddMember puts a user in a group and returns the group as it is
+// afterwards. Putting a member again changes nothing and is not an error.
+// ifMatch (when set) checks the group as read in the transaction.
+func (s *Service) AddMember(ctx context.Context, who Actor, name string, userID uint64, ifMatch func(api.Group) error) (api.Group, error) {
+	var out api.Group
+	err := s.mutateGranting(ctx, who, func(tx store.Tx) error {
+		g, u, err := groupAndUser(tx, name, userID, ifMatch)
 		if err != nil {
 			return err
 		}
 		link := []string{rbac.UserSubject(u.ID), groupPrefix + g.Name}
-		if _, err := tx.Rules().Find("g", link); err == nil {
-			return nil
+		if _, err := tx.Rules().Find("g", link); err != nil {
+			if _, err := s.authz.AddRule(tx, "g", link); err != nil {
+				return err
+			}
+			if err := Record(tx, who, "group.member.add", groupPrefix+g.Name, nil, membership{UserID: store.FormatID(u.ID), Email: u.Email}); err != nil {
+				return err
+			}
 		}
-		if _, err := s.authz.AddRule(tx, "g", link); err != nil {
-			return err
-		}
-		return Record(tx, who, "group.member.add", groupPrefix+g.Name, nil, membership{UserID: store.FormatID(u.ID), Email: u.Email})
+		out, err = GroupView(tx, g)
+		return err
 	})
+	return out, err
 }
 
 // ErrNotMember refuses to take out of a group a user who is not in it.
 var ErrNotMember = fmt.Errorf("this user is not a member of this group: %w", store.ErrNotFound)
 
-// RemoveMember takes a user out of a group; ErrNotMember when they are not
-// in it.
-func (s *Service) RemoveMember(ctx context.Context, who Actor, name string, userID uint64) error {
-	return s.mutate(ctx, func(tx store.Tx) error {
-		g, u, err := groupAndUser(tx, name, userID)
+// RemoveMember takes a user out of a group and returns the group as it is
+// afterwards; ErrNotMember when they are not in it.
+func (s *Service) RemoveMember(ctx context.Context, who Actor, name string, userID uint64, ifMatch func(api.Group) error) (api.Group, error) {
+	var out api.Group
+	err := s.mutate(ctx, func(tx store.Tx) error {
+		g, u, err := groupAndUser(tx, name, userID, ifMatch)
 		if err != nil {
 			return err
 		}
@@ -241,6 +262,11 @@ func (s *Service) RemoveMember(ctx context.Context, who Actor, name string, user
 		if _, err := tx.Rules().Remove(r.ID); err != nil {
 			return err
 		}
-		return Record(tx, who, "group.member.remove", groupPrefix+g.Name, membership{UserID: store.FormatID(u.ID), Email: u.Email}, nil)
+		if err := Record(tx, who, "group.member.remove", groupPrefix+g.Name, membership{UserID: store.FormatID(u.ID), Email: u.Email}, nil); err != nil {
+			return err
+		}
+		out, err = GroupView(tx, g)
+		return err
 	})
+	return out, err
 }

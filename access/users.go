@@ -233,6 +233,9 @@ func checkChange(name, password *string) map[string]string {
 // UserChange is a change to an account; nil fields stay as they are, Roles
 // and Groups replace the whole list.
 type UserChange struct {
+	// IfMatch, when set, checks the user as read inside the change's
+	// transaction, before anything changes (the API's If-Match).
+	IfMatch  func(before api.User) error
 	Name     *string
 	Disabled *bool
 	Password *string
@@ -295,6 +298,11 @@ func (s *Service) UpdateUser(ctx context.Context, who Actor, id uint64, in UserC
 		before, err := UserView(tx, u)
 		if err != nil {
 			return err
+		}
+		if in.IfMatch != nil {
+			if err := in.IfMatch(before); err != nil {
+				return err
+			}
 		}
 		endSessions := hash != ""
 		if in.Name != nil {
@@ -480,4 +488,74 @@ func (s *Service) setLinks(tx store.Tx, member, prefix string, names []string) e
 		}
 	}
 	return nil
+}
+
+// roleChange is the audit record of one role given or taken.
+type roleChange struct {
+	Role string `json:"role"`
+}
+
+// ErrNoSuchRole refuses to take from a user a role they do not hold
+// directly (a role held through a group is the group's).
+var ErrNoSuchRole = fmt.Errorf("this user does not hold this role directly: %w", store.ErrNotFound)
+
+// AddUserRole gives a user one role, sending only the change, so that two
+// admins adding different roles both keep theirs. Giving it again changes
+// nothing. ifMatch (when set) checks the user as read in the transaction.
+// It returns the user as they are afterwards.
+func (s *Service) AddUserRole(ctx context.Context, who Actor, id uint64, role string, ifMatch func(api.User) error) (api.User, error) {
+	return s.changeUserRole(ctx, who, id, role, true, ifMatch)
+}
+
+// RemoveUserRole takes one role from a user; ErrNoSuchRole when they do
+// not hold it directly.
+func (s *Service) RemoveUserRole(ctx context.Context, who Actor, id uint64, role string, ifMatch func(api.User) error) (api.User, error) {
+	return s.changeUserRole(ctx, who, id, role, false, ifMatch)
+}
+
+func (s *Service) changeUserRole(ctx context.Context, who Actor, id uint64, role string, add bool, ifMatch func(api.User) error) (api.User, error) {
+	if !rbac.ValidName(role) {
+		return api.User{}, fmt.Errorf("role %q: %w", role, store.ErrNotFound)
+	}
+	var out api.User
+	err := s.mutateGranting(ctx, who, func(tx store.Tx) error {
+		u, err := tx.Users().Get(id)
+		if err != nil {
+			return err
+		}
+		if ifMatch != nil {
+			before, err := UserView(tx, u)
+			if err != nil {
+				return err
+			}
+			if err := ifMatch(before); err != nil {
+				return err
+			}
+		}
+		link := []string{rbac.UserSubject(u.ID), rolePrefix + role}
+		r, err := tx.Rules().Find("g", link)
+		switch {
+		case add && errors.Is(err, store.ErrNotFound):
+			if _, err := s.authz.AddRule(tx, "g", link); err != nil {
+				return err
+			}
+			if err := Record(tx, who, "user.role.add", link[0], nil, roleChange{Role: role}); err != nil {
+				return err
+			}
+		case !add && errors.Is(err, store.ErrNotFound):
+			return ErrNoSuchRole
+		case err != nil:
+			return err
+		case !add:
+			if _, err := tx.Rules().Remove(r.ID); err != nil {
+				return err
+			}
+			if err := Record(tx, who, "user.role.remove", link[0], roleChange{Role: role}, nil); err != nil {
+				return err
+			}
+		}
+		out, err = UserView(tx, u)
+		return err
+	})
+	return out, err
 }

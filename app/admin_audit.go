@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/access"
 	"github.com/gatehouse/gatehouse/app/api"
@@ -29,22 +30,35 @@ func (s *Server) actorOf(c echo.Context) access.Actor {
 	return who
 }
 
-// handleAuditList lists the audit log, newest first.
+// handleAuditList lists the audit log, newest first; ?target= keeps the
+// changes of one thing ("user:7"), ?q= those whose actor, action or target
+// contains it, ignoring case.
 func (s *Server) handleAuditList(c echo.Context) error {
 	p, err := page(c)
 	if err != nil {
 		return err
 	}
+	q, err := searchParam(c)
+	if err != nil {
+		return err
+	}
+	target := c.QueryParam("target")
+	if len(target) > maxQueryLen {
+		return invalidInput(map[string]string{"target": fmt.Sprintf("must be at most %d characters", maxQueryLen)})
+	}
 	var recs []store.AuditRecord
 	var next string
 	err = s.db.View(c.Request().Context(), func(tx store.Tx) error {
-		recs, next, err = tx.Audit().List(p)
+		recs, next, err = filteredPage(tx.Audit().List, func(r store.AuditRecord) bool {
+			return (target == "" || r.Target == target) &&
+				(q == "" || strings.Contains(strings.ToLower(r.Actor+" "+r.Action+" "+r.Target), q))
+		}, p)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	out := api.List[api.AuditEntry]{Items: make([]api.AuditEntry, len(recs)), NextCursor: next}
+	out := api.List[api.AuditEntry]{Items: make([]api.AuditEntry, len(recs)), NextCursor: next, Total: knownTotal(p, len(recs), next)}
 	for i, r := range recs {
 		e := api.AuditEntry{ID: store.FormatID(r.ID), Time: r.Time, Actor: r.Actor, Action: r.Action, Target: r.Target}
 		if r.ActorID != 0 { // 0: an offline tool

@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/access"
 	"github.com/gatehouse/gatehouse/app/api"
@@ -24,12 +25,23 @@ func groupParam(c echo.Context) (string, error) {
 	return name, nil
 }
 
+// handleGroupList lists groups by name; ?q= keeps those whose name or
+// description contains it, ignoring case.
 func (s *Server) handleGroupList(c echo.Context) error {
 	p, err := page(c)
 	if err != nil {
 		return err
 	}
-	return listPage(c, s.db, func(tx store.Tx) ([]store.Group, string, error) { return tx.Groups().List(p) }, access.GroupView)
+	q, err := searchParam(c)
+	if err != nil {
+		return err
+	}
+	list := func(tx store.Tx) ([]store.Group, string, error) {
+		return filteredPage(tx.Groups().List, func(g store.Group) bool {
+			return q == "" || strings.Contains(strings.ToLower(g.Name+" "+g.Description), q)
+		}, p)
+	}
+	return listPage(c, s.db, p, list, groupViewInTx, nil)
 }
 
 func (s *Server) handleGroupCreate(c echo.Context) error {
@@ -41,7 +53,7 @@ func (s *Server) handleGroupCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, out)
+	return groupAnswer(c, http.StatusCreated, out)
 }
 
 func (s *Server) handleGroupGet(c echo.Context) error {
@@ -53,7 +65,7 @@ func (s *Server) handleGroupGet(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	return groupAnswer(c, http.StatusOK, out)
 }
 
 // handleGroupUpdate sets a group's description or roles; roles replace the
@@ -67,11 +79,11 @@ func (s *Server) handleGroupUpdate(c echo.Context) error {
 	if err := s.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	out, err := s.access.UpdateGroup(c.Request().Context(), s.actorOf(c), name, in.Description, in.Roles)
+	out, err := s.access.UpdateGroup(c.Request().Context(), s.actorOf(c), name, in.Description, in.Roles, ifMatchGroup(c))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	return groupAnswer(c, http.StatusOK, out)
 }
 
 // handleGroupDelete deletes a group with every rule naming it.
@@ -103,9 +115,11 @@ func (s *Server) handleGroupMemberPut(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.access.AddMember(c.Request().Context(), s.actorOf(c), name, id); err != nil {
+	g, err := s.access.AddMember(c.Request().Context(), s.actorOf(c), name, id, ifMatchGroup(c))
+	if err != nil {
 		return err
 	}
+	setETag(c, groupWithETag(g).ETag)
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -116,12 +130,13 @@ func (s *Server) handleGroupMemberDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	err = s.access.RemoveMember(c.Request().Context(), s.actorOf(c), name, id)
+	g, err := s.access.RemoveMember(c.Request().Context(), s.actorOf(c), name, id, ifMatchGroup(c))
 	if errors.Is(err, access.ErrNotMember) {
 		return apiError(http.StatusNotFound, api.CodeNotFound, "this user is not a member of this group")
 	}
 	if err != nil {
 		return err
 	}
+	setETag(c, groupWithETag(g).ETag)
 	return c.NoContent(http.StatusNoContent)
 }

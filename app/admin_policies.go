@@ -17,22 +17,29 @@ import (
 // service: checked against the model, committed with their audit record,
 // visible to the next request.
 
-// handlePolicyList lists every rule in the order it was added.
+// handlePolicyList lists every rule in the order it was added; ?q= keeps
+// those whose policy.csv line contains it, ignoring case.
 func (s *Server) handlePolicyList(c echo.Context) error {
 	p, err := page(c)
+	if err != nil {
+		return err
+	}
+	q, err := searchParam(c)
 	if err != nil {
 		return err
 	}
 	var rules []store.Rule
 	var next string
 	err = s.db.View(c.Request().Context(), func(tx store.Tx) error {
-		rules, next, err = tx.Rules().List(p)
+		rules, next, err = filteredPage(tx.Rules().List, func(r store.Rule) bool {
+			return q == "" || strings.Contains(strings.ToLower(r.Type+", "+strings.Join(r.Values, ", ")), q)
+		}, p)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, api.List[api.Rule]{Items: access.RuleViews(rules), NextCursor: next})
+	return c.JSON(http.StatusOK, api.List[api.Rule]{Items: access.RuleViews(rules), NextCursor: next, Total: knownTotal(p, len(rules), next)})
 }
 
 // handlePolicyAdd adds one rule, checked against the model: a rule the

@@ -38,7 +38,11 @@ func (s *Server) handleUserList(c echo.Context) error {
 	if len(q) > maxQueryLen {
 		return invalidInput(map[string]string{"q": fmt.Sprintf("must be at most %d characters", maxQueryLen)})
 	}
-	return listPage(c, s.db, func(tx store.Tx) ([]store.User, string, error) { return tx.Users().List(q, p) }, access.UserView)
+	var count func(store.Tx) (int, error)
+	if q == "" {
+		count = func(tx store.Tx) (int, error) { return tx.Users().Count() }
+	}
+	return listPage(c, s.db, p, func(tx store.Tx) ([]store.User, string, error) { return tx.Users().List(q, p) }, userViewInTx, count)
 }
 
 // handleUserCreate creates a user with roles (["user"] when none is given)
@@ -54,7 +58,7 @@ func (s *Server) handleUserCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, out)
+	return userAnswer(c, http.StatusCreated, out)
 }
 
 func (s *Server) handleUserGet(c echo.Context) error {
@@ -66,7 +70,7 @@ func (s *Server) handleUserGet(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	return userAnswer(c, http.StatusOK, out)
 }
 
 // handleUserUpdate sets a user's name, disabled flag, roles, groups or
@@ -89,12 +93,13 @@ func (s *Server) handleUserUpdate(c echo.Context) error {
 		}
 	}
 	out, err := s.access.UpdateUser(c.Request().Context(), s.actorOf(c), id, access.UserChange{
-		Name: in.Name, Disabled: in.Disabled, Password: in.Password, Roles: in.Roles, Groups: in.Groups,
+		IfMatch: ifMatchUser(c),
+		Name:    in.Name, Disabled: in.Disabled, Password: in.Password, Roles: in.Roles, Groups: in.Groups,
 	})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, out.User)
+	return userAnswer(c, http.StatusOK, out.User)
 }
 
 // handleUserDelete deletes a user with everything that is theirs, in one

@@ -342,14 +342,15 @@ func (s *Server) handleLogout(c echo.Context) error {
 
 // handleMeGet answers who the caller is. A session signed in by cookie also
 // gets its CSRF token, in the body and again in the gatehouse_csrf cookie,
-// so that a page reloaded (or opened in a new tab) can write again.
+// so that a page reloaded (or opened in a new tab) can write again. May
+// lists the admin routes the caller may use (capabilities.go).
 func (s *Server) handleMeGet(c echo.Context) error {
 	cl := callerOf(c)
 	user, err := s.access.User(c.Request().Context(), cl.user.ID)
 	if err != nil {
 		return err
 	}
-	out := api.Me{User: user}
+	out := api.Me{User: user, May: s.mayUse(cl)}
 	if cl.cookie {
 		out.CSRFToken = csrfToken(cl.secret)
 		s.setCSRFCookie(c, cl.secret, cl.session.ExpiresAt)

@@ -238,13 +238,22 @@ func page(c echo.Context) (store.Page, error) {
 
 // listPage answers one page of a list, read in one transaction: list reads
 // the stored items and the next cursor, view turns each item into its wire
-// form (reading what else it needs in the same transaction).
-func listPage[S, T any](c echo.Context, db store.Store, list func(store.Tx) ([]S, string, error), view func(store.Tx, S) (T, error)) error {
+// form (reading what else it needs in the same transaction). The answer's
+// total is count's, when count is given, or known when one page holds all.
+func listPage[S, T any](c echo.Context, db store.Store, p store.Page, list func(store.Tx) ([]S, string, error), view func(store.Tx, S) (T, error), count func(store.Tx) (int, error)) error {
 	out := api.List[T]{Items: []T{}}
 	err := db.View(c.Request().Context(), func(tx store.Tx) error {
 		items, next, err := list(tx)
 		if err != nil {
 			return err
+		}
+		out.Total = knownTotal(p, len(items), next)
+		if count != nil {
+			n, err := count(tx)
+			if err != nil {
+				return err
+			}
+			out.Total = &n
 		}
 		for _, item := range items {
 			v, err := view(tx, item)

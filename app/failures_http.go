@@ -53,6 +53,12 @@ func failureFilter(c echo.Context) (store.FailureFilter, error) {
 	return f, nil
 }
 
+// unfiltered reports whether a failure list request has no filter, so that
+// its total is the whole log's count.
+func unfiltered(c echo.Context) bool {
+	return c.QueryParam("reason") == "" && c.QueryParam("ip") == "" && c.QueryParam("user") == ""
+}
+
 // handleAuthFailureList lists recorded failures, newest first.
 func (s *Server) handleAuthFailureList(c echo.Context) error {
 	p, err := page(c)
@@ -65,14 +71,25 @@ func (s *Server) handleAuthFailureList(c echo.Context) error {
 	}
 	var recs []store.AuthFailure
 	var next string
+	var total *int
 	err = s.db.View(c.Request().Context(), func(tx store.Tx) error {
-		recs, next, err = tx.Failures().List(match, p)
-		return err
+		if recs, next, err = tx.Failures().List(match, p); err != nil {
+			return err
+		}
+		total = knownTotal(p, len(recs), next)
+		if unfiltered(c) {
+			n, err := tx.Failures().Count()
+			if err != nil {
+				return err
+			}
+			total = &n
+		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	out := api.List[api.AuthFailure]{Items: make([]api.AuthFailure, len(recs)), NextCursor: next}
+	out := api.List[api.AuthFailure]{Items: make([]api.AuthFailure, len(recs)), NextCursor: next, Total: total}
 	for i, r := range recs {
 		out.Items[i] = toAPIFailure(r)
 	}

@@ -1,10 +1,9 @@
 package tui
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/table"
@@ -19,24 +18,20 @@ type auditSection struct {
 	client  *api.Client
 	clock   clock
 	pane    listPane
-	entries []api.AuditEntry
+	entries *pager[api.AuditEntry]
 	shown   []api.AuditEntry
 	detail  *detailView // open detail of one change, if any
 	list    listKeys
 	back    key.Binding
 }
 
-type auditLoadedMsg struct {
-	entries []api.AuditEntry
-	err     error
-}
-
 func newAuditSection(client *api.Client, c clock) *auditSection {
 	s := &auditSection{
-		client: client,
-		clock:  c,
-		list:   newListKeys(),
-		back:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back to the list")),
+		client:  client,
+		clock:   c,
+		entries: newPager(client.ListAudit),
+		list:    newListKeys(),
+		back:    key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back to the list")),
 	}
 	s.pane = newListPane(func(w int) []table.Column {
 		return fitColumns(w,
@@ -49,12 +44,26 @@ func newAuditSection(client *api.Client, c clock) *auditSection {
 
 func (s *auditSection) title() string { return "Audit" }
 
-func (s *auditSection) load() tea.Cmd {
-	client := s.client
-	return func() tea.Msg {
-		l, err := client.ListAudit(context.Background(), api.ListOptions{Limit: 100})
-		return auditLoadedMsg{entries: l.Items, err: err}
-	}
+func (s *auditSection) load() tea.Cmd { return s.entries.reload(nil) }
+
+func (s *auditSection) isStale() bool { return s.entries.stale }
+
+func (s *auditSection) markStale() { s.entries.stale = true }
+
+func (s *auditSection) busy() bool { return s.entries.loading }
+
+// search asks the server for the changes whose actor, action or target
+// holds the filter.
+func (s *auditSection) search() tea.Cmd {
+	return s.entries.reload(map[string]string{"q": strings.TrimSpace(s.pane.filter.Value())})
+}
+
+// jump shows the changes query finds.
+func (s *auditSection) jump(query string) tea.Cmd {
+	s.detail = nil
+	s.pane.filter.SetValue(query)
+	s.refresh()
+	return s.search()
 }
 
 func (s *auditSection) setSize(w, h int) {
@@ -68,13 +77,16 @@ func (s *auditSection) typing() bool { return s.pane.filtering }
 
 func (s *auditSection) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
-	case auditLoadedMsg:
-		if msg.err != nil {
-			return s.pane.loadFailed(msg.err)
+	case pageMsg[api.AuditEntry]:
+		ok, err := s.entries.apply(msg)
+		if !ok {
+			return nil
 		}
-		s.entries = append([]api.AuditEntry(nil), msg.entries...)
-		sort.SliceStable(s.entries, func(i, j int) bool { return s.entries[i].Time.After(s.entries[j].Time) })
+		if err != nil {
+			return s.pane.loadFailed(err)
+		}
 		s.refresh()
+		return s.entries.moreNear(s.pane.table.Cursor(), len(s.shown))
 	case tea.KeyMsg:
 		return s.handleKey(msg)
 	}
@@ -89,7 +101,7 @@ func (s *auditSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 		}
 		return cmd
 	}
-	if cmd, ok := s.pane.handleFilterKey(msg, s.list, s.refresh); ok {
+	if cmd, ok := s.pane.handleFilterKey(msg, s.list, s.refresh, s.search); ok {
 		return cmd
 	}
 	switch {
@@ -101,11 +113,12 @@ func (s *auditSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 		}
 		return nil
 	}
-	return s.pane.updateTable(msg)
+	cmd := s.pane.updateTable(msg)
+	return tea.Batch(cmd, s.entries.moreNear(s.pane.table.Cursor(), len(s.shown)))
 }
 
 func (s *auditSection) refresh() {
-	s.shown = showMatching(&s.pane, s.entries, auditMatches, s.row)
+	s.shown = showMatching(&s.pane, s.entries.items, auditMatches, s.row, func(e api.AuditEntry) string { return e.ID })
 }
 
 // auditMatches reports whether the filter q finds e.
@@ -122,7 +135,7 @@ func (s *auditSection) view() string {
 	if s.detail != nil {
 		return s.detail.view()
 	}
-	return s.pane.view(styleMuted.Render(fmt.Sprintf("%d changes, newest first", len(s.shown))))
+	return s.pane.view(styleMuted.Render(fmt.Sprintf("%d shown of %s, newest first", len(s.shown), s.entries.count("change", "changes"))))
 }
 
 func (s *auditSection) shortHelp() []key.Binding {

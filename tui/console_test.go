@@ -20,7 +20,9 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 func TestMain(m *testing.M) {
 	// Golden views are plain text: no colour, no bold.
 	lipgloss.SetColorProfile(termenv.Ascii)
-	os.Exit(m.Run())
+	code := m.Run()
+	stopScale()
+	os.Exit(code)
 }
 
 // testClock is a clock stopped at fakeTime, in UTC, without timers.

@@ -37,6 +37,14 @@ type failuresSection struct {
 	detail  *detailView // open detail of one failure, if any
 	keys    failuresKeys
 	list    listKeys
+
+	filter   map[string]string // the server-side filters of the loaded items
+	next     string            // cursor of the next older page
+	total    *int
+	loading  bool
+	gen      int
+	wasLive  bool // the stream was live before: a new live means a reconnect
+	catchUps int  // pages read to fill a gap after a reconnect
 }
 
 type failuresKeys struct {
@@ -44,9 +52,17 @@ type failuresKeys struct {
 }
 
 type (
+	// failuresLoadedMsg is a page of the list route. older: a page after
+	// the loaded ones, to append; catchUp: a page read after a reconnect,
+	// to fill in what the stream missed.
 	failuresLoadedMsg struct {
-		items []api.AuthFailure
-		err   error
+		gen     int
+		items   []api.AuthFailure
+		next    string
+		total   *int
+		older   bool
+		catchUp bool
+		err     error
 	}
 	failuresTickMsg struct{}
 )
@@ -85,12 +101,60 @@ func (s *failuresSection) load() tea.Cmd {
 }
 
 func (s *failuresSection) fetch() tea.Cmd {
-	client := s.client
+	s.gen++
+	return s.page("", false, false)
+}
+
+// page reads one page of the list route with the section's filters.
+func (s *failuresSection) page(cursor string, older, catchUp bool) tea.Cmd {
+	client, gen := s.client, s.gen
+	opts := api.ListOptions{Limit: pageSize, Cursor: cursor, Filter: map[string]string{}}
+	for k, v := range s.filter {
+		opts.Filter[k] = v
+	}
+	s.loading = true
 	return func() tea.Msg {
-		l, err := client.ListAuthFailures(context.Background(), api.ListOptions{Limit: 100})
-		return failuresLoadedMsg{items: l.Items, err: err}
+		l, err := client.ListAuthFailures(context.Background(), opts)
+		return failuresLoadedMsg{gen: gen, items: l.Items, next: l.NextCursor, total: l.Total, older: older, catchUp: catchUp, err: err}
 	}
 }
+
+func (s *failuresSection) isStale() bool { return false }
+
+func (s *failuresSection) markStale() {}
+
+func (s *failuresSection) busy() bool { return s.loading }
+
+// search sends the filter's field words (reason:, ip:, user:) to the
+// server; bare words narrow what is loaded.
+func (s *failuresSection) search() tea.Cmd {
+	s.filter = serverFailureFilter(s.pane.filter.Value())
+	s.items, s.next, s.total = nil, "", nil
+	s.refresh()
+	return s.fetch()
+}
+
+// jump shows the failures query finds.
+func (s *failuresSection) jump(query string) tea.Cmd {
+	s.detail = nil
+	s.pane.filter.SetValue(query)
+	return s.search()
+}
+
+// serverFailureFilter is the list route's filters of what was typed.
+func serverFailureFilter(q string) map[string]string {
+	out := map[string]string{}
+	for _, word := range strings.Fields(q) {
+		field, value, ok := strings.Cut(word, ":")
+		if ok && value != "" && (field == "reason" || field == "ip" || field == "user") {
+			out[field] = value
+		}
+	}
+	return out
+}
+
+// maxCatchUpPages bounds the pages read to fill a gap after a reconnect.
+const maxCatchUpPages = 10
 
 // stop ends the stream; the root calls it when the console quits.
 func (s *failuresSection) stop() {
@@ -111,15 +175,46 @@ func (s *failuresSection) typing() bool { return s.pane.filtering }
 func (s *failuresSection) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case failuresLoadedMsg:
+		if msg.gen != s.gen {
+			return nil
+		}
+		s.loading = false
 		if msg.err != nil {
 			return s.pane.loadFailed(msg.err)
 		}
+		known := s.knows(msg.items)
 		s.items = mergeFailures(s.items, msg.items)
+		if !msg.catchUp {
+			s.next = msg.next
+			if msg.total != nil || !msg.older {
+				s.total = msg.total
+			}
+		}
 		s.refresh()
+		// After a reconnect, read older pages until one holds a record seen
+		// before: then nothing in between is missing.
+		if msg.catchUp && !known && msg.next != "" && s.catchUps < maxCatchUpPages {
+			s.catchUps++
+			return s.page(msg.next, false, true)
+		}
 		return nil
 	case streamMsg:
+		var cmds []tea.Cmd
 		if msg.state != nil {
 			s.state = *msg.state
+			switch s.state.phase {
+			case streamLive:
+				if s.wasLive {
+					// Back after a break: what happened meanwhile is in the
+					// list route, newest first.
+					s.catchUps = 0
+					cmds = append(cmds, s.page("", false, true))
+				}
+				s.wasLive = true
+			case streamRetrying:
+				s.state.retryAt = s.clock.now().Add(s.state.retryIn)
+				cmds = append(cmds, s.clock.after(time.Second, streamTickMsg{}))
+			}
 		}
 		if msg.failure != nil {
 			if s.paused {
@@ -130,9 +225,15 @@ func (s *failuresSection) update(msg tea.Msg) tea.Cmd {
 			}
 		}
 		if s.state.phase == streamDenied || s.stream == nil {
-			return nil
+			return tea.Batch(cmds...)
 		}
-		return s.stream.wait()
+		return tea.Batch(append(cmds, s.stream.wait())...)
+	case streamTickMsg:
+		// The countdown of "reconnecting in 4s" redraws every second.
+		if s.state.phase == streamRetrying {
+			return s.clock.after(time.Second, streamTickMsg{})
+		}
+		return nil
 	case failuresTickMsg:
 		return s.clock.after(failuresTick, failuresTickMsg{})
 	case tea.KeyMsg:
@@ -149,7 +250,7 @@ func (s *failuresSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 		}
 		return cmd
 	}
-	if cmd, ok := s.pane.handleFilterKey(msg, s.list, s.refresh); ok {
+	if cmd, ok := s.pane.handleFilterKey(msg, s.list, s.refresh, s.search); ok {
 		return cmd
 	}
 	switch {
@@ -169,12 +270,31 @@ func (s *failuresSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 		}
 		return nil
 	}
-	return s.pane.updateTable(msg)
+	cmd := s.pane.updateTable(msg)
+	if s.pane.table.Cursor() >= len(s.shown)-loadAhead && s.next != "" && !s.loading && len(s.items) < failuresKept {
+		cmd = tea.Batch(cmd, s.page(s.next, true, false))
+	}
+	return cmd
 }
 
-// refresh re-applies the filter and rebuilds the rows.
+// knows reports whether any of items is loaded already.
+func (s *failuresSection) knows(items []api.AuthFailure) bool {
+	have := make(map[string]bool, len(s.items))
+	for _, f := range s.items {
+		have[f.ID] = true
+	}
+	for _, f := range items {
+		if have[f.ID] {
+			return true
+		}
+	}
+	return false
+}
+
+// refresh re-applies the filter and rebuilds the rows; the cursor stays on
+// its record (by id) as new ones arrive above it.
 func (s *failuresSection) refresh() {
-	s.shown = showMatching(&s.pane, s.items, failureMatches, s.row)
+	s.shown = showMatching(&s.pane, s.items, failureMatches, s.row, func(f api.AuthFailure) string { return f.ID })
 }
 
 // row is f's row in the failures table.
@@ -212,17 +332,23 @@ func (s *failuresSection) view() string {
 	if s.detail != nil {
 		return s.detail.view()
 	}
-	status := styleGood.Render("● " + s.state.String())
+	status := styleGood.Render("● " + s.state.at(s.clock.now()))
 	switch s.state.phase {
 	case streamRetrying, streamConnecting:
-		status = styleWarn.Render("● " + s.state.String())
+		status = styleWarn.Render("● " + s.state.at(s.clock.now()))
 	case streamDenied, streamOff:
-		status = styleBad.Render("● " + s.state.String())
+		status = styleBad.Render("● " + s.state.at(s.clock.now()))
 	}
 	if s.paused {
 		status += "  " + styleWarn.Render(fmt.Sprintf("paused, %d new", len(s.pending)))
 	}
-	status += styleMuted.Render(fmt.Sprintf("  %d in the last minute · %d shown", s.perMinute(), len(s.shown)))
+	total := ""
+	if s.total != nil {
+		total = fmt.Sprintf(" of %d", *s.total)
+	} else if s.next != "" {
+		total = fmt.Sprintf(" of %d+", len(s.items))
+	}
+	status += styleMuted.Render(fmt.Sprintf("  %d in the last minute · %d shown%s", s.perMinute(), len(s.shown), total))
 	return s.pane.view(status)
 }
 

@@ -212,9 +212,29 @@ func (f *fakeServer) route(w http.ResponseWriter, r *http.Request, me *api.User,
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/api/"), "/")
 	switch {
 	case r.URL.Path == "/api/auth/me":
-		f.writeJSON(w, 200, me)
+		f.writeJSON(w, 200, api.Me{User: *me, May: fakeMay(me)})
 	case r.URL.Path == "/api/admin/users" && r.Method == http.MethodGet:
-		f.writeJSON(w, 200, api.List[api.User]{Items: f.users})
+		q := strings.ToLower(r.URL.Query().Get("q"))
+		var found []api.User
+		for _, u := range f.users {
+			if strings.Contains(strings.ToLower(u.Email+" "+u.Name), q) {
+				found = append(found, u)
+			}
+		}
+		f.writeJSON(w, 200, api.List[api.User]{Items: found})
+	case len(parts) == 5 && parts[1] == "users" && parts[3] == "roles":
+		i := slices.IndexFunc(f.users, func(u api.User) bool { return u.ID == parts[2] })
+		if i < 0 {
+			f.writeError(w, 404, api.CodeNotFound, "no such user")
+			return
+		}
+		u := &f.users[i]
+		if r.Method == http.MethodPut && !slices.Contains(u.Roles, parts[4]) {
+			u.Roles = append(slices.Clone(u.Roles), parts[4])
+		} else if r.Method == http.MethodDelete {
+			u.Roles = slices.DeleteFunc(slices.Clone(u.Roles), func(x string) bool { return x == parts[4] })
+		}
+		f.writeJSON(w, 200, u)
 	case r.URL.Path == "/api/admin/users" && r.Method == http.MethodPost:
 		var in api.CreateUserRequest
 		_ = json.Unmarshal(body, &in)
@@ -229,6 +249,8 @@ func (f *fakeServer) route(w http.ResponseWriter, r *http.Request, me *api.User,
 			return
 		}
 		switch r.Method {
+		case http.MethodGet:
+			f.writeJSON(w, 200, f.users[i])
 		case http.MethodPatch:
 			var in api.UpdateUserRequest
 			_ = json.Unmarshal(body, &in)
@@ -250,6 +272,9 @@ func (f *fakeServer) route(w http.ResponseWriter, r *http.Request, me *api.User,
 			f.users = slices.Delete(f.users, i, i+1)
 			w.WriteHeader(204)
 		}
+	case len(parts) == 4 && parts[1] == "users" && parts[3] == "sessions" && r.Method == http.MethodGet:
+		exp := fakeTime.Add(20 * time.Hour)
+		f.writeJSON(w, 200, []api.UserSession{{ID: "31", Kind: "session", CreatedAt: fakeTime.Add(-4 * time.Hour), ExpiresAt: &exp}})
 	case len(parts) == 4 && parts[1] == "users" && parts[3] == "sessions":
 		w.WriteHeader(204)
 	case r.URL.Path == "/api/admin/groups" && r.Method == http.MethodGet:
@@ -270,10 +295,18 @@ func (f *fakeServer) route(w http.ResponseWriter, r *http.Request, me *api.User,
 		switch {
 		case len(parts) == 5 && r.Method == http.MethodPut:
 			g.Members = append(g.Members, parts[4])
+			if u := slices.IndexFunc(f.users, func(u api.User) bool { return u.ID == parts[4] }); u >= 0 {
+				f.users[u].Groups = append(slices.Clone(f.users[u].Groups), g.Name)
+			}
 			w.WriteHeader(204)
 		case len(parts) == 5 && r.Method == http.MethodDelete:
 			g.Members = slices.DeleteFunc(g.Members, func(id string) bool { return id == parts[4] })
+			if u := slices.IndexFunc(f.users, func(u api.User) bool { return u.ID == parts[4] }); u >= 0 {
+				f.users[u].Groups = slices.DeleteFunc(slices.Clone(f.users[u].Groups), func(x string) bool { return x == g.Name })
+			}
 			w.WriteHeader(204)
+		case r.Method == http.MethodGet:
+			f.writeJSON(w, 200, g)
 		case r.Method == http.MethodPatch:
 			var in api.UpdateGroupRequest
 			_ = json.Unmarshal(body, &in)
@@ -313,10 +346,35 @@ func (f *fakeServer) route(w http.ResponseWriter, r *http.Request, me *api.User,
 		f.rules = slices.DeleteFunc(f.rules, func(rule api.Rule) bool { return rule.ID == parts[2] })
 		w.WriteHeader(204)
 	case r.URL.Path == "/api/admin/auth-failures":
-		f.writeJSON(w, 200, api.List[api.AuthFailure]{Items: f.failures})
+		user := strings.TrimPrefix(r.URL.Query().Get("user"), "user:")
+		items := []api.AuthFailure{}
+		for _, a := range f.failures {
+			if user == "" || a.UserID == user {
+				items = append(items, a)
+			}
+		}
+		f.writeJSON(w, 200, api.List[api.AuthFailure]{Items: items})
 	case r.URL.Path == "/api/admin/audit":
-		f.writeJSON(w, 200, api.List[api.AuditEntry]{Items: f.audit})
+		// Newest first, as the server answers.
+		items := slices.DeleteFunc(slices.Clone(f.audit), func(e api.AuditEntry) bool {
+			target := r.URL.Query().Get("target")
+			return target != "" && e.Target != target
+		})
+		slices.SortStableFunc(items, func(a, b api.AuditEntry) int { return b.Time.Compare(a.Time) })
+		f.writeJSON(w, 200, api.List[api.AuditEntry]{Items: items})
 	default:
 		f.writeError(w, 404, api.CodeNotFound, "no route "+r.URL.Path)
 	}
+}
+
+// fakeMay is what GET /api/auth/me says the user may do: an admin every
+// admin route the console uses, anyone else the two logs.
+func fakeMay(u *api.User) []string {
+	logs := []string{routeFailures, "GET /api/admin/auth-failures/stream", routeAudit}
+	if !slices.Contains(u.Roles, "admin") {
+		return logs
+	}
+	return append(logs, routeUsers, routeUserCreate, routeUserUpdate, routeUserDelete, routeUserSessions,
+		routeRoleAdd, routeRoleRemove, routeGroups, routeGroupCreate, routeGroupUpdate, routeGroupDelete,
+		routeMemberAdd, routeMemberRemove, routePolicies, routePolicyAdd, routePolicyRemove, routePolicyImport, routePolicyCheck)
 }

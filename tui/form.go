@@ -1,18 +1,22 @@
 package tui
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+
+	"github.com/gatehouse/gatehouse/app/api"
 )
 
 // field is one labelled input of a form.
 type field struct {
 	label string
 	input textinput.Model
+	bad   bool // the server refused this field's value
 }
 
 // textField is a field holding value, with placeholder shown when empty.
@@ -130,6 +134,30 @@ func (f *form) update(msg tea.Msg) (formState, tea.Cmd) {
 	return formOpen, cmd
 }
 
+// failed keeps the form open after the server refused its change: the
+// message under the fields, and the fields the server named marked (the
+// details of invalid_input are keyed by the JSON name, which is the label
+// lower-cased).
+func (f *form) failed(err error) {
+	f.err = describeError(err)
+	var e *api.Error
+	details := map[string]string{}
+	if errors.As(err, &e) {
+		details = e.Details
+	}
+	first := -1
+	for i := range f.fields {
+		_, bad := details[strings.ToLower(f.fields[i].label)]
+		f.fields[i].bad = bad
+		if bad && first < 0 {
+			first = i
+		}
+	}
+	if first >= 0 {
+		f.setFocus(first)
+	}
+}
+
 // view renders the title, the fields and any error, without a frame.
 func (f *form) view() string {
 	var b strings.Builder
@@ -146,7 +174,11 @@ func (f *form) view() string {
 			marker = "> "
 		}
 		label := lipgloss.NewStyle().Width(lw).Render(fl.label)
-		b.WriteString(marker + styleLabel.Render(label) + fl.input.View() + "\n")
+		line := marker + styleLabel.Render(label) + fl.input.View()
+		if fl.bad {
+			line += styleBad.Render(" ✗")
+		}
+		b.WriteString(line + "\n")
 	}
 	if f.err != "" {
 		b.WriteString("\n" + styleBad.Inherit(wrap).Render(f.err) + "\n")

@@ -28,7 +28,7 @@ func newGlobalKeys() globalKeys {
 type listKeys struct {
 	Up, Down, Top, Bottom  key.Binding
 	Filter, Clear, Refresh key.Binding
-	Open                   key.Binding
+	Open, Sort, Reverse    key.Binding
 }
 
 func newListKeys() listKeys {
@@ -41,12 +41,14 @@ func newListKeys() listKeys {
 		Clear:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear the filter")),
 		Refresh: key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "reload")),
 		Open:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "details")),
+		Sort:    key.NewBinding(key.WithKeys(">"), key.WithHelp(">", "sort by next column")),
+		Reverse: key.NewBinding(key.WithKeys("<"), key.WithHelp("<", "reverse the sort")),
 	}
 }
 
 // navigation returns the bindings of moving around a list, for full help.
 func (k listKeys) navigation() []key.Binding {
-	return []key.Binding{k.Up, k.Down, k.Top, k.Bottom, k.Filter, k.Clear, k.Refresh}
+	return []key.Binding{k.Up, k.Down, k.Top, k.Bottom, k.Filter, k.Clear, k.Refresh, k.Sort, k.Reverse}
 }
 
 // tableKeys is the bubbles table keymap without the single letters it

@@ -20,9 +20,12 @@ import (
 // may act on an object, and shows the answer with its explanation.
 type policiesSection struct {
 	client *api.Client
+	acc    *access
 	pane   listPane
-	rules  []api.Rule
+	rules  *pager[api.Rule]
 	shown  []api.Rule
+	detail *detailView      // open detail of one rule, if any
+	opened api.Rule         // the rule of the detail
 	whatIf *form            // open what-if panel, if any
 	answer *api.CheckResult // its last answer
 	asked  api.CheckRequest // the question of that answer
@@ -31,17 +34,18 @@ type policiesSection struct {
 }
 
 type policiesKeys struct {
-	Add, Remove, Import, WhatIf, Close key.Binding
+	Add, Remove, Import, WhatIf, Close, Open, Follow key.Binding
 }
 
 type (
-	policiesLoadedMsg struct {
-		rules []api.Rule
-		err   error
-	}
+	// policyChangedMsg is the answer to a change of the policy: added is
+	// the rule added, removed the id of the rule removed; neither after an
+	// import, which reloads the list.
 	policyChangedMsg struct {
-		text string
-		err  error
+		text    string
+		err     error
+		added   *api.Rule
+		removed string
 	}
 	checkedMsg struct {
 		asked  api.CheckRequest
@@ -50,16 +54,20 @@ type (
 	}
 )
 
-func newPoliciesSection(client *api.Client) *policiesSection {
+func newPoliciesSection(client *api.Client, acc *access) *policiesSection {
 	s := &policiesSection{
 		client: client,
+		acc:    acc,
+		rules:  newPager(client.ListPolicies),
 		list:   newListKeys(),
 		keys: policiesKeys{
 			Add:    key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "add rule")),
 			Remove: key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "remove rule")),
 			Import: key.NewBinding(key.WithKeys("i"), key.WithHelp("i", "import CSV")),
 			WhatIf: key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "what if…")),
-			Close:  key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "close what-if")),
+			Close:  key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "close")),
+			Open:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "rule details")),
+			Follow: key.NewBinding(key.WithKeys("J"), key.WithHelp("J", "jump to its subject")),
 		},
 	}
 	s.pane = newListPane(func(w int) []table.Column {
@@ -73,12 +81,16 @@ func newPoliciesSection(client *api.Client) *policiesSection {
 
 func (s *policiesSection) title() string { return "Policies" }
 
-func (s *policiesSection) load() tea.Cmd {
-	client := s.client
-	return func() tea.Msg {
-		rules, err := listAll(context.Background(), client.ListPolicies)
-		return policiesLoadedMsg{rules: rules, err: err}
-	}
+func (s *policiesSection) load() tea.Cmd { return s.rules.reload(nil) }
+
+func (s *policiesSection) isStale() bool { return s.rules.stale }
+
+func (s *policiesSection) markStale() { s.rules.stale = true }
+
+func (s *policiesSection) busy() bool { return s.rules.loading }
+
+func (s *policiesSection) search() tea.Cmd {
+	return s.rules.reload(map[string]string{"q": strings.TrimSpace(s.pane.filter.Value())})
 }
 
 func (s *policiesSection) setSize(w, h int) {
@@ -92,15 +104,30 @@ func (s *policiesSection) typing() bool { return s.pane.filtering || s.whatIf !=
 
 func (s *policiesSection) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
-	case policiesLoadedMsg:
-		if msg.err != nil {
-			return s.pane.loadFailed(msg.err)
+	case pageMsg[api.Rule]:
+		ok, err := s.rules.apply(msg)
+		if !ok {
+			return nil
 		}
-		s.rules = msg.rules
+		if err != nil {
+			return s.pane.loadFailed(err)
+		}
 		s.refresh()
+		return s.rules.moreNear(s.pane.table.Cursor(), len(s.shown))
 	case policyChangedMsg:
-		// Reload even after a refusal: the list may be out of date.
-		return tea.Batch(report(msg.text, msg.err), s.load())
+		switch {
+		case msg.err != nil:
+			return fail(msg.err)
+		case msg.added != nil:
+			s.rules.add(*msg.added)
+			s.refresh()
+		case msg.removed != "":
+			s.rules.drop(func(r api.Rule) bool { return r.ID == msg.removed })
+			s.refresh()
+		default:
+			return tea.Batch(notify(msg.text), s.load())
+		}
+		return notify(msg.text)
 	case checkedMsg:
 		if msg.err != nil {
 			s.answer = nil
@@ -114,6 +141,20 @@ func (s *policiesSection) update(msg tea.Msg) tea.Cmd {
 }
 
 func (s *policiesSection) handleKey(msg tea.KeyMsg) tea.Cmd {
+	if s.detail != nil {
+		if key.Matches(msg, s.keys.Follow) {
+			if cmd := ruleJump(s.opened); cmd != nil {
+				s.detail = nil
+				return cmd
+			}
+			return nil
+		}
+		cmd, closed := s.detail.update(msg)
+		if closed {
+			s.detail = nil
+		}
+		return cmd
+	}
 	if s.whatIf != nil {
 		state, cmd := s.whatIf.update(msg)
 		if state == formCancelled {
@@ -121,21 +162,27 @@ func (s *policiesSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 		}
 		return cmd
 	}
-	if cmd, ok := s.pane.handleFilterKey(msg, s.list, s.refresh); ok {
+	if cmd, ok := s.pane.handleFilterKey(msg, s.list, s.refresh, s.search); ok {
 		return cmd
 	}
 	switch {
 	case key.Matches(msg, s.list.Refresh):
 		return s.load()
-	case key.Matches(msg, s.keys.Add):
+	case key.Matches(msg, s.keys.Add) && s.acc.can(routePolicyAdd):
 		return openForm(s.addForm())
-	case key.Matches(msg, s.keys.Import):
+	case key.Matches(msg, s.keys.Import) && s.acc.can(routePolicyImport):
 		return openForm(s.importForm())
-	case key.Matches(msg, s.keys.WhatIf):
+	case key.Matches(msg, s.keys.WhatIf) && s.acc.can(routePolicyCheck):
 		s.whatIf = s.whatIfForm()
 		s.whatIf.setWidth(s.pane.width)
 		return nil
-	case key.Matches(msg, s.keys.Remove):
+	case key.Matches(msg, s.keys.Open):
+		if r, ok := atCursor(&s.pane, s.shown); ok {
+			s.opened = r
+			s.detail = newDetailView(ruleDetail(r), s.pane.width, s.pane.height, s.keys.Close)
+		}
+		return nil
+	case key.Matches(msg, s.keys.Remove) && s.acc.can(routePolicyRemove):
 		r, ok := atCursor(&s.pane, s.shown)
 		if !ok {
 			return nil
@@ -143,11 +190,12 @@ func (s *policiesSection) handleKey(msg tea.KeyMsg) tea.Cmd {
 		return ask(fmt.Sprintf("Remove rule %s: %s? What it %s stops at the next request.",
 			r.ID, ruleText(r), map[bool]string{true: "grants", false: "links"}[r.Type == "p"]), s.remove(r))
 	}
-	return s.pane.updateTable(msg)
+	cmd := s.pane.updateTable(msg)
+	return tea.Batch(cmd, s.rules.moreNear(s.pane.table.Cursor(), len(s.shown)))
 }
 
 func (s *policiesSection) refresh() {
-	s.shown = showMatching(&s.pane, s.rules, ruleMatches, ruleRow)
+	s.shown = showMatching(&s.pane, s.rules.items, ruleMatches, ruleRow, func(r api.Rule) string { return r.ID })
 }
 
 // ruleMatches reports whether the filter q finds r in its policy.csv line.
@@ -162,11 +210,22 @@ func ruleRow(r api.Rule) table.Row {
 	return table.Row(cells[:6])
 }
 
+// jump searches the rules for query.
+func (s *policiesSection) jump(query string) tea.Cmd {
+	s.detail, s.whatIf = nil, nil
+	s.pane.filter.SetValue(query)
+	s.refresh()
+	return s.search()
+}
+
 func (s *policiesSection) view() string {
+	if s.detail != nil {
+		return s.detail.view()
+	}
 	if s.whatIf != nil {
 		return s.whatIfView()
 	}
-	return s.pane.view(styleMuted.Render(fmt.Sprintf("%d of %d rules · p: subject, object, action, condition · g: member, role or group", len(s.shown), len(s.rules))))
+	return s.pane.view(styleMuted.Render(fmt.Sprintf("%d shown of %s · p: subject, object, action, condition · g: member, role or group", len(s.shown), s.rules.count("rule", "rules"))))
 }
 
 func (s *policiesSection) whatIfView() string {
@@ -197,11 +256,14 @@ func (s *policiesSection) shortHelp() []key.Binding {
 	if s.whatIf != nil {
 		return []key.Binding{s.whatIf.keys.Submit, s.whatIf.keys.Next, s.keys.Close}
 	}
+	if s.detail != nil {
+		return []key.Binding{s.keys.Follow, s.keys.Close}
+	}
 	return []key.Binding{s.keys.Add, s.keys.Remove, s.keys.Import, s.keys.WhatIf, s.list.Filter}
 }
 
 func (s *policiesSection) fullHelp() [][]key.Binding {
-	return [][]key.Binding{{s.keys.Add, s.keys.Remove, s.keys.Import, s.keys.WhatIf, s.keys.Close}, s.list.navigation()}
+	return [][]key.Binding{{s.keys.Add, s.keys.Remove, s.keys.Import, s.keys.WhatIf, s.keys.Close}, {s.keys.Open, s.keys.Follow}, s.list.navigation()}
 }
 
 func (s *policiesSection) addForm() *form {
@@ -213,7 +275,7 @@ func (s *policiesSection) addForm() *form {
 		}
 		return func() tea.Msg {
 			r, err := client.AddPolicy(context.Background(), in)
-			return policyChangedMsg{text: "added rule " + r.ID + ": " + ruleText(r), err: err}
+			return policyChangedMsg{text: "added rule " + r.ID + ": " + ruleText(r), err: err, added: &r}
 		}, nil
 	}, textField("Rule", "", "e.g. p, role:editor, /api/notes/:id, GET, *"))
 	f.intro = "One line as in policy.csv: p, subject, object, action, condition\nor g, member, role or group. Condition is *, owner, mfa or totp."
@@ -269,8 +331,49 @@ func (s *policiesSection) remove(r api.Rule) tea.Cmd {
 	client := s.client
 	return func() tea.Msg {
 		err := client.RemovePolicy(context.Background(), r.ID)
-		return policyChangedMsg{text: "removed rule " + r.ID + ": " + ruleText(r), err: err}
+		return policyChangedMsg{text: "removed rule " + r.ID + ": " + ruleText(r), err: err, removed: r.ID}
 	}
+}
+
+// ruleDetail explains one rule in words.
+func ruleDetail(r api.Rule) string {
+	lines := [][2]string{{"As CSV", ruleText(r)}}
+	switch {
+	case r.Type == "p" && len(r.Rule) == 4:
+		cond := map[string]string{"*": "always", "owner": "only on what the caller owns",
+			"mfa": "with the second factor proven, for who has one", "totp": "only with the second factor proven"}[r.Rule[3]]
+		if cond == "" {
+			cond = r.Rule[3]
+		}
+		lines = append(lines,
+			[2]string{"Grants", r.Rule[0] + " may " + r.Rule[2] + " " + r.Rule[1]},
+			[2]string{"Condition", cond})
+	case r.Type == "g" && len(r.Rule) == 2:
+		lines = append(lines, [2]string{"Links", r.Rule[0] + " holds everything " + r.Rule[1] + " holds"})
+	}
+	if ruleJump(r) != nil {
+		lines = append(lines, [2]string{"J", "jumps to " + r.Rule[0]})
+	}
+	return detailText("Rule "+r.ID, lines)
+}
+
+// ruleJump is the jump to a rule's subject: a group's members, a user's
+// page, or the other rules of a role.
+func ruleJump(r api.Rule) tea.Cmd {
+	if len(r.Rule) == 0 {
+		return nil
+	}
+	sub := r.Rule[0]
+	if name, ok := strings.CutPrefix(sub, "group:"); ok {
+		return jump("groups", name)
+	}
+	if id, ok := strings.CutPrefix(sub, "user:"); ok {
+		return jump("users", id)
+	}
+	if strings.HasPrefix(sub, "role:") {
+		return jump("policies", sub)
+	}
+	return nil
 }
 
 // ruleText is a rule as a line of policy.csv.

@@ -55,8 +55,8 @@ func TestPoliciesRemoveAsks(t *testing.T) {
 	if got, want := f.seen(), []string{"DELETE /api/admin/policies/5"}; !slices.Equal(got, want) {
 		t.Errorf("requests = %q, want %q", got, want)
 	}
-	if len(m.policies.rules) != 4 {
-		t.Errorf("%d rules after the reload, want 4", len(m.policies.rules))
+	if len(m.policies.rules.items) != 4 {
+		t.Errorf("%d rules after the reload, want 4", len(m.policies.rules.items))
 	}
 }
 
@@ -106,8 +106,9 @@ func TestPoliciesImportMissingFile(t *testing.T) {
 	press(t, m, "3", "i")
 	typeText(t, m, "/no/such/file.csv")
 	press(t, m, "enter", "enter")
-	if m.noticeOK || !strings.Contains(m.notice, "no such file") {
-		t.Errorf("notice = %q (ok %v), want the file error", m.notice, m.noticeOK)
+	// The form stays open with what was typed and says why.
+	if m.form == nil || !strings.Contains(m.form.err, "no such file") || m.form.values()[0] != "/no/such/file.csv" {
+		t.Fatalf("form = %+v, want it open with the file error", m.form)
 	}
 	if len(f.seen()) != 0 {
 		t.Errorf("sent %q", f.seen())

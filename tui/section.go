@@ -1,12 +1,12 @@
 package tui
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/cursor"
@@ -40,6 +40,12 @@ type section interface {
 	// typing reports whether an input has the keyboard, so that the root
 	// leaves letters like q and the digits to it.
 	typing() bool
+	// markStale says something changed elsewhere; isStale reports it, and
+	// the root reloads a stale section when it is shown.
+	markStale()
+	isStale() bool
+	// busy reports a request of the section in flight, for the spinner.
+	busy() bool
 }
 
 // Messages the sections send to the root model.
@@ -80,6 +86,11 @@ func report(text string, err error) tea.Cmd {
 // ask is a command that asks for a confirmation naming exactly what changes.
 func ask(prompt string, yes tea.Cmd) tea.Cmd {
 	return func() tea.Msg { return askMsg{prompt: prompt, yes: yes} }
+}
+
+// copyText is a command that copies text to the clipboard and says done.
+func copyText(text, done string) tea.Cmd {
+	return func() tea.Msg { return copyMsg{text: text, done: done} }
 }
 
 // openForm is a command that shows f as a dialog.
@@ -130,27 +141,6 @@ func isForbidden(err error) bool {
 	return errors.As(err, &e) && e.Status == http.StatusForbidden
 }
 
-// maxPages bounds how many pages of 100 a list loads.
-const maxPages = 20
-
-// listAll fetches every page of a list with list, at most maxPages of 100.
-func listAll[T any](ctx context.Context, list func(context.Context, api.ListOptions) (api.List[T], error)) ([]T, error) {
-	var all []T
-	opts := api.ListOptions{Limit: 100}
-	for range maxPages {
-		page, err := list(ctx, opts)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, page.Items...)
-		if page.NextCursor == "" {
-			break
-		}
-		opts.Cursor = page.NextCursor
-	}
-	return all, nil
-}
-
 // newInput is a text input in the console's style: no blinking cursor (a
 // blink is a timer, and a static cursor keeps screen captures stable).
 func newInput(placeholder string) textinput.Model {
@@ -165,6 +155,9 @@ func newInput(placeholder string) textinput.Model {
 // listPane is the filterable table that is the body of most sections. The
 // section keeps the items and turns the filter into rows; the pane owns the
 // table, the filter input and the states around them (loading, failed).
+// The cursor row carries a marker in its own column, so that it shows
+// without colour (NO_COLOR) too, and stays on the same item (by key) when
+// the rows change under it.
 type listPane struct {
 	table     table.Model
 	filter    textinput.Model
@@ -175,13 +168,21 @@ type listPane struct {
 	height    int
 	columns   func(width int) []table.Column
 	empty     string
+	rows      []table.Row // without the marker
+	marked    []table.Row // rows with the marker column, as the table has them
+	markedAt  int         // the row that holds the marker, -1 for none
+	keys      []string    // the item key of each row
+	sortCol   int         // 0: the server's order; n: by column n, -n: reversed
 }
 
 // filterKeys are the keys of the filter input, for the short help.
 var filterKeys = []key.Binding{
-	key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),
+	key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "search the server")),
 	key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
 }
+
+// cursorMarker marks the cursor row.
+const cursorMarker = ">"
 
 func newListPane(columns func(width int) []table.Column, empty string) listPane {
 	t := table.New(table.WithFocused(true), table.WithKeyMap(tableKeys()), table.WithStyles(tableStyles()))
@@ -197,27 +198,77 @@ func newListPane(columns func(width int) []table.Column, empty string) listPane 
 func (p *listPane) setSize(width, height int) {
 	p.width, p.height = width, height
 	// Columns first: the table renders its rows with the columns it has.
-	p.table.SetColumns(p.columns(width))
+	cols := append([]table.Column{{Title: "", Width: 1}}, p.columns(max(width-3, 10))...)
+	p.table.SetColumns(cols)
 	p.table.SetWidth(width)
 	p.table.SetHeight(max(height-1, 2))
 	p.filter.Width = max(width-12, 10)
+	p.mark()
 }
 
-// setRows replaces the rows, keeping the cursor where it can.
-func (p *listPane) setRows(rows []table.Row) {
+// setRows replaces the rows (keys: each row's item key), keeping the cursor
+// on the item it was on, else where it was.
+func (p *listPane) setRows(rows []table.Row, keys []string) {
 	p.loaded = true
 	p.problem = ""
 	cur := p.table.Cursor()
+	// Text people chose is shown with anything that would act on the
+	// terminal escaped.
 	for _, row := range rows {
 		for i, cell := range row {
 			row[i] = printable(cell)
 		}
 	}
-	p.table.SetRows(rows)
+	if cur >= 0 && cur < len(p.keys) {
+		want := p.keys[cur]
+		for i, k := range keys {
+			if k == want {
+				cur = i
+				break
+			}
+		}
+	}
+	p.rows, p.keys = rows, keys
+	p.marked = make([]table.Row, len(rows))
+	for i, r := range rows {
+		p.marked[i] = append(table.Row{" "}, r...)
+	}
+	p.markedAt = -1
 	if cur >= len(rows) {
 		cur = len(rows) - 1
 	}
-	p.table.SetCursor(max(cur, 0))
+	p.markAt(max(cur, 0))
+}
+
+// mark redraws the rows with the marker on the cursor row.
+func (p *listPane) mark() { p.markAt(p.table.Cursor()) }
+
+// markAt puts the cursor on row cur and moves the marker there: two cells
+// change, however long the list.
+func (p *listPane) markAt(cur int) {
+	if len(p.marked) != len(p.rows) {
+		p.setRows(p.rows, p.keys)
+		return
+	}
+	if p.markedAt >= 0 && p.markedAt < len(p.marked) {
+		p.marked[p.markedAt][0] = " "
+	}
+	p.markedAt = -1
+	if cur >= 0 && cur < len(p.marked) {
+		p.marked[cur][0] = cursorMarker
+		p.markedAt = cur
+	}
+	p.table.SetRows(p.marked)
+	p.table.SetCursor(cur)
+}
+
+// cursorKey is the key of the item on the cursor row, "" when none.
+func (p *listPane) cursorKey() string {
+	i := p.table.Cursor()
+	if i < 0 || i >= len(p.keys) {
+		return ""
+	}
+	return p.keys[i]
 }
 
 // loadFailed shows why the list could not be loaded in its place; other
@@ -252,34 +303,40 @@ func (p *listPane) startFilter() tea.Cmd {
 }
 
 // updateFilter handles a key while filtering. changed reports that the
-// query changed, so the section re-filters.
-func (p *listPane) updateFilter(msg tea.KeyMsg) (changed bool, cmd tea.Cmd) {
+// query changed, so the section re-filters; search that the person asked
+// the server to search (enter) or to drop the search (esc).
+func (p *listPane) updateFilter(msg tea.KeyMsg) (changed, search bool, cmd tea.Cmd) {
 	before := p.filter.Value()
 	switch msg.String() {
 	case "enter":
 		p.filtering = false
 		p.filter.Blur()
-		return false, nil
+		return false, true, nil
 	case "esc":
 		p.filtering = false
 		p.filter.Blur()
 		p.filter.SetValue("")
-		return before != "", nil
+		return before != "", true, nil
 	}
 	p.filter, cmd = p.filter.Update(msg)
-	return p.filter.Value() != before, cmd
+	return p.filter.Value() != before, false, cmd
 }
 
 // handleFilterKey takes the keys every list shares around its filter: all
 // keys while the filter input has the keyboard, the filter key to give it
-// the keyboard, and the clear key when there is a kept filter to drop. It
-// calls refilter when the query changed, and reports whether it took msg;
-// a key it did not take is the section's.
-func (p *listPane) handleFilterKey(msg tea.KeyMsg, keys listKeys, refilter func()) (tea.Cmd, bool) {
+// the keyboard, the clear key when there is a kept filter to drop, and the
+// sort keys. It calls refilter when the rows must be redrawn (the loaded
+// items narrowed as one types) and search when the server must be asked
+// (enter, or the filter dropped), and reports whether it took msg; a key
+// it did not take is the section's.
+func (p *listPane) handleFilterKey(msg tea.KeyMsg, keys listKeys, refilter func(), search func() tea.Cmd) (tea.Cmd, bool) {
 	if p.filtering {
-		changed, cmd := p.updateFilter(msg)
+		changed, ask, cmd := p.updateFilter(msg)
 		if changed {
 			refilter()
+		}
+		if ask && search != nil {
+			return tea.Batch(cmd, search()), true
 		}
 		return cmd, true
 	}
@@ -288,25 +345,105 @@ func (p *listPane) handleFilterKey(msg tea.KeyMsg, keys listKeys, refilter func(
 		return p.startFilter(), true
 	case key.Matches(msg, keys.Clear) && p.clearFilter():
 		refilter()
+		if search != nil {
+			return search(), true
+		}
+		return nil, true
+	case key.Matches(msg, keys.Sort, keys.Reverse):
+		p.cycleSort(key.Matches(msg, keys.Reverse))
+		refilter()
 		return nil, true
 	}
 	return nil, false
 }
 
 // showMatching fills the table with a row for each of items that matches
-// the filter, and returns those items in the table's order (for atCursor).
-func showMatching[T any](p *listPane, items []T, matches func(item T, query string) bool, row func(T) table.Row) []T {
+// the filter, sorted by the chosen column, and returns those items in the
+// table's order (for atCursor). key names an item across reloads.
+func showMatching[T any](p *listPane, items []T, matches func(item T, query string) bool, row func(T) table.Row, key func(T) string) []T {
 	q := p.query()
-	var shown []T
-	rows := make([]table.Row, 0, len(items))
+	type shownRow struct {
+		item T
+		row  table.Row
+	}
+	var all []shownRow
 	for _, item := range items {
 		if matches(item, q) {
-			shown = append(shown, item)
-			rows = append(rows, row(item))
+			all = append(all, shownRow{item, row(item)})
 		}
 	}
-	p.setRows(rows)
+	if c := p.sortCol; c != 0 {
+		col := abs(c) - 1
+		sort.SliceStable(all, func(i, j int) bool {
+			a, b := cellOf(all[i].row, col), cellOf(all[j].row, col)
+			if c < 0 {
+				a, b = b, a
+			}
+			return lessCell(a, b)
+		})
+	}
+	shown := make([]T, len(all))
+	rows := make([]table.Row, len(all))
+	keys := make([]string, len(all))
+	for i, r := range all {
+		shown[i], rows[i], keys[i] = r.item, r.row, key(r.item)
+	}
+	p.setRows(rows, keys)
 	return shown
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+func cellOf(r table.Row, i int) string {
+	if i < len(r) {
+		return r[i]
+	}
+	return ""
+}
+
+// lessCell orders cells as numbers when both are, else as text ignoring case.
+func lessCell(a, b string) bool {
+	x, errA := strconv.Atoi(a)
+	y, errB := strconv.Atoi(b)
+	if errA == nil && errB == nil {
+		return x < y
+	}
+	return strings.ToLower(a) < strings.ToLower(b)
+}
+
+// cycleSort sorts by the next column (0 is the server's order); reverse
+// turns the order of the current column round.
+func (p *listPane) cycleSort(reverse bool) {
+	n := len(p.columns(max(p.width-3, 10)))
+	switch {
+	case reverse && p.sortCol != 0:
+		p.sortCol = -p.sortCol
+	case reverse:
+	default:
+		p.sortCol = (abs(p.sortCol) + 1) % (n + 1)
+	}
+}
+
+// sortLabel says how the rows are sorted, for the status line.
+func (p *listPane) sortLabel() string {
+	if p.sortCol == 0 {
+		return ""
+	}
+	cols := p.columns(max(p.width-3, 10))
+	i := abs(p.sortCol) - 1
+	if i >= len(cols) {
+		return ""
+	}
+	dir := "↑"
+	if p.sortCol < 0 {
+		dir = "↓"
+	}
+	return " · sorted by " + cols[i].Title + " " + dir + " (loaded rows)"
 }
 
 // atCursor is the item of shown on the table's cursor row, where shown is
@@ -323,7 +460,11 @@ func atCursor[T any](p *listPane, shown []T) (T, bool) {
 // updateTable moves the table's cursor.
 func (p *listPane) updateTable(msg tea.Msg) tea.Cmd {
 	var cmd tea.Cmd
+	before := p.table.Cursor()
 	p.table, cmd = p.table.Update(msg)
+	if p.table.Cursor() != before {
+		p.mark()
+	}
 	return cmd
 }
 
@@ -336,6 +477,9 @@ func (p *listPane) view(status string) string {
 		if !p.filtering {
 			line = styleLabel.Render("filter: ") + p.filter.Value() + "  " + status + styleMuted.Render("  (/ change, esc clear)")
 		}
+	}
+	if p.sortCol != 0 && !p.filtering {
+		line += styleMuted.Render(p.sortLabel())
 	}
 	var body string
 	switch {

@@ -25,8 +25,8 @@ type signIn struct {
 type (
 	// signedInMsg says who is signed in, or why nobody is.
 	signedInMsg struct {
-		user api.User
-		err  error
+		me  api.Me
+		err error
 	}
 )
 
@@ -62,8 +62,17 @@ func (s *signIn) submit(v []string) (tea.Cmd, error) {
 	s.busy = true
 	client := s.client
 	return func() tea.Msg {
-		resp, err := client.Login(context.Background(), in)
-		return signedInMsg{user: resp.User, err: err}
+		ctx := context.Background()
+		// A token of a session that ended would be refused before the
+		// login is even read.
+		client.Token = ""
+		if _, err := client.Login(ctx, in); err != nil {
+			return signedInMsg{err: err}
+		}
+		// The login's answer says who; GET /api/auth/me also says what
+		// they may do.
+		me, err := client.Me(ctx)
+		return signedInMsg{me: me, err: err}
 	}, nil
 }
 

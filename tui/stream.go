@@ -26,7 +26,20 @@ const (
 type streamState struct {
 	phase   streamPhase
 	retryIn time.Duration
+	retryAt time.Time // when the next attempt is due, set as the state arrives
 	err     error
+}
+
+// streamTickMsg redraws the reconnection countdown.
+type streamTickMsg struct{}
+
+// at is String with the countdown as of now: "reconnecting in 3s".
+func (s streamState) at(now time.Time) string {
+	if s.phase == streamRetrying && !s.retryAt.IsZero() {
+		left := max(s.retryAt.Sub(now).Round(time.Second), 0)
+		return "reconnecting in " + left.String()
+	}
+	return s.String()
 }
 
 // String is the state in a few words: "stream live", "reconnecting in 4s".

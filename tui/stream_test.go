@@ -90,3 +90,20 @@ func TestFailuresSectionRearmsStream(t *testing.T) {
 		t.Errorf("state %v, %d items; want denied and 1 item", s.state, len(s.items))
 	}
 }
+
+// "reconnecting in 16s" counts down as the clock moves.
+func TestReconnectCountdown(t *testing.T) {
+	t.Parallel()
+	now := fakeTime
+	c := clock{nowFunc: func() time.Time { return now }, loc: time.UTC}
+	s := newFailuresSection(api.NewClient("http://gatehouse.test", "t"), c, false)
+	s.update(streamMsg{state: &streamState{phase: streamRetrying, retryIn: 16 * time.Second}})
+	if got := s.state.at(c.now()); got != "reconnecting in 16s" {
+		t.Fatalf("at first: %q", got)
+	}
+	now = now.Add(5 * time.Second)
+	s.update(streamTickMsg{})
+	if got := s.state.at(c.now()); got != "reconnecting in 11s" {
+		t.Errorf("5s later: %q, want reconnecting in 11s", got)
+	}
+}

@@ -10,13 +10,20 @@ package tui
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/aymanbagabas/go-osc52/v2"
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
@@ -34,6 +41,9 @@ type Options struct {
 	Now func() time.Time
 	// Location is the time zone times are shown in; nil means time.Local.
 	Location *time.Location
+	// Clipboard receives the OSC 52 sequence that copies a text to the
+	// terminal's clipboard; nil means standard output.
+	Clipboard io.Writer
 }
 
 // clock tells the time, formats times the same way everywhere and sets
@@ -67,8 +77,15 @@ type Model struct {
 	height int
 
 	signIn *signIn // while nobody is signed in
-	me     api.User
-	admin  bool // may use the admin sections; false shows only the logs
+	acc    *access // who is signed in and what they may do
+	// resume says the sign-in form is back after the session ended: the
+	// sections keep their place and reload once signed in again.
+	resume bool
+	// clipboard receives OSC 52 copies.
+	clipboard io.Writer
+	spin      spinner.Model
+	spinning  bool
+	pending   bool // a change sent from a form is waiting for its answer
 
 	users    *usersSection
 	groups   *groupsSection
@@ -91,11 +108,16 @@ type Model struct {
 }
 
 type (
-	// accessMsg answers whether a user without the admin role may use the
-	// admin API anyway (a role given through a group, say).
-	accessMsg struct{ admin bool }
 	// clearNoticeMsg clears the footer line it was set with.
 	clearNoticeMsg struct{ id int }
+	// copyMsg asks the root to copy text to the clipboard and say done.
+	copyMsg struct{ text, done string }
+)
+
+// Minimum window: below it the console says so instead of a broken layout.
+const (
+	minWidth  = 60
+	minHeight = 20
 )
 
 // New returns the console for the server client talks to. With a token in
@@ -108,25 +130,33 @@ func New(client *api.Client, opts Options) *Model {
 	if c.loc == nil {
 		c.loc = time.Local
 	}
-	return newModel(client, c, true, opts.Email)
+	m := newModel(client, c, true, opts.Email)
+	if opts.Clipboard != nil {
+		m.clipboard = opts.Clipboard
+	}
+	return m
 }
 
 // newModel builds the console; follow says whether the auth-failure section
 // follows the live stream (tests drive the stream separately).
 func newModel(client *api.Client, c clock, follow bool, email string) *Model {
+	acc := &access{}
 	m := &Model{
-		client:   client,
-		clock:    c,
-		width:    80,
-		height:   24,
-		users:    newUsersSection(client),
-		groups:   newGroupsSection(client),
-		policies: newPoliciesSection(client),
-		failures: newFailuresSection(client, c, follow),
-		audit:    newAuditSection(client, c),
-		help:     help.New(),
-		keys:     newGlobalKeys(),
+		client:    client,
+		clock:     c,
+		acc:       acc,
+		width:     80,
+		height:    24,
+		clipboard: os.Stdout,
+		users:     newUsersSection(client, acc, c),
+		policies:  newPoliciesSection(client, acc),
+		failures:  newFailuresSection(client, c, follow),
+		audit:     newAuditSection(client, c),
+		help:      help.New(),
+		keys:      newGlobalKeys(),
+		spin:      spinner.New(spinner.WithSpinner(spinner.Line)),
 	}
+	m.groups = newGroupsSection(client, acc, m.knownUser)
 	if client.Token == "" {
 		m.signIn = newSignIn(client, email, "")
 	}
@@ -144,18 +174,20 @@ func (m *Model) Init() tea.Cmd {
 func (m *Model) whoAmI() tea.Cmd {
 	client := m.client
 	return func() tea.Msg {
-		u, err := client.Me(context.Background())
-		return signedInMsg{user: u, err: err}
+		me, err := client.Me(context.Background())
+		return signedInMsg{me: me, err: err}
 	}
 }
 
-// probeAdmin asks the admin API itself whether the user may use it.
-func (m *Model) probeAdmin() tea.Cmd {
-	client := m.client
-	return func() tea.Msg {
-		_, err := client.ListUsers(context.Background(), api.ListOptions{Limit: 1})
-		return accessMsg{admin: err == nil}
+// knownUser is a user the users section has loaded, to name group members
+// without asking the server.
+func (m *Model) knownUser(id string) (api.User, bool) {
+	for _, u := range m.users.users.items {
+		if u.ID == id {
+			return u, true
+		}
 	}
+	return api.User{}, false
 }
 
 // Update handles a message: keys go to the open dialog, else to the root's
@@ -174,15 +206,42 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.handleKey(msg)
 	case signedInMsg:
 		return m, m.signedIn(msg)
-	case accessMsg:
-		if msg.admin && !m.admin {
-			m.admin = true
-			m.setSections()
-			return m, tea.Batch(m.users.load(), m.groups.load(), m.policies.load())
-		}
-		return m, nil
 	case noticeMsg:
+		if isStatus(msg.err, http.StatusUnauthorized) && m.signIn == nil && m.acc.me.ID != "" {
+			return m, m.sessionEnded(msg.err)
+		}
+		var conflict conflictError
+		if errors.As(msg.err, &conflict) {
+			// The form was made from what changed: it closes, and the
+			// footer says what changed.
+			m.form, m.pending = nil, false
+		}
+		if m.form != nil && m.pending {
+			// The answer to the form's change: on success the form closes;
+			// on a refusal it stays, with what was typed and the field marked.
+			m.pending = false
+			if msg.err != nil {
+				m.form.failed(msg.err)
+				return m, nil
+			}
+			m.form = nil
+		}
 		return m, m.setNotice(msg)
+	case copyMsg:
+		return m, m.copy(msg)
+	case jumpMsg:
+		return m, m.jump(msg)
+	case spinner.TickMsg:
+		if !m.spinning {
+			return m, nil
+		}
+		var cmd tea.Cmd
+		m.spin, cmd = m.spin.Update(msg)
+		if !m.busy() {
+			m.spinning = false
+			return m, nil
+		}
+		return m, cmd
 	case clearNoticeMsg:
 		if msg.id == m.noticeID {
 			m.notice = ""
@@ -190,7 +249,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case askMsg:
 		m.question = &confirmation{prompt: printable(msg.prompt), yes: msg.yes, keys: newConfirmKeys()}
+		m.form, m.pending = nil, false
 		return m, nil
+	case userChangedMsg:
+		m.markStale(m.users)
+	case groupChangedMsg:
+		m.markStale(m.groups)
+	case policyChangedMsg:
+		m.markStale(m.policies)
 	case openFormMsg:
 		m.form = msg.form
 		m.form.setWidth(m.dialogWidth())
@@ -200,7 +266,95 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	for _, s := range m.allSections() {
 		cmds = append(cmds, s.update(msg))
 	}
+	cmds = append(cmds, m.startSpinner())
 	return m, tea.Batch(cmds...)
+}
+
+// markStale marks every section but the one that made a change stale: the
+// shown one reloads now, the others when next shown. The changing section
+// reads again only the object it changed.
+func (m *Model) markStale(origin section) {
+	for _, s := range m.allSections() {
+		if s != origin {
+			s.markStale()
+		}
+	}
+}
+
+// busy reports whether a request is in flight: a load or a change.
+func (m *Model) busy() bool {
+	if m.pending {
+		return true
+	}
+	for _, s := range m.visible {
+		if s.busy() {
+			return true
+		}
+	}
+	return false
+}
+
+// startSpinner starts the spinner's ticks when a request went out.
+func (m *Model) startSpinner() tea.Cmd {
+	if m.spinning || !m.busy() || !m.clock.timers {
+		return nil
+	}
+	m.spinning = true
+	return m.spin.Tick
+}
+
+// sessionEnded brings back the sign-in form after a 401: the session ended
+// (signed out elsewhere, expired, password changed). The sections keep
+// their filter, cursor and place, and reload once signed in again.
+func (m *Model) sessionEnded(err error) tea.Cmd {
+	m.resume = true
+	m.form, m.question, m.pending = nil, nil, false
+	m.signIn = newSignIn(m.client, m.acc.me.Email, "Your session ended ("+describeError(err)+"). Sign in again to go on where you were.")
+	m.resize()
+	return nil
+}
+
+// copy writes text to the terminal's clipboard with OSC 52, which works
+// over SSH and inside tmux (with set-clipboard on).
+func (m *Model) copy(msg copyMsg) tea.Cmd {
+	if _, err := io.WriteString(m.clipboard, osc52.New(msg.text).String()); err != nil {
+		return fail(err)
+	}
+	return notify(msg.done)
+}
+
+// jump shows the section named to, filtered by query.
+func (m *Model) jump(msg jumpMsg) tea.Cmd {
+	type jumper interface{ jump(string) tea.Cmd }
+	var target section
+	switch msg.to {
+	case "users":
+		target = m.users
+	case "groups":
+		target = m.groups
+	case "policies":
+		target = m.policies
+	case "audit":
+		target = m.audit
+	case "failures":
+		target = m.failures
+	}
+	i := slices.Index(m.visible, target)
+	j, ok := target.(jumper)
+	if i < 0 || !ok {
+		return fail(errors.New("that section is not available to this session"))
+	}
+	m.active = i
+	return j.jump(msg.query)
+}
+
+// show makes section i the shown one, reloading it when it is stale.
+func (m *Model) show(i int) tea.Cmd {
+	m.active = i
+	if s := m.visible[i]; s.isStale() {
+		return s.load()
+	}
+	return nil
 }
 
 func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
@@ -214,9 +368,18 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 		}
 		return cmd
 	case m.form != nil:
+		if m.pending {
+			return nil // the change is on its way; its answer closes or keeps the form
+		}
 		state, cmd := m.form.update(msg)
-		if state != formOpen {
+		switch {
+		case state == formCancelled:
 			m.form = nil
+		case state == formSubmitted && cmd == nil:
+			m.form = nil
+		case state == formSubmitted:
+			m.pending = true
+			return tea.Batch(cmd, m.startSpinner())
 		}
 		return cmd
 	case m.showHelp:
@@ -242,19 +405,17 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 			m.showHelp = true
 			return nil
 		case key.Matches(msg, m.keys.Next):
-			m.active = (m.active + 1) % len(m.visible)
-			return nil
+			return m.show((m.active + 1) % len(m.visible))
 		case key.Matches(msg, m.keys.Prev):
-			m.active = (m.active - 1 + len(m.visible)) % len(m.visible)
-			return nil
+			return m.show((m.active - 1 + len(m.visible)) % len(m.visible))
 		case key.Matches(msg, m.keys.Jump):
 			if n, err := strconv.Atoi(msg.String()); err == nil && n <= len(m.visible) {
-				m.active = n - 1
+				return m.show(n - 1)
 			}
 			return nil
 		}
 	}
-	return current.update(msg)
+	return tea.Batch(current.update(msg), m.startSpinner())
 }
 
 // signedIn shows the sections the user may use and starts loading them.
@@ -273,28 +434,47 @@ func (m *Model) signedIn(msg signedInMsg) tea.Cmd {
 		return nil
 	}
 	m.signIn = nil
-	m.me = msg.user
-	m.admin = slices.Contains(msg.user.Roles, "admin")
+	m.acc.set(msg.me)
 	m.setSections()
-	cmds := []tea.Cmd{m.failures.load(), m.audit.load()}
-	if m.admin {
-		cmds = append(cmds, m.users.load(), m.groups.load(), m.policies.load())
-	} else {
-		cmds = append(cmds, m.probeAdmin())
+	if m.resume {
+		// Signed in again: every section goes on where it was; the shown
+		// one reloads now (same filter, the cursor stays on its item).
+		m.resume = false
+		for _, s := range m.allSections() {
+			s.markStale()
+		}
+		var cmds []tea.Cmd
+		if len(m.visible) > 0 {
+			cmds = append(cmds, m.show(m.active))
+		}
+		if m.failures.state.phase == streamDenied || m.failures.state.phase == streamOff {
+			m.failures.stream = nil
+			cmds = append(cmds, m.failures.load())
+		}
+		return tea.Batch(cmds...)
+	}
+	// Each section loads its first page now: one request each.
+	var cmds []tea.Cmd
+	for _, s := range m.visible {
+		cmds = append(cmds, s.load())
 	}
 	return tea.Batch(cmds...)
 }
 
-// setSections shows the sections the user may use: an admin all five, any
-// other user only the two logs (whose answers say whether they may read them).
+// setSections shows the sections the server says the user may read.
 func (m *Model) setSections() {
 	var shown section
 	if len(m.visible) > 0 {
 		shown = m.visible[m.active]
 	}
-	m.visible = []section{m.failures, m.audit}
-	if m.admin {
-		m.visible = m.allSections()
+	m.visible = nil
+	for _, s := range []struct {
+		s     section
+		route string
+	}{{m.users, routeUsers}, {m.groups, routeGroups}, {m.policies, routePolicies}, {m.failures, routeFailures}, {m.audit, routeAudit}} {
+		if m.acc.can(s.route) {
+			m.visible = append(m.visible, s.s)
+		}
 	}
 	m.active = max(slices.Index(m.visible, shown), 0)
 	m.resize()
@@ -311,11 +491,13 @@ func (m *Model) quit() tea.Cmd {
 
 func (m *Model) setNotice(n noticeMsg) tea.Cmd {
 	m.noticeID++
+	text, ok := n.text, true
 	if n.err != nil {
-		m.notice, m.noticeOK = printable(describeError(n.err)), false
-	} else {
-		m.notice, m.noticeOK = printable(n.text), true
+		text, ok = describeError(n.err), false
 	}
+	// The footer is one line: a message of several must not push the
+	// header off the screen.
+	m.notice, m.noticeOK = printable(strings.Join(strings.Fields(text), " ")), ok
 	return m.clock.after(noticeTTL, clearNoticeMsg{id: m.noticeID})
 }
 
@@ -342,8 +524,16 @@ func (m *Model) resize() {
 
 // View renders the whole screen.
 func (m *Model) View() string {
+	if m.width < minWidth || m.height < minHeight {
+		text := fmt.Sprintf("The window is %dx%d; the console needs at least %dx%d. Make it larger.", m.width, m.height, minWidth, minHeight)
+		return lipgloss.Place(m.width, m.height, lipgloss.Center, lipgloss.Center, lipgloss.NewStyle().Width(max(m.width-2, 1)).Render(text))
+	}
 	if m.signIn != nil {
 		return m.signIn.view()
+	}
+	if m.acc.me.ID != "" && len(m.visible) == 0 {
+		text := "Signed in as " + m.acc.me.Email + ", who may use none of the admin API: nothing to show. q quits."
+		return lipgloss.Place(m.width, m.height, lipgloss.Center, lipgloss.Center, lipgloss.NewStyle().Width(m.width-4).Render(text))
 	}
 	if len(m.visible) == 0 {
 		text := styleMuted.Render("Checking the token with " + m.client.BaseURL + "…")
@@ -371,21 +561,21 @@ func (m *Model) bodyView() string {
 // headerView is the server, who is signed in and the stream's state, which
 // keeps its place on the right when the line is too long for the terminal.
 func (m *Model) headerView() string {
-	who := m.me.Email
+	who := m.acc.me.Email
 	if who == "" {
-		who = "user " + m.me.ID
+		who = "user " + m.acc.me.ID
 	}
-	role := "admin"
-	if !m.admin {
-		role = "read-only"
-	}
+	role := m.acc.role()
 	server := strings.TrimPrefix(strings.TrimPrefix(m.client.BaseURL, "http://"), "https://")
 	sep := styleMuted.Render(" │ ")
 	left := styleBrand.Render("gatehouse") + sep + server + sep + who + styleMuted.Render(" ("+role+")")
 	stream := m.failures.state
-	right := styleGood.Render("● " + stream.String())
+	right := styleGood.Render("● " + stream.at(m.clock.now()))
 	if stream.phase != streamLive {
-		right = styleWarn.Render("● " + stream.String())
+		right = styleWarn.Render("● " + stream.at(m.clock.now()))
+	}
+	if m.busy() {
+		right = m.spin.View() + " " + right
 	}
 	left = truncate(left, m.width-lipgloss.Width(right)-1)
 	gap := max(m.width-lipgloss.Width(left)-lipgloss.Width(right), 1)
@@ -395,11 +585,14 @@ func (m *Model) headerView() string {
 func (m *Model) tabsView() string {
 	tabs := make([]string, 0, len(m.visible))
 	for i, s := range m.visible {
-		style := styleTab
+		// The active tab is bracketed as well as styled, so that it shows
+		// without colour (NO_COLOR) too.
+		label := strconv.Itoa(i+1) + " " + s.title()
 		if i == m.active {
-			style = styleActiveTab
+			tabs = append(tabs, "["+styleActiveTab.Render(label)+"]")
+		} else {
+			tabs = append(tabs, " "+styleTab.Render(label)+" ")
 		}
-		tabs = append(tabs, style.Render(strconv.Itoa(i+1)+" "+s.title()))
 	}
 	return truncate(lipgloss.JoinHorizontal(lipgloss.Top, tabs...), m.width)
 }

@@ -12,16 +12,19 @@ import (
 
 // Error codes of the error contract. Every error answer carries exactly one.
 const (
-	CodeInvalidJSON          = "invalid_json"
-	CodeInvalidInput         = "invalid_input"
-	CodeUnauthorized         = "unauthorized"
-	CodeInvalidCredentials   = "invalid_credentials"
-	CodeMFARequired          = "mfa_required"
-	CodeForbidden            = "forbidden"
-	CodeCSRFFailed           = "csrf_failed"
-	CodeNotFound             = "not_found"
-	CodeMethodNotAllowed     = "method_not_allowed"
-	CodeConflict             = "conflict"
+	CodeInvalidJSON        = "invalid_json"
+	CodeInvalidInput       = "invalid_input"
+	CodeUnauthorized       = "unauthorized"
+	CodeInvalidCredentials = "invalid_credentials"
+	CodeMFARequired        = "mfa_required"
+	CodeForbidden          = "forbidden"
+	CodeCSRFFailed         = "csrf_failed"
+	CodeNotFound           = "not_found"
+	CodeMethodNotAllowed   = "method_not_allowed"
+	CodeConflict           = "conflict"
+	// CodePreconditionFailed answers a change sent with If-Match when the
+	// object changed since the version it names (412).
+	CodePreconditionFailed   = "precondition_failed"
 	CodePayloadTooLarge      = "payload_too_large"
 	CodeUnsupportedMediaType = "unsupported_media_type"
 	CodeRateLimited          = "rate_limited"
@@ -48,9 +51,12 @@ func (e *Error) Error() string {
 }
 
 // List is a page of a list answer. NextCursor is empty on the last page.
+// Total is how many items the whole list holds, filters applied, when the
+// server can tell without reading them all; absent otherwise.
 type List[T any] struct {
 	Items      []T    `json:"items"`
 	NextCursor string `json:"next_cursor"`
+	Total      *int   `json:"total,omitempty"`
 }
 
 // Health is the answer of GET /api/health.
@@ -68,14 +74,20 @@ type User struct {
 	Disabled   bool      `json:"disabled"`
 	MFAEnabled bool      `json:"mfa_enabled"`
 	CreatedAt  time.Time `json:"created_at"`
+	// ETag is the version of this view in the admin API (the ETag header of
+	// GET /api/admin/users/:id), for If-Match; empty elsewhere.
+	ETag string `json:"etag,omitempty"`
 }
 
-// Me is the answer of GET /api/auth/me: the caller, and for a session
-// that came with the session cookie its CSRF token (the one the
-// gatehouse_csrf cookie holds), to send as X-CSRF-Token.
+// Me is the answer of GET /api/auth/me: the caller; for a session that
+// came with the session cookie its CSRF token (the one the gatehouse_csrf
+// cookie holds), to send as X-CSRF-Token; and the admin routes the policy
+// lets this caller use ("GET /api/admin/users"), as decided for this
+// session or token (a read-only token lists only reads).
 type Me struct {
 	User
-	CSRFToken string `json:"csrf_token,omitempty"`
+	CSRFToken string   `json:"csrf_token,omitempty"`
+	May       []string `json:"may"`
 }
 
 // RegisterRequest is the body of POST /api/auth/register.
@@ -156,6 +168,19 @@ type Token struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
+// UserSession is one live login session ("session") or personal API token
+// ("token") of a user, as GET /api/admin/users/:id/sessions lists them:
+// never the secret.
+type UserSession struct {
+	ID        string     `json:"id"`
+	Kind      string     `json:"kind"`
+	Name      string     `json:"name,omitempty"`
+	ReadOnly  bool       `json:"read_only"`
+	MFA       bool       `json:"mfa"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
 // CreateTokenRequest is the body of POST /api/auth/tokens. ExpiresIn is a
 // Go duration ("720h"); empty means the token does not expire.
 type CreateTokenRequest struct {
@@ -217,6 +242,8 @@ type Group struct {
 	Roles       []string  `json:"roles"`
 	Members     []string  `json:"members"`
 	CreatedAt   time.Time `json:"created_at"`
+	// ETag is the version of this view, for If-Match (see User.ETag).
+	ETag string `json:"etag,omitempty"`
 }
 
 // CreateGroupRequest is the body of POST /api/admin/groups.

@@ -60,6 +60,12 @@ func (o ListOptions) query() url.Values {
 // do sends one request and decodes a JSON answer into out (when not nil).
 // Any error answer comes back as *Error.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	return c.doIfMatch(ctx, method, path, query, "", in, out)
+}
+
+// doIfMatch is do with an If-Match header when etag is not empty: the
+// server answers 412 precondition_failed when the object changed since.
+func (c *Client) doIfMatch(ctx context.Context, method, path string, query url.Values, etag string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -80,6 +86,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	if etag != "" {
+		req.Header.Set("If-Match", etag)
+	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
@@ -151,9 +160,9 @@ func (c *Client) Logout(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/api/auth/logout", nil, nil, nil)
 }
 
-// Me returns the signed-in user.
-func (c *Client) Me(ctx context.Context) (User, error) {
-	var u User
+// Me returns the signed-in user and the admin routes they may use.
+func (c *Client) Me(ctx context.Context) (Me, error) {
+	var u Me
 	err := c.do(ctx, http.MethodGet, "/api/auth/me", nil, nil, &u)
 	return u, err
 }
@@ -186,9 +195,39 @@ func (c *Client) UpdateUser(ctx context.Context, id string, in UpdateUserRequest
 	return u, err
 }
 
+// UpdateUserIfMatch changes a user only if it is still at version etag
+// (User.ETag); otherwise the answer is 412 precondition_failed.
+func (c *Client) UpdateUserIfMatch(ctx context.Context, id, etag string, in UpdateUserRequest) (User, error) {
+	var u User
+	err := c.doIfMatch(ctx, http.MethodPatch, "/api/admin/users/"+url.PathEscape(id), nil, etag, in, &u)
+	return u, err
+}
+
+// AddUserRole gives a user one role, if the user is still at version etag
+// (empty: whatever the version); it returns the user afterwards.
+func (c *Client) AddUserRole(ctx context.Context, id, role, etag string) (User, error) {
+	var u User
+	err := c.doIfMatch(ctx, http.MethodPut, "/api/admin/users/"+url.PathEscape(id)+"/roles/"+url.PathEscape(role), nil, etag, nil, &u)
+	return u, err
+}
+
+// RemoveUserRole takes one role from a user, like AddUserRole.
+func (c *Client) RemoveUserRole(ctx context.Context, id, role, etag string) (User, error) {
+	var u User
+	err := c.doIfMatch(ctx, http.MethodDelete, "/api/admin/users/"+url.PathEscape(id)+"/roles/"+url.PathEscape(role), nil, etag, nil, &u)
+	return u, err
+}
+
 // DeleteUser deletes a user.
 func (c *Client) DeleteUser(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/api/admin/users/"+url.PathEscape(id), nil, nil, nil)
+}
+
+// UserSessions lists a user's live sessions and tokens.
+func (c *Client) UserSessions(ctx context.Context, id string) ([]UserSession, error) {
+	var out []UserSession
+	err := c.do(ctx, http.MethodGet, "/api/admin/users/"+url.PathEscape(id)+"/sessions", nil, nil, &out)
+	return out, err
 }
 
 // EndSessions ends all sessions of a user.
@@ -229,6 +268,13 @@ func (c *Client) UpdateGroup(ctx context.Context, name string, in UpdateGroupReq
 	return g, err
 }
 
+// UpdateGroupIfMatch changes a group only if it is still at version etag.
+func (c *Client) UpdateGroupIfMatch(ctx context.Context, name, etag string, in UpdateGroupRequest) (Group, error) {
+	var g Group
+	err := c.doIfMatch(ctx, http.MethodPatch, "/api/admin/groups/"+url.PathEscape(name), nil, etag, in, &g)
+	return g, err
+}
+
 // DeleteGroup deletes a group and its rules.
 func (c *Client) DeleteGroup(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, "/api/admin/groups/"+url.PathEscape(name), nil, nil, nil)
@@ -236,12 +282,23 @@ func (c *Client) DeleteGroup(ctx context.Context, name string) error {
 
 // AddMember puts a user in a group.
 func (c *Client) AddMember(ctx context.Context, group, userID string) error {
-	return c.do(ctx, http.MethodPut, "/api/admin/groups/"+url.PathEscape(group)+"/members/"+url.PathEscape(userID), nil, nil, nil)
+	return c.AddMemberIfMatch(ctx, group, userID, "")
 }
 
 // RemoveMember takes a user out of a group.
 func (c *Client) RemoveMember(ctx context.Context, group, userID string) error {
-	return c.do(ctx, http.MethodDelete, "/api/admin/groups/"+url.PathEscape(group)+"/members/"+url.PathEscape(userID), nil, nil, nil)
+	return c.RemoveMemberIfMatch(ctx, group, userID, "")
+}
+
+// AddMemberIfMatch puts a user in a group if the group is still at version
+// etag (Group.ETag; empty: whatever the version).
+func (c *Client) AddMemberIfMatch(ctx context.Context, group, userID, etag string) error {
+	return c.doIfMatch(ctx, http.MethodPut, "/api/admin/groups/"+url.PathEscape(group)+"/members/"+url.PathEscape(userID), nil, etag, nil, nil)
+}
+
+// RemoveMemberIfMatch takes a user out of a group, like AddMemberIfMatch.
+func (c *Client) RemoveMemberIfMatch(ctx context.Context, group, userID, etag string) error {
+	return c.doIfMatch(ctx, http.MethodDelete, "/api/admin/groups/"+url.PathEscape(group)+"/members/"+url.PathEscape(userID), nil, etag, nil, nil)
 }
 
 // ListPolicies lists policy rules.

@@ -2,22 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"strings"
 	"time"
 
-	"github.com/gatehouse/gatehouse/app"
-	"github.com/gatehouse/gatehouse/rbac"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse-bench/benchdb"
 	"github.com/gatehouse/gatehouse/rbac/rbactest"
-	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/store/bolt"
 )
 
 // genOptions say what database to build.
@@ -36,7 +27,7 @@ type generated struct {
 }
 
 // email is the address of generated user id; user 1 is the admin.
-func email(id int) string { return fmt.Sprintf("user%d@bench.test", id) }
+func email(id int) string { return benchdb.Email(id) }
 
 func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gatehouse-bench gen", flag.ContinueOnError)
@@ -60,135 +51,11 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
-// generate builds a database of the size asked for, fast: no fsync (store
-// option NoSync, for generators only) and thousands of writes per
-// transaction. The first user is created by the server's own bootstrap, so
-// that the seed policy and the password hash are exactly a server's; the
-// others share that hash, as hashing 100k passwords would take an hour.
+// generate builds a database of the size asked for (see benchdb.Generate).
 func generate(ctx context.Context, o genOptions) (*generated, error) {
-	start := time.Now()
-	if o.users < 2 {
-		return nil, errors.New("gen: need at least 2 users")
-	}
-	if _, err := os.Stat(o.db); err == nil {
-		return nil, fmt.Errorf("gen: %s exists: give a new file", o.db)
-	}
-	model, err := rbac.LoadModel(o.model)
+	g, err := benchdb.Generate(ctx, benchdb.Options{DB: o.db, Model: o.model, Policy: o.policy, Users: o.users, Notes: o.notes})
 	if err != nil {
 		return nil, err
 	}
-	seed, err := readPolicy(o.policy, model)
-	if err != nil {
-		return nil, err
-	}
-	db, err := bolt.Open(o.db, bolt.Options{NoSync: true})
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	authz, err := rbac.New(ctx, db, model)
-	if err != nil {
-		return nil, err
-	}
-	srv, err := app.NewServer(slog.New(slog.DiscardHandler), app.DefaultConfig(), db, authz)
-	if err != nil {
-		return nil, err
-	}
-	var pw [18]byte
-	_, _ = rand.Read(pw[:])
-	password := base64.RawURLEncoding.EncodeToString(pw[:])
-	if _, err := srv.Bootstrap(ctx, seed, email(1), password); err != nil {
-		return nil, fmt.Errorf("gen: bootstrap: %w", err)
-	}
-	var hash string
-	if err := db.View(ctx, func(tx store.Tx) error {
-		u, err := tx.Users().Get(1)
-		hash = u.PasswordHash
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("gen: the bootstrap admin is not user 1: %w", err)
-	}
-
-	size := rbactest.SizeFor(o.users)
-	const batch = 10_000
-	// Users 2..N, so that user:N in the policy is the user with id N.
-	if err := inBatches(ctx, db, 2, o.users, batch, func(tx store.Tx, id int) error {
-		u := store.User{Email: email(id), Name: fmt.Sprintf("User %d", id), PasswordHash: hash}
-		if err := tx.Users().Create(&u); err != nil {
-			return err
-		}
-		if u.ID != uint64(id) {
-			return fmt.Errorf("gen: user %d got id %d: the database was not empty", id, u.ID)
-		}
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	// Notes round by round, so that each user's first note has their id.
-	body := strings.Repeat("Lorem ipsum dolor sit amet. ", 8)
-	for round := range o.notes {
-		if err := inBatches(ctx, db, 1, o.users, batch, func(tx store.Tx, id int) error {
-			return app.Notes.Create(tx, &app.Note{Owned: store.Owned{OwnerID: uint64(id)}, Title: fmt.Sprintf("Note %d of user %d", round+1, id), Body: body})
-		}); err != nil {
-			return nil, err
-		}
-	}
-	if err := inBatches(ctx, db, 0, size.Groups-1, batch, func(tx store.Tx, i int) error {
-		err := tx.Groups().Create(&store.Group{Name: fmt.Sprintf("g%d", i), Description: "generated"})
-		if errors.Is(err, store.ErrConflict) {
-			return nil
-		}
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	rules := rbactest.Policy(seed, size)
-	if err := inBatches(ctx, db, 0, len(rules)-1, 2*batch, func(tx store.Tx, i int) error {
-		// The seed rules and user 1's admin link are there already.
-		_, err := tx.Rules().Add(rules[i].Type, rules[i].Values)
-		if errors.Is(err, store.ErrConflict) {
-			return nil
-		}
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	// The file was written without fsync: sync it once now.
-	if err := db.Bolt().Sync(); err != nil {
-		return nil, err
-	}
-	return &generated{path: o.db, password: password, size: size, rules: len(rules), took: time.Since(start)}, nil
-}
-
-// inBatches calls fn for every i from first to last, committing every
-// batch calls.
-func inBatches(ctx context.Context, db store.Store, first, last, batch int, fn func(tx store.Tx, i int) error) error {
-	for lo := first; lo <= last; lo += batch {
-		hi := min(lo+batch-1, last)
-		err := db.Update(ctx, func(tx store.Tx) error {
-			for i := lo; i <= hi; i++ {
-				if err := fn(tx, i); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("gen: %d..%d: %w", lo, hi, err)
-		}
-	}
-	return nil
-}
-
-func readPolicy(path string, m *rbac.Model) ([]rbac.CSVRule, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	rules, err := rbac.ParseCSV(f, m)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return rules, nil
+	return &generated{path: g.Path, password: g.Password, size: g.Size, rules: g.Rules, took: g.Took}, nil
 }

@@ -49,7 +49,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 			strings.Join(missing, ", "))
 	}
 	pane.waitFor("stream live")
-	pane.waitFor("1 of 1 users")
+	pane.waitFor("1 shown of 1 user")
 
 	// Create a user.
 	pane.keys("n")
@@ -61,18 +61,18 @@ func TestConsoleEndToEnd(t *testing.T) {
 	pane.typeText("a long enough password")
 	pane.keys("Enter", "Enter", "Enter")
 	pane.waitFor("created dora@example.com")
-	pane.waitFor("2 of 2 users")
+	pane.waitFor("2 shown of 2 users")
 
 	// Add them to staff: find them, then edit their groups.
 	pane.keys("/")
 	pane.typeText("dora")
 	pane.keys("Enter")
-	pane.waitFor("1 of 2 users")
+	pane.waitFor(`1 shown of 1 user matching "dora"`) // searched on the server
 	pane.keys("g")
 	pane.waitFor("Groups of dora@example.com")
 	pane.typeText("staff")
 	pane.keys("Enter")
-	pane.waitFor("groups of dora@example.com: staff")
+	pane.waitFor("groups of dora@example.com: +staff")
 	if row := pane.lineWith("dora@example.com"); !strings.Contains(row, "staff") {
 		t.Fatalf("dora's row does not show staff: %q", row)
 	}
@@ -100,7 +100,7 @@ func buildBinaries(t *testing.T) string {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(os.PathSeparator), "./cmd/gatehouse", "./cmd/gatehouse-console")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(os.PathSeparator), "./cmd/gatehouse", "./cmd/gatehouse-console", "./cmd/gatehouse-bench")
 	cmd.Dir = repoRoot(t)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -121,11 +121,17 @@ func repoRoot(t *testing.T) string {
 // and returns its URL once it listens.
 func startServer(t *testing.T, bin string) string {
 	t.Helper()
+	return startServerOn(t, bin, filepath.Join(t.TempDir(), "gatehouse.db"))
+}
+
+// startServerOn is startServer on the database file db.
+func startServerOn(t *testing.T, bin, db string) string {
+	t.Helper()
 	root := repoRoot(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "gatehouse"), "serve",
 		"--addr", "127.0.0.1:0",
-		"--db", filepath.Join(t.TempDir(), "gatehouse.db"),
+		"--db", db,
 		"--model", filepath.Join(root, "model.conf"),
 		"--policy", filepath.Join(root, "policy.csv"),
 		"--cookie-secure", "false")
@@ -197,6 +203,55 @@ func missingAdminRoutes(t *testing.T, serverURL string) []string {
 	return missing
 }
 
+// The console on a generated database of 20,000 users (the benchmark's
+// generator): the first screen gives the true total, and "/" finds the
+// last users on the server.
+func TestConsoleEndToEndLarge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped with -short")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("tmux is not installed, and CI=true: the end-to-end test must run")
+		}
+		t.Skip("tmux is not installed (apt-get install tmux; .ci/run installs it): skipping the console end-to-end test")
+	}
+	bin := buildBinaries(t)
+	root := repoRoot(t)
+	db := filepath.Join(t.TempDir(), "large.db")
+	out, err := exec.Command(filepath.Join(bin, "gatehouse-bench"), "gen", "-db", db, "-users", "20000", "-notes", "0",
+		"-model", filepath.Join(root, "model.conf"), "-policy", filepath.Join(root, "policy.csv")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("gatehouse-bench gen: %v\n%s", err, out)
+	}
+	_, password, ok := strings.Cut(string(out), "with password ")
+	if !ok {
+		t.Fatalf("gatehouse-bench gen printed no password:\n%s", out)
+	}
+	password = strings.TrimSpace(password)
+	serverURL := startServerOn(t, bin, db)
+
+	pane := startConsole(t, filepath.Join(bin, "gatehouse-console"), serverURL)
+	pane.waitFor("Sign in to " + serverURL)
+	pane.typeText("user1@bench.test")
+	pane.keys("Enter")
+	pane.typeText(password)
+	start := time.Now()
+	pane.keys("Enter")
+	pane.waitFor("100 shown of 20000 users")
+	t.Logf("first screen at 20000 users %v after the password's enter", time.Since(start))
+
+	pane.keys("/")
+	pane.typeText("user19999@")
+	pane.keys("Enter")
+	pane.waitFor(`1 shown of 1 user matching "user19999@"`)
+	if row := pane.lineWith("User 19999"); !strings.Contains(row, "user19999@bench") {
+		t.Fatalf("the found row: %q", row)
+	}
+	pane.keys("q")
+	pane.waitExit()
+}
+
 // tmuxPane is the console running in a tmux session on a server of its own
 // (tmux -L), so the test never touches anyone else's sessions.
 type tmuxPane struct {
@@ -206,7 +261,7 @@ type tmuxPane struct {
 
 func startConsole(t *testing.T, console, serverURL string) *tmuxPane {
 	t.Helper()
-	p := &tmuxPane{t: t, socket: fmt.Sprintf("gatehouse-e2e-%d", os.Getpid())}
+	p := &tmuxPane{t: t, socket: fmt.Sprintf("gatehouse-e2e-%d-%s", os.Getpid(), t.Name())}
 	command := fmt.Sprintf("env -u GATEHOUSE_TOKEN TERM=xterm-256color %s --server %s", console, serverURL)
 	p.tmux("new-session", "-d", "-s", "console", "-x", fmt.Sprint(e2eWidth), "-y", fmt.Sprint(e2eHeight), command)
 	t.Cleanup(func() {
