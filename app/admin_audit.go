@@ -19,14 +19,17 @@ import (
 // actorOf is the caller of c as the access service knows them: who the
 // audit log names, and whether they may grant the admin role (grants.go).
 func (s *Server) actorOf(c echo.Context) access.Actor {
+	mayGrant := func() error { return s.authorizeGrant(c) }
 	cl := callerOf(c)
 	if cl == nil {
-		// Routes that change things need a caller; a record without one
-		// would hide who did it.
-		return access.Actor{Name: "anonymous"}
+		// The routes that change things are marked signedIn (routes.go)
+		// and never get here without a caller: a record without one would
+		// hide who did it. Should one ever do, its grants are still
+		// decided, as anonymous's: a nil MayGrant would let them through.
+		return access.Actor{Name: "anonymous", MayGrant: mayGrant}
 	}
 	who := access.UserActor(cl.user)
-	who.MayGrant = func() error { return s.authorizeGrant(c) }
+	who.MayGrant = mayGrant
 	return who
 }
 
