@@ -1,7 +1,7 @@
 # gatehouse: `make run` starts the server, `make test` runs every test.
 GO ?= go
 
-.PHONY: help run console build test vet fmt bench fuzz soak scan rename
+.PHONY: help run console build test vet fmt bench fuzz soak cluster scan rename
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -11,6 +11,10 @@ run: ## start the API on 127.0.0.1:8080 (database in data/)
 
 console: ## open the terminal console against the local server
 	$(GO) run ./cmd/gatehouse-console
+
+cluster: ## try several instances: PostgreSQL, Redis, two servers and nginx on loopback (Ctrl-C stops all)
+	$(GO) build -o bin/ ./cmd/gatehouse ./cmd/gatehouse-cluster
+	bin/gatehouse-cluster -gatehouse bin/gatehouse -instances $(or $(INSTANCES),2)
 
 SCAN_URL ?= http://127.0.0.1:8080
 

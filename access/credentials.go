@@ -27,6 +27,11 @@ const (
 // Authenticate finds the live credential whose secret hashes to hash and
 // its enabled user, in one read transaction. An unknown, expired or
 // disabled one is store.ErrNotFound.
+//
+// The same transaction brings the policy in memory up to the version it
+// reads (rbac.Authorizer.CatchUp): when several instances share the store,
+// the request is never decided on a policy older than one committed before
+// it began.
 func (s *Service) Authenticate(ctx context.Context, hash []byte) (store.User, store.Session, error) {
 	var u store.User
 	var sess store.Session
@@ -34,8 +39,10 @@ func (s *Service) Authenticate(ctx context.Context, hash []byte) (store.User, st
 		if sess, err = tx.Sessions().ByHash(hash); err != nil {
 			return err
 		}
-		u, err = tx.Users().Get(sess.UserID)
-		return err
+		if u, err = tx.Users().Get(sess.UserID); err != nil || s.authz == nil {
+			return err
+		}
+		return s.authz.CatchUp(tx)
 	})
 	if err != nil {
 		return u, sess, err
@@ -44,6 +51,16 @@ func (s *Service) Authenticate(ctx context.Context, hash []byte) (store.User, st
 		return store.User{}, store.Session{}, store.ErrNotFound
 	}
 	return u, sess, nil
+}
+
+// CatchUp brings the policy in memory up to the store's current version,
+// for a request without credentials (Authenticate does it for the others)
+// when several processes write the store. It reads one row.
+func (s *Service) CatchUp(ctx context.Context) error {
+	if s.authz == nil {
+		return nil
+	}
+	return s.authz.Refresh(ctx)
 }
 
 // StartSession stores a login session of user under the hash of its
@@ -100,7 +117,9 @@ type NewToken struct {
 	// Password is the account's password, which making a token needs;
 	// Prove checks it once the fields are valid (the API counts it as a
 	// login guess, so a stolen session cannot mint a credential that
-	// outlives it).
+	// outlives it). A user linked to an identity provider has none: Prove
+	// then checks their fresh sign-in at the provider, and without Prove
+	// the token is refused.
 	Password string
 	Prove    func(password string) error
 }
@@ -116,7 +135,7 @@ func (s *Service) CreateToken(ctx context.Context, user store.User, in NewToken,
 	if n := utf8.RuneCountInString(name); n < 1 || n > maxTokenNameLen || CheckName(name) != "" {
 		problems["name"] = "must be 1 to 100 printable characters"
 	}
-	if in.Password == "" {
+	if in.Password == "" && !user.Linked() {
 		problems["password"] = "is required: making a token needs your password"
 	}
 	var lifetime time.Duration
@@ -134,6 +153,10 @@ func (s *Service) CreateToken(ctx context.Context, user store.User, in NewToken,
 		if err := in.Prove(in.Password); err != nil {
 			return store.Session{}, err
 		}
+	} else if user.Linked() {
+		// A provider-linked user has no password: only the caller can
+		// check their proof (a fresh sign-in at the provider).
+		return store.Session{}, invalid(map[string]string{"password": "cannot prove a user linked to an identity provider"})
 	} else if ok, err := s.hasher.verify(ctx, in.Password, user.PasswordHash); err != nil {
 		return store.Session{}, err
 	} else if !ok {

@@ -32,6 +32,7 @@ func UserView(tx store.Tx, u store.User) (api.User, error) {
 	out := api.User{
 		ID: store.FormatID(u.ID), Email: u.Email, Name: u.Name, Disabled: u.Disabled,
 		MFAEnabled: u.MFA.Enabled, CreatedAt: u.CreatedAt, Roles: []string{}, Groups: []string{},
+		Provider: u.Issuer,
 	}
 	sub := rbac.UserSubject(u.ID)
 	rules, err := tx.Rules().Referencing(sub)
@@ -123,34 +124,36 @@ func (s *Service) createUser(ctx context.Context, who Actor, action string, in N
 	}
 	var out api.User
 	err = s.mutateGranting(ctx, who, func(tx store.Tx) (err error) {
-		out, err = s.createUserTx(tx, who, action, in, hash)
+		out, _, err = s.createUserTx(tx, who, action, in, store.User{PasswordHash: hash})
 		return err
 	})
 	return out, err
 }
 
-func (s *Service) createUserTx(tx store.Tx, who Actor, action string, in NewUser, hash string) (api.User, error) {
-	u := store.User{Email: in.Email, Name: in.Name, PasswordHash: hash}
+// createUserTx stores u (its password hash or provider identity set by the
+// caller) with in's email, name, roles and groups, and its audit record.
+func (s *Service) createUserTx(tx store.Tx, who Actor, action string, in NewUser, u store.User) (api.User, store.User, error) {
+	u.Email, u.Name = in.Email, in.Name
 	if err := tx.Users().Create(&u); errors.Is(err, store.ErrConflict) {
-		return api.User{}, ErrEmailTaken
+		return api.User{}, u, ErrEmailTaken
 	} else if err != nil {
-		return api.User{}, err
+		return api.User{}, u, err
 	}
 	sub := rbac.UserSubject(u.ID)
 	if err := s.setLinks(tx, sub, rolePrefix, in.Roles); err != nil {
-		return api.User{}, err
+		return api.User{}, u, err
 	}
 	if err := s.setLinks(tx, sub, groupPrefix, in.Groups); err != nil {
-		return api.User{}, err
+		return api.User{}, u, err
 	}
 	out, err := UserView(tx, u)
 	if err != nil {
-		return out, err
+		return out, u, err
 	}
 	if who.anonymous() {
 		who = UserActor(u)
 	}
-	return out, Record(tx, who, action, sub, nil, out)
+	return out, u, Record(tx, who, action, sub, nil, out)
 }
 
 // Bootstrap readies a new database: the seed policy when it has no rule,
@@ -204,7 +207,7 @@ func (s *Service) Bootstrap(ctx context.Context, seed []rbac.CSVRule, email, pas
 			return err
 		}
 		created = true
-		_, err := s.createUserTx(tx, Startup, "user.create", admin, hash)
+		_, _, err := s.createUserTx(tx, Startup, "user.create", admin, store.User{PasswordHash: hash})
 		return err
 	})
 	if err != nil || !created {

@@ -38,7 +38,7 @@ func (s *Server) handleBackup(c echo.Context) error {
 	started := false
 	snap, ok := s.db.(store.Snapshotter)
 	if !ok {
-		return apiError(http.StatusNotImplemented, api.CodeNotImplemented, "this database is not one file: back it up with its own tools")
+		return apiError(http.StatusNotImplemented, api.CodeNotImplemented, "this store is not one file: back it up with the database's own tools (pg_dump for PostgreSQL)")
 	}
 	n, err := snap.Snapshot(c.Request().Context(), func(size int64) (io.Writer, error) {
 		h := res.Header()

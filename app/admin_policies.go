@@ -100,6 +100,10 @@ func (s *Server) handlePolicyCheck(c echo.Context) error {
 	default:
 		problems["mfa"] = "must be none, missing or verified"
 	}
+	groups, problem := requestGroups(in.Groups)
+	if problem != "" {
+		problems["groups"] = problem
+	}
 	if len(problems) > 0 {
 		return invalidInput(problems)
 	}
@@ -107,7 +111,7 @@ func (s *Server) handlePolicyCheck(c echo.Context) error {
 	if tmpl, ok := s.routeTemplate(in.Action, in.Object); ok && tmpl != in.Object {
 		obj, prefix = tmpl, in.Object+" is the route "+tmpl+"; "
 	}
-	d, why := s.authz.Explain(rbac.Request{Sub: in.Subject, Obj: obj, Act: in.Action, Owner: in.Owner, MFA: in.MFA})
+	d, why := s.authz.Explain(rbac.Request{Sub: in.Subject, Obj: obj, Act: in.Action, Owner: in.Owner, MFA: in.MFA, Groups: groups})
 	matched := d.Rule
 	if matched == nil {
 		matched = []string{}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/access"
 	"github.com/gatehouse/gatehouse/app/api"
+	"github.com/gatehouse/gatehouse/idp"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/labstack/echo/v4"
@@ -78,6 +79,9 @@ type caller struct {
 	secret string
 	// cookie says the credential came from the session cookie.
 	cookie bool
+	// identity is set when the credential is a provider token; session is
+	// then zero (provider.go).
+	identity *providerIdentity
 }
 
 func callerOf(c echo.Context) *caller {
@@ -177,6 +181,23 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		req := c.Request()
 		secret, fromCookie, present := credential(req)
 		var cl *caller
+		if present && !fromCookie && s.provider != nil && idp.LooksLikeJWT(secret) {
+			// A provider's token: never stored, verified on every request.
+			cl, err := s.providerCaller(c, secret)
+			if err != nil {
+				return err
+			}
+			c.Set(ctxCaller, cl)
+			return next(c)
+		}
+		if !present && s.shared {
+			// Nothing read the policy version with a credential: read it
+			// here, so that an anonymous request is not decided on a
+			// policy older than one another instance has answered with.
+			if err := s.access.CatchUp(req.Context()); err != nil {
+				return err
+			}
+		}
 		if present {
 			found, err := s.lookupCaller(req.Context(), secret)
 			switch {
@@ -203,8 +224,8 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// lookupCaller finds the live session of secret and its enabled user, in
-// one read transaction.
+// lookupCaller finds the live session of secret and its enabled user (and
+// brings the policy up to date: access.Service.Authenticate).
 func (s *Server) lookupCaller(ctx context.Context, secret string) (*caller, error) {
 	hash, ok := parseSecret(secret)
 	if !ok {

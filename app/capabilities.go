@@ -21,7 +21,7 @@ func (s *Server) mayUse(cl *caller) []string {
 		if cl.readOnly() && !safeMethod(r.method) {
 			continue
 		}
-		d := s.authz.Decide(rbac.Request{Sub: cl.subject(), Obj: r.path, Act: r.method, MFA: cl.mfa()})
+		d := s.authz.Decide(rbac.Request{Sub: cl.subject(), Obj: r.path, Act: r.method, MFA: cl.mfa(), Groups: cl.groups()})
 		if d.Allowed {
 			may = append(may, r.method+" "+r.path)
 		}

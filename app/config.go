@@ -2,6 +2,8 @@ package app
 
 import (
 	"fmt"
+
+	"github.com/gatehouse/gatehouse/idp"
 	"net/http"
 	"net/netip"
 	"time"
@@ -17,6 +19,10 @@ type Config struct {
 	// register, per client IP and separately per email.
 	RateLimit      string
 	LoginRateLimit string
+	// RedisURL, when set (redis://...), keeps the rate-limit counters in
+	// that Redis, shared by every instance; while it cannot be reached,
+	// each instance counts in its own memory.
+	RedisURL string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// CookieSecure sets the Secure flag on cookies (and turns on HSTS).
@@ -60,6 +66,15 @@ type Config struct {
 	// HashConcurrency bounds how many password hashes run at once; each
 	// takes about 19 MiB. Zero means the number of CPUs.
 	HashConcurrency int
+	// OIDC is the OpenID Connect provider whose tokens are credentials
+	// (provider.go); an empty Issuer turns it off. Its Now is the clock
+	// above.
+	OIDC idp.Config
+	// OIDCReauthMaxAge is how recent a provider token's auth_time must be
+	// for it to stand in for the password of a linked user (making a
+	// personal token, turning the second factor on). Zero means the
+	// default, five minutes.
+	OIDCReauthMaxAge time.Duration
 	// Now is the clock; nil means time.Now. Tests inject their own.
 	Now func() time.Time
 }
@@ -93,6 +108,7 @@ const (
 	defaultReadTimeout       = 30 * time.Second
 	defaultWriteTimeout      = 60 * time.Second
 	defaultIdleTimeout       = 120 * time.Second
+	defaultReauthMaxAge      = 5 * time.Minute
 )
 
 // orDefault is d, or def when d is not positive.

@@ -75,6 +75,10 @@ func toAPIError(err error) (e *api.Error, internal bool) {
 		// The disk is full or the file read-only: nothing was changed, and
 		// the same request may succeed later. Logged with its cause.
 		return apiError(http.StatusServiceUnavailable, api.CodeUnavailable, "the server cannot store changes right now; nothing was changed, try again later"), true
+	case errors.Is(err, store.ErrUnavailable):
+		// The database is down or unreachable: no decision is made on
+		// what cannot be read. Logged with its cause.
+		return apiError(http.StatusServiceUnavailable, api.CodeUnavailable, "the server cannot reach its database right now; try again later"), true
 	case errors.Is(err, store.ErrInvalidCursor):
 		return invalidInput(map[string]string{"cursor": "not a cursor this server handed out"}), false
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -149,19 +149,28 @@ type failureLog struct {
 	startOnce, stopOnce sync.Once
 	stopc, done         chan struct{}
 
+	// follow is set when several processes write the store (it is a
+	// store.FailureWatcher): streams then show what the store holds, read
+	// in write order by follower, whoever wrote it (failurefeed.go).
+	follow *follower
+
 	mu     sync.Mutex
 	subs   map[*failureSubscriber]struct{}
 	closed bool
 }
 
 func newFailureLog(s *Server) *failureLog {
-	return &failureLog{
+	l := &failureLog{
 		db: s.db, authz: s.authz, log: s.log, now: s.now,
 		retention: s.cfg.FailureRetention, maxRecords: s.cfg.FailureMaxRecords,
 		queue: make(chan failureEvent, failureQueueLen),
 		stopc: make(chan struct{}), done: make(chan struct{}),
 		subs: map[*failureSubscriber]struct{}{},
 	}
+	if w, ok := s.db.(store.FailureWatcher); ok {
+		l.follow = newFollower(l, w)
+	}
+	return l
 }
 
 // enqueue never blocks: a full queue sheds the failure and counts it.
@@ -175,7 +184,12 @@ func (l *failureLog) enqueue(ev failureEvent) {
 
 // start runs the writer until stop.
 func (l *failureLog) start() {
-	l.startOnce.Do(func() { go l.run() })
+	l.startOnce.Do(func() {
+		go l.run()
+		if l.follow != nil {
+			l.follow.start()
+		}
+	})
 }
 
 // stop stores what is queued, ends the streams and waits for the writer.
@@ -185,6 +199,9 @@ func (l *failureLog) stop() {
 	l.startOnce.Do(func() { started = false; close(l.done) })
 	if started {
 		<-l.done
+		if l.follow != nil {
+			l.follow.stop()
+		}
 	}
 	l.closeStreams()
 }
@@ -348,7 +365,11 @@ func (w *failureWriter) flush() {
 				delete(w.recent, k)
 			}
 		}
-		l.publish(written)
+		if l.follow != nil {
+			l.follow.poke()
+		} else {
+			l.publish(written)
+		}
 	}
 	clear(w.pending)
 	w.order = w.order[:0]

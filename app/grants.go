@@ -29,7 +29,7 @@ const (
 // authorizeGrant decides the caller as the policy route that adds a rule.
 func (s *Server) authorizeGrant(c echo.Context) error {
 	cl := callerOf(c)
-	req := rbac.Request{Sub: cl.subject(), Obj: grantRoute, Act: grantAction, MFA: cl.mfa()}
+	req := rbac.Request{Sub: cl.subject(), Obj: grantRoute, Act: grantAction, MFA: cl.mfa(), Groups: cl.groups()}
 	d := s.authz.Decide(req)
 	if d.Allowed {
 		return nil

@@ -97,7 +97,7 @@ func (s *Server) handleMFAEnable(c echo.Context) error {
 	if in.OTP == "" {
 		problems["otp"] = "is required: the current code of your authenticator app"
 	}
-	if in.Password == "" {
+	if in.Password == "" && cl.identity == nil {
 		problems["password"] = "is required: turning the second factor on needs your password"
 	}
 	if len(problems) > 0 {
@@ -106,7 +106,13 @@ func (s *Server) handleMFAEnable(c echo.Context) error {
 	if err := s.countOTPAttempt(c, cl.user.Email); err != nil {
 		return err
 	}
-	if err := s.checkPasswordProof(c, cl.user, in.Password, "enable"); err != nil {
+	if cl.identity != nil {
+		// A provider-linked caller proves it is them by a fresh sign-in
+		// at the provider, never by nothing.
+		if err := s.proveIdentity(c, cl, in.Password); err != nil {
+			return err
+		}
+	} else if err := s.checkPasswordProof(c, cl.user, in.Password, "enable"); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()

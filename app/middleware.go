@@ -97,7 +97,7 @@ func (s *Server) authorize(r route) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			cl := callerOf(c)
-			req := rbac.Request{Sub: cl.subject(), Obj: r.path, Act: r.method, MFA: cl.mfa()}
+			req := rbac.Request{Sub: cl.subject(), Obj: r.path, Act: r.method, MFA: cl.mfa(), Groups: cl.groups()}
 			if cl == nil && r.signedIn {
 				// The handler acts as its caller, and there is none: even
 				// when a rule grants anonymous this route, nothing can be

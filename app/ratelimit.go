@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -34,15 +35,25 @@ const (
 	ctxLoginAttemptCounted = "gatehouse.login_attempt_counted"
 )
 
-// rateLimits holds the limiters. Both use limiter's memory store: counters
-// live in this process, which is right for a server that owns its bbolt
-// file alone. A fleet would share a Redis store instead.
+// rateLimits holds the limiters. Without Redis they use limiter's memory
+// store: counters live in this process, which is right for a server that
+// owns its bbolt file alone. With Redis (ratestore.go) every instance
+// counts in it, and in memory while it is down.
 type rateLimits struct {
 	api   *limiter.Limiter
 	login *limiter.Limiter
+	// redis is the shared counters' connection, nil without Redis.
+	redis *redisCounters
 }
 
-func newRateLimits(apiRate, loginRate string) (*rateLimits, error) {
+// close releases the Redis connection, if any.
+func (l *rateLimits) close() {
+	if l.redis != nil {
+		l.redis.client.Close()
+	}
+}
+
+func newRateLimits(log *slog.Logger, apiRate, loginRate, redisURL string) (*rateLimits, error) {
 	ar, err := parseRate(apiRate)
 	if err != nil {
 		return nil, fmt.Errorf("app: rate limit: %w", err)
@@ -51,11 +62,21 @@ func newRateLimits(apiRate, loginRate string) (*rateLimits, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app: login rate limit: %w", err)
 	}
+	l := &rateLimits{}
+	if redisURL != "" {
+		if l.redis, err = newRedisCounters(log, redisURL); err != nil {
+			return nil, err
+		}
+	}
 	mk := func(prefix string, r limiter.Rate) *limiter.Limiter {
+		if l.redis != nil {
+			return limiter.New(l.redis.store(prefix), r)
+		}
 		st := memory.NewStoreWithOptions(limiter.StoreOptions{Prefix: prefix, CleanUpInterval: limiter.DefaultCleanUpInterval})
 		return limiter.New(st, r)
 	}
-	return &rateLimits{api: mk("api", ar), login: mk("login", lr)}, nil
+	l.api, l.login = mk("api", ar), mk("login", lr)
+	return l, nil
 }
 
 func parseRate(v string) (limiter.Rate, error) {

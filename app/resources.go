@@ -118,7 +118,7 @@ func (r *OwnedResource[T, P, In, Out]) handleList(s *Server) echo.HandlerFunc {
 		}
 		cl := callerOf(c)
 		owner := cl.user.ID
-		anyOwner := rbac.Request{Sub: cl.subject(), Obj: item, Act: http.MethodGet, MFA: cl.mfa()}
+		anyOwner := rbac.Request{Sub: cl.subject(), Obj: item, Act: http.MethodGet, MFA: cl.mfa(), Groups: cl.groups()}
 		if s.authz.Decide(anyOwner).Allowed {
 			owner = 0
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/access"
+	"github.com/gatehouse/gatehouse/idp"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/labstack/echo/v4"
@@ -28,6 +29,10 @@ type Server struct {
 	echo  *echo.Echo
 	// access runs the business operations the handlers call.
 	access *access.Service
+	// shared is set when other processes write the store too (it keeps a
+	// policy log): then a request without credentials also catches the
+	// policy up before it is decided.
+	shared bool
 	// crossOrigin refuses cross-site browser requests (Sec-Fetch-Site,
 	// Origin against Host, plus the allowed CORS origins).
 	crossOrigin *http.CrossOriginProtection
@@ -41,6 +46,9 @@ type Server struct {
 	limits *rateLimits
 	// failures is the auth-failure log and its streams (failures.go).
 	failures *failureLog
+	// provider verifies the tokens of the OpenID Connect provider; nil
+	// when none is configured (provider.go).
+	provider *idp.Verifier
 }
 
 // NewServer builds the API over an open database and authorizer.
@@ -59,7 +67,7 @@ func NewServer(log *slog.Logger, cfg Config, db store.Store, authz *rbac.Authori
 		return nil, err
 	}
 	cfg.CookieSameSite = sameSite
-	limits, err := newRateLimits(cfg.RateLimit, cfg.LoginRateLimit)
+	limits, err := newRateLimits(log, cfg.RateLimit, cfg.LoginRateLimit, cfg.RedisURL)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +85,21 @@ func NewServer(log *slog.Logger, cfg Config, db store.Store, authz *rbac.Authori
 		closing: make(chan struct{}),
 		limits:  limits,
 	}
+	if db != nil {
+		// Asked once: does the store keep a policy log (several processes)?
+		_ = db.View(context.Background(), func(tx store.Tx) error {
+			_, s.shared = tx.(store.PolicyLog)
+			return nil
+		})
+	}
 	s.failures = newFailureLog(s)
+	if cfg.OIDC.Issuer != "" {
+		pc := cfg.OIDC
+		pc.Now = cfg.Now
+		if s.provider, err = idp.New(pc); err != nil {
+			return nil, fmt.Errorf("app: OpenID Connect provider: %w", err)
+		}
+	}
 	s.crossOrigin = http.NewCrossOriginProtection()
 	for _, o := range cfg.CORSOrigins {
 		if err := s.crossOrigin.AddTrustedOrigin(o); err != nil {
@@ -140,6 +162,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	// it: its last flush stores what the last requests noted.
 	s.failures.start()
 	defer s.failures.stop()
+	defer s.limits.close() // after the last request has been counted
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	errc := make(chan error, 1)
@@ -147,6 +170,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	wg.Go(func() { s.sweepSessions(sweepCtx) })
+	if s.provider != nil {
+		wg.Go(func() { s.discoverProvider(sweepCtx) })
+	}
 	select {
 	case err := <-errc:
 		s.Close()

@@ -101,7 +101,7 @@ func (s *Server) handleTokenCreate(c echo.Context) error {
 	secret, hash := newSecret(tokenPrefix)
 	t, err := s.access.CreateToken(c.Request().Context(), cl.user, access.NewToken{
 		Name: in.Name, ReadOnly: in.ReadOnly, ExpiresIn: in.ExpiresIn, Password: in.Password,
-		Prove: func(password string) error { return s.checkCurrentPassword(c, cl.user, password) },
+		Prove: func(password string) error { return s.proveIdentity(c, cl, password) },
 	}, hash)
 	if err != nil {
 		return err

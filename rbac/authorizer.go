@@ -150,14 +150,35 @@ func (a *Authorizer) casbinDecide(req Request) Decision {
 	if n := len(a.model.casbin["r"]["r"].Tokens); n < len(args) {
 		args = args[:n]
 	}
-	ok, rule, err := a.enf.EnforceEx(args...)
-	if err == nil && ok {
+	// Casbin has no request-scoped links: the request's groups are asked
+	// as subjects of their own, with no owner (a group owns nothing, so
+	// owner-only rules grant only through the caller's own subject).
+	enforce := func(args []any) (bool, []string) {
+		for i := -1; i < len(req.Groups); i++ {
+			if i >= 0 {
+				args[0] = req.Groups[i]
+				if len(args) > 3 {
+					args[3] = ""
+				}
+			}
+			ok, rule, err := a.enf.EnforceEx(args...)
+			if err == nil && ok {
+				return true, rule
+			}
+		}
+		args[0] = req.Sub
+		if len(args) > 3 {
+			args[3] = req.Owner
+		}
+		return false, nil
+	}
+	if ok, rule := enforce(args); ok {
 		return Decision{Allowed: true, Rule: rule}
 	}
 	if req.MFA != MFAVerified && len(args) == 5 {
 		args[4] = MFAVerified
-		up, _, err := a.enf.EnforceEx(args...)
-		return Decision{StepUp: err == nil && up}
+		up, _ := enforce(args)
+		return Decision{StepUp: up}
 	}
 	return Decision{}
 }
@@ -246,25 +267,114 @@ func (a *Authorizer) mutate(ctx context.Context, fn func(tx store.Tx) error, gua
 	if err != nil {
 		return err
 	}
-	a.apply(changes, version)
+	if !a.apply(changes, version) {
+		// Another process committed a version between the one held here
+		// and this one: take the versions in order from the store. The
+		// change is committed whatever happens here: a catch-up that fails
+		// now is made by the next request (CatchUp), so it is no error of
+		// this change.
+		_ = a.Refresh(ctx)
+	}
+	return nil
+}
+
+// Refresh brings the in-memory policy to the store's current version (see
+// CatchUp), from a read transaction of its own.
+func (a *Authorizer) Refresh(ctx context.Context) error {
+	if a.db == nil {
+		return nil
+	}
+	return a.db.View(ctx, a.CatchUp)
+}
+
+// CatchUp brings the in-memory policy to the version tx sees when it is
+// behind: by the changes committed since, in version order, when the store
+// keeps a log of them (store.PolicyLog), else by loading the whole policy
+// from tx. Several processes writing one store call it with the
+// transaction that read a request's credentials, so that no request is
+// decided on a policy older than the one committed before it began.
+func (a *Authorizer) CatchUp(tx store.Tx) error {
+	current, err := tx.Rules().Version()
+	if err != nil {
+		return err
+	}
+	a.mu.RLock()
+	held := a.version
+	a.mu.RUnlock()
+	if current <= held {
+		return nil
+	}
+	var changes []store.VersionedChange
+	whole := false
+	if log, ok := tx.(store.PolicyLog); ok {
+		if changes, whole, err = log.ChangesSince(held); err != nil {
+			return err
+		}
+	}
+	var rules []store.Rule
+	if !whole {
+		err := tx.Rules().ForEach(func(r store.Rule) error { rules = append(rules, r); return nil })
+		if err != nil {
+			return err
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.version >= current {
+		return nil // another request caught up meanwhile
+	}
+	if !whole {
+		eng := newEngine()
+		eng.setRoutes(a.eng.routes)
+		for _, r := range rules {
+			eng.apply(true, r.ID, r.Type, r.Values)
+		}
+		eng.reindex()
+		a.eng, a.version = eng, current
+		if a.enf != nil {
+			a.enf.ClearPolicy()
+			for _, r := range rules {
+				_ = a.enf.GetModel().AddPolicy(r.Type[:1], r.Type, r.Values)
+			}
+			_ = a.enf.BuildRoleLinks()
+		}
+		return nil
+	}
+	var batch []store.RuleChange
+	for _, c := range changes {
+		if c.Version > a.version {
+			batch = append(batch, c.RuleChange)
+		}
+	}
+	a.applyLocked(batch)
+	a.version = current
 	return nil
 }
 
 // apply brings the in-memory policy to version by the changes of the
-// transaction that committed it. When versions were skipped (another
-// process changed the policy meanwhile) the changes are applied all the
-// same, but the version stays: the memory no longer holds exactly one
-// version of the store, and the guard then reads the policy from its
-// transaction instead (guard.go).
-func (a *Authorizer) apply(changes []store.RuleChange, version uint64) {
+// transaction that committed it.
+//
+// It reports false, changing nothing, when the memory is not at the
+// version just before: another process committed in between.
+func (a *Authorizer) apply(changes []store.RuleChange, version uint64) bool {
 	if len(changes) == 0 {
-		return
+		return true
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if version == a.version+1 {
-		a.version = version
+	switch {
+	case a.version >= version:
+		return true // a catch-up already brought it
+	case a.version+1 != version:
+		return false
 	}
+	a.applyLocked(changes)
+	a.version = version
+	return true
+}
+
+// applyLocked applies changes to the engine (and enforcer); a.mu is held.
+func (a *Authorizer) applyLocked(changes []store.RuleChange) {
 	reindex := false
 	for _, c := range changes {
 		reindex = a.eng.apply(c.Added, c.Rule.ID, c.Rule.Type, c.Rule.Values) || reindex

@@ -15,8 +15,17 @@ const maxHops = 10
 // owns the resource ("" when the route has none, so owner-only rules never
 // match) and MFA the caller's second factor (MFANone, MFAMissing or
 // MFAVerified).
+//
+// Groups are further subjects the caller holds for this request only
+// ("group:engineering" from an identity provider's token), beside the links
+// the policy stores: rules for them and for what they link to grant as if
+// Sub were their member. They are never stored, so a group the provider
+// takes away stops granting with the caller's next token. Owner-only rules
+// still compare the owner with Sub. (Under a custom model, decided by
+// Casbin, each group is asked as a subject of its own that owns nothing.)
 type Request struct {
 	Sub, Obj, Act, Owner, MFA string
+	Groups                    []string
 }
 
 // Decision is the answer to a Request.
@@ -161,11 +170,16 @@ func (e *engine) matching(obj, act string) []*prule {
 	return out
 }
 
-// closure appends to buf sub and every subject it reaches by g links within
-// maxHops, breadth first. With buf on the caller's stack it allocates
-// nothing for the few links a user has.
-func (e *engine) closure(sub string, buf []string) []string {
+// closure appends to buf sub, the request's groups, and every subject they
+// reach by g links within maxHops, breadth first. With buf on the caller's
+// stack it allocates nothing for the few links and groups a user has.
+func (e *engine) closure(sub string, groups []string, buf []string) []string {
 	buf = append(buf, sub)
+	for _, g := range groups {
+		if !slices.Contains(buf, g) {
+			buf = append(buf, g)
+		}
+	}
 	start := 0
 	for hop := 0; hop < maxHops && start < len(buf); hop++ {
 		end := len(buf)
@@ -208,8 +222,8 @@ func (e *engine) decide(req Request) Decision {
 	if req.Sub == "" {
 		return Decision{}
 	}
-	var buf [32]string
-	subs := e.closure(req.Sub, buf[:0])
+	var buf [64]string
+	subs := e.closure(req.Sub, req.Groups, buf[:0])
 	rules := e.candidates(req.Obj, req.Act)
 	if r := firstGrant(rules, subs, &req); r != nil {
 		return Decision{Allowed: true, Rule: r.vals}
@@ -263,6 +277,21 @@ func (e *engine) path(sub, target string) []string {
 	return nil
 }
 
+// requestPath is the chain from the caller to target: from Sub by stored
+// links, else from one of the request's groups, shown as held "for this
+// request".
+func (e *engine) requestPath(req *Request, target string) []string {
+	if p := e.path(req.Sub, target); p != nil {
+		return p
+	}
+	for _, g := range req.Groups {
+		if p := e.path(g, target); p != nil {
+			return append([]string{req.Sub, g + " (for this request)"}, p[1:]...)
+		}
+	}
+	return nil
+}
+
 // explain decides req and says why in a sentence a person understands.
 func (e *engine) explain(req Request) (Decision, string) {
 	d := e.decide(req)
@@ -270,14 +299,14 @@ func (e *engine) explain(req Request) (Decision, string) {
 	action := req.Act + " on " + req.Obj
 	if d.Allowed {
 		r := &prule{sub: d.Rule[0], obj: d.Rule[1], act: d.Rule[2], cond: d.Rule[3]}
-		return d, "allowed: " + describeGrant(r, e.path(req.Sub, r.sub), req.Sub)
+		return d, "allowed: " + describeGrant(r, e.requestPath(&req, r.sub), req.Sub)
 	}
 	rules := e.candidates(req.Obj, req.Act)
 	if len(rules) == 0 {
 		return d, "denied: no rule grants " + action + " to anyone"
 	}
-	var buf [32]string
-	subs := e.closure(req.Sub, buf[:0])
+	var buf [64]string
+	subs := e.closure(req.Sub, req.Groups, buf[:0])
 	var reasons, grantees []string
 	for _, r := range rules {
 		grantees = appendOnce(grantees, r.sub+condSuffix(r.cond))
@@ -286,7 +315,7 @@ func (e *engine) explain(req Request) (Decision, string) {
 		}
 		via := ""
 		if r.sub != req.Sub {
-			via = " (as " + strings.Join(e.path(req.Sub, r.sub), " -> ") + ")"
+			via = " (as " + strings.Join(e.requestPath(&req, r.sub), " -> ") + ")"
 		}
 		switch r.cond {
 		case CondOwner:

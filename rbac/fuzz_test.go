@@ -3,6 +3,7 @@ package rbac
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -189,7 +190,7 @@ func FuzzParseDecisions(f *testing.F) {
 			t.Fatalf("%q: rules %+v, read back %+v", data, df.Rules, again.Rules)
 		}
 		if !slices.EqualFunc(df.Cases, again.Cases, func(a, b Case) bool {
-			return a.Request == b.Request && a.Expected == b.Expected
+			return reflect.DeepEqual(a.Request, b.Request) && a.Expected == b.Expected
 		}) {
 			t.Fatalf("%q: cases %+v, formatted %q, read back %+v", data, df.Cases, text, again.Cases)
 		}

@@ -38,6 +38,10 @@ var (
 	// ErrInvalidCursor means a list cursor was not one this server handed
 	// out.
 	ErrInvalidCursor = errors.New("invalid cursor")
+	// ErrUnavailable means the database could not be reached (a server
+	// that is down or unreachable): nothing was read or changed, and the
+	// same call may succeed later.
+	ErrUnavailable = errors.New("the database is unavailable")
 )
 
 // Store is an open gatehouse database.
@@ -82,17 +86,22 @@ type Tx interface {
 	Failures() Failures
 }
 
-// Users are the user accounts. Emails are unique under NormalizeEmail.
+// Users are the user accounts. Emails are unique under NormalizeEmail, and
+// so are linked provider identities (Issuer and Subject together).
 type Users interface {
 	// Create stores a new user and sets its ID and timestamps. A taken
-	// email is ErrConflict.
+	// email, or a provider identity linked to another user, is ErrConflict.
 	Create(u *User) error
 	// Get returns the user with id.
 	Get(id uint64) (User, error)
 	// ByEmail returns the user with email, compared under NormalizeEmail.
 	ByEmail(email string) (User, error)
+	// ByIdentity returns the user linked to the provider identity (issuer,
+	// subject), compared exactly.
+	ByIdentity(issuer, subject string) (User, error)
 	// Update stores u over the user with its ID and sets UpdatedAt. An
-	// email taken by another user is ErrConflict.
+	// email taken by another user, or a provider identity linked to
+	// another user, is ErrConflict.
 	Update(u *User) error
 	// Delete removes a user with their sessions, tokens and owned
 	// resources. Their policy rules are the caller's to remove in the same

@@ -10,15 +10,24 @@ import (
 // User is a stored user. Roles and group memberships are not here: they are
 // policy rules, so that one source decides access.
 type User struct {
-	ID           uint64    `json:"id"`
-	Email        string    `json:"email"`
-	Name         string    `json:"name"`
-	PasswordHash string    `json:"password_hash"`
-	Disabled     bool      `json:"disabled,omitempty"`
-	MFA          MFA       `json:"mfa"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	ID           uint64 `json:"id"`
+	Email        string `json:"email"`
+	Name         string `json:"name"`
+	PasswordHash string `json:"password_hash"`
+	// Issuer and Subject are the OpenID Connect identity the user is
+	// linked to (the provider's issuer URL and its "sub" for the person),
+	// both empty for a local user. A linked pair is unique: one identity
+	// reaches one user.
+	Issuer    string    `json:"issuer,omitempty"`
+	Subject   string    `json:"subject,omitempty"`
+	Disabled  bool      `json:"disabled,omitempty"`
+	MFA       MFA       `json:"mfa"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
+
+// Linked reports whether the user is linked to a provider identity.
+func (u User) Linked() bool { return u.Issuer != "" || u.Subject != "" }
 
 // MFA is a user's second factor. Pending holds a secret set up but not yet
 // confirmed; LastStep is the TOTP time step last accepted, so that a code is

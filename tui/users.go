@@ -271,7 +271,7 @@ func (s *usersSection) refresh() {
 
 // userMatches reports whether the filter q finds u.
 func userMatches(u api.User, q string) bool {
-	return containsFold(q, u.ID, u.Email, u.Name, strings.Join(u.Roles, " "), strings.Join(u.Groups, " "))
+	return containsFold(q, u.ID, u.Email, u.Name, strings.Join(u.Roles, " "), strings.Join(u.Groups, " "), u.Provider)
 }
 
 // userRow is u's row in the users table.
@@ -280,7 +280,13 @@ func userRow(u api.User) table.Row {
 	if u.Disabled {
 		status = "disabled"
 	}
-	return table.Row{u.ID, u.Email, u.Name, joinOr(u.Roles, "-"), joinOr(u.Groups, "-"), status}
+	email := u.Email
+	if u.Provider != "" {
+		// Linked from the OpenID Connect provider on first use: no
+		// password here, signs in at the provider.
+		email += " (oidc)"
+	}
+	return table.Row{u.ID, email, u.Name, joinOr(u.Roles, "-"), joinOr(u.Groups, "-"), status}
 }
 
 func (s *usersSection) view() string {

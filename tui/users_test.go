@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/app/api"
 )
 
 func TestUsersCreate(t *testing.T) {
@@ -216,5 +218,22 @@ func TestUsersEditName(t *testing.T) {
 	}
 	if m.users.shown[1].Name != "Audrey" {
 		t.Errorf("after the reload the name is %q", m.users.shown[1].Name)
+	}
+}
+
+// TestUsersShowProvider: a user linked from the OpenID Connect provider is
+// marked in the table and found by filtering for the provider.
+func TestUsersShowProvider(t *testing.T) {
+	t.Parallel()
+	linked := api.User{ID: "7", Email: "ada@example.com", Provider: "https://id.example.com/realms/acme", Roles: []string{"user"}}
+	local := api.User{ID: "8", Email: "bob@example.com", Roles: []string{"user"}}
+	if got := userRow(linked)[1]; got != "ada@example.com (oidc)" {
+		t.Errorf("linked user's email cell %q", got)
+	}
+	if got := userRow(local)[1]; got != "bob@example.com" {
+		t.Errorf("local user's email cell %q", got)
+	}
+	if !userMatches(linked, "id.example.com") || userMatches(local, "id.example.com") {
+		t.Error("filtering by the provider's issuer finds the wrong users")
 	}
 }

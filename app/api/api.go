@@ -74,6 +74,9 @@ type User struct {
 	Disabled   bool      `json:"disabled"`
 	MFAEnabled bool      `json:"mfa_enabled"`
 	CreatedAt  time.Time `json:"created_at"`
+	// Provider is the issuer of the OpenID Connect provider the user comes
+	// from (linked on first use of its token); absent for a local user.
+	Provider string `json:"provider,omitempty"`
 	// ETag is the version of this view in the admin API (the ETag header of
 	// GET /api/admin/users/:id), for If-Match; empty elsewhere.
 	ETag string `json:"etag,omitempty"`
@@ -297,6 +300,10 @@ type CheckRequest struct {
 	Action  string `json:"action"`
 	Owner   string `json:"owner,omitempty"`
 	MFA     string `json:"mfa,omitempty"`
+	// Groups asks as a member of these groups for this request only, as
+	// an identity provider's token makes a caller (bare names or
+	// "group:name"; at most 100).
+	Groups []string `json:"groups,omitempty"`
 }
 
 // CheckResult is the what-if answer: whether it is allowed, the rule that

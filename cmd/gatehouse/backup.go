@@ -27,6 +27,9 @@ func runBackup(ctx context.Context, env *environment, args []string) error {
 	if fs.NArg() != 1 {
 		return errors.New("backup needs one output file (- for standard output)")
 	}
+	if isDatabaseURL(df.db) {
+		return errNotOneFile
+	}
 	out := fs.Arg(0)
 	if out != "-" {
 		if a, err := os.Stat(out); err == nil {

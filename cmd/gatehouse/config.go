@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/idp"
 	"github.com/ulule/limiter/v3"
 )
 
@@ -19,6 +20,7 @@ import (
 type serveConfig struct {
 	app.Config
 	DB            string
+	DatabaseURL   string
 	Model         string
 	Policy        string
 	AdminEmail    string
@@ -37,6 +39,20 @@ func serveSettings(c *serveConfig) []setting {
 	return []setting{
 		{"addr", "GATEHOUSE_ADDR", "127.0.0.1:8080", "listen address", str(&c.Addr)},
 		{"db", "GATEHOUSE_DB", "data/gatehouse.db", "bbolt database file (its folder is created)", str(&c.DB)},
+		{"database-url", "GATEHOUSE_DATABASE_URL", "", "a postgres:// URL: the store is that PostgreSQL database instead of the bbolt file", func(v string) error {
+			if v != "" && !isDatabaseURL(v) {
+				return errors.New("want a postgres:// or postgresql:// URL")
+			}
+			c.DatabaseURL = v
+			return nil
+		}},
+		{"redis-url", "GATEHOUSE_REDIS_URL", "", "a redis:// URL: rate-limit counters shared by every instance (memory while it is down)", func(v string) error {
+			if v != "" && !strings.HasPrefix(v, "redis://") && !strings.HasPrefix(v, "rediss://") && !strings.HasPrefix(v, "unix://") {
+				return errors.New("want a redis://, rediss:// or unix:// URL")
+			}
+			c.RedisURL = v
+			return nil
+		}},
 		{"model", "GATEHOUSE_MODEL", "model.conf", "Casbin model", str(&c.Model)},
 		{"policy", "GATEHOUSE_POLICY", "policy.csv", "seed policy, loaded only into a database without one", str(&c.Policy)},
 		{"admin-email", "GATEHOUSE_ADMIN_EMAIL", "admin@localhost", "first admin, created only in a database without users", str(&c.AdminEmail)},
@@ -107,7 +123,39 @@ func serveSettings(c *serveConfig) []setting {
 			c.IdleTimeout, err = parsePositiveDuration(v)
 			return err
 		}},
+		{"oidc-issuer", "GATEHOUSE_OIDC_ISSUER", "", "OpenID Connect provider whose tokens are credentials (its issuer URL; empty: none)", func(v string) error {
+			c.OIDC.Issuer = strings.TrimSpace(v)
+			if c.OIDC.Issuer == "" {
+				return nil
+			}
+			return idp.CheckIssuer(c.OIDC.Issuer)
+		}},
+		{"oidc-audience", "GATEHOUSE_OIDC_AUDIENCE", "", "audience the provider's tokens must name (this API's identifier or client id)", str(&c.OIDC.Audience)},
+		{"oidc-groups-claim", "GATEHOUSE_OIDC_GROUPS_CLAIM", "groups", "claim of the provider's tokens holding the caller's groups (a dotted path: realm_access.roles)", func(v string) error {
+			c.OIDC.GroupsClaim = v
+			return idp.CheckClaimPath(v)
+		}},
+		{"oidc-email-claim", "GATEHOUSE_OIDC_EMAIL_CLAIM", "email", "claim of the provider's tokens holding the email of a user made on first use", func(v string) error {
+			c.OIDC.EmailClaim = v
+			return idp.CheckClaimPath(v)
+		}},
+		{"oidc-reauth-max-age", "GATEHOUSE_OIDC_REAUTH_MAX_AGE", "5m", "how recent a provider sign-in must be to stand in for a linked user's password", func(v string) (err error) {
+			c.OIDCReauthMaxAge, err = parsePositiveDuration(v)
+			return err
+		}},
 	}
+}
+
+// checkOIDC checks the provider settings together: an issuer needs an
+// audience, and an audience alone is a mistake.
+func (c *serveConfig) checkOIDC() error {
+	switch {
+	case c.OIDC.Issuer != "" && strings.TrimSpace(c.OIDC.Audience) == "":
+		return errors.New("GATEHOUSE_OIDC_AUDIENCE: required with GATEHOUSE_OIDC_ISSUER (the audience the provider puts in tokens for this API)")
+	case c.OIDC.Issuer == "" && c.OIDC.Audience != "":
+		return errors.New("GATEHOUSE_OIDC_ISSUER: required with GATEHOUSE_OIDC_AUDIENCE (the provider's issuer URL)")
+	}
+	return nil
 }
 
 // parseSettings applies defaults, then the environment, then flags: flags

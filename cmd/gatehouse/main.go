@@ -35,6 +35,7 @@ var commands = map[string]command{
 	// Offline tools on the database file (refused while a server holds it).
 	"user":   {"user create|passwd: make an account or set a password on the database file", runUser},
 	"backup": {"backup FILE: a consistent copy of the database file", runBackup},
+	"copy":   {"copy FROM TO: every record from one store into an empty one (each a bbolt file or a postgres:// URL)", runCopy},
 }
 
 func main() {

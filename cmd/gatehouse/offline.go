@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,11 +12,14 @@ import (
 
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/store/bolt"
+	"github.com/gatehouse/gatehouse/store/postgres"
 )
 
 // The offline tools (user, policy export|import, backup) work on the
 // database file itself. bbolt locks the file to one process, so they
-// refuse, after a second, while a server holds it.
+// refuse, after a second, while a server holds it. With
+// GATEHOUSE_DATABASE_URL (or a postgres:// URL as --db) they work on that
+// PostgreSQL database instead, while servers run.
 
 // dbFlags are the flags of the offline tools.
 type dbFlags struct {
@@ -24,7 +28,11 @@ type dbFlags struct {
 
 func addDBFlags(fs *flag.FlagSet, env *environment, withModel bool) *dbFlags {
 	f := &dbFlags{}
-	fs.StringVar(&f.db, "db", envOr(env, "GATEHOUSE_DB", "data/gatehouse.db"), "bbolt database file (env GATEHOUSE_DB)")
+	def := envOr(env, "GATEHOUSE_DB", "data/gatehouse.db")
+	if u := env.getenv("GATEHOUSE_DATABASE_URL"); u != "" {
+		def = u
+	}
+	fs.StringVar(&f.db, "db", def, "bbolt database file (env GATEHOUSE_DB), or a postgres:// URL (env GATEHOUSE_DATABASE_URL, which wins)")
 	if withModel {
 		fs.StringVar(&f.model, "model", envOr(env, "GATEHOUSE_MODEL", "model.conf"), "Casbin model (env GATEHOUSE_MODEL)")
 	}
@@ -34,6 +42,9 @@ func addDBFlags(fs *flag.FlagSet, env *environment, withModel bool) *dbFlags {
 // openExisting opens the database of an offline tool. It must exist: these
 // tools mend a database, they never make a new one at a mistyped path.
 func openExisting(path string, readOnly bool) (store.Store, error) {
+	if isDatabaseURL(path) {
+		return openPostgres(context.Background(), path, postgres.Options{})
+	}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: no database here (gatehouse serve creates it; --db or GATEHOUSE_DB names another)", path)
 	}

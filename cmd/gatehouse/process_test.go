@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/store/postgres/pgtest"
 )
 
 var (
@@ -31,9 +33,10 @@ var (
 	buildDir  string
 )
 
-// TestMain removes the built binary after the tests.
+// TestMain removes the built binary after the tests, and stops the
+// PostgreSQL server if a test started it.
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Main(m)
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/store/bolt"
+	"github.com/gatehouse/gatehouse/store/postgres"
 )
 
 // runServe starts the API: it opens the database, loads model and policy,
@@ -21,6 +22,9 @@ import (
 func runServe(ctx context.Context, env *environment, args []string) error {
 	cfg := serveConfig{Config: app.DefaultConfig()}
 	if err := parseSettings("serve", serveSettings(&cfg), args, env.getenv, env.stderr); err != nil {
+		return err
+	}
+	if err := cfg.checkOIDC(); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(env.stderr, nil))
@@ -33,7 +37,14 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := openDB(cfg.DB, bolt.Options{})
+	var db store.Store
+	where := cfg.DB
+	if cfg.DatabaseURL != "" {
+		db, err = openPostgres(ctx, cfg.DatabaseURL, postgres.Options{TxTimeout: serveTxTimeout})
+		where = displayName(cfg.DatabaseURL)
+	} else {
+		db, err = openDB(cfg.DB, bolt.Options{})
+	}
 	if err != nil {
 		return err
 	}
@@ -41,6 +52,10 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	authz, err := rbac.New(ctx, db, model)
 	if err != nil {
 		return err
+	}
+	if pg, ok := db.(*postgres.DB); ok {
+		stop := watchPolicy(ctx, log, pg, authz)
+		defer stop()
 	}
 	if !model.Compiled() {
 		log.Warn("model.conf differs from the shipped model: decisions are made by Casbin's Enforce, which is slower", "model", cfg.Model)
@@ -75,7 +90,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	fmt.Fprintf(env.stdout, "gatehouse listening on http://%s\n", l.Addr())
-	log.Info("listening", "addr", l.Addr().String(), "db", cfg.DB)
+	log.Info("listening", "addr", l.Addr().String(), "db", where)
 	if err := srv.Serve(ctx, l); err != nil {
 		return err
 	}

@@ -66,7 +66,7 @@ func runUserCreate(ctx context.Context, env *environment, args []string) error {
 		if any, err := tx.Rules().Any(); err != nil {
 			return err
 		} else if !any {
-			return fmt.Errorf("%s has no policy yet: start gatehouse serve on it once to seed it", df.db)
+			return fmt.Errorf("%s has no policy yet: start gatehouse serve on it once to seed it", displayName(df.db))
 		}
 		if _, err := tx.Users().ByEmail(*email); err == nil {
 			return fmt.Errorf("a user with email %s exists (gatehouse user passwd sets a password)", *email)

@@ -47,26 +47,30 @@ var (
 const schemaVersion = "1"
 
 var (
-	bucketMeta           = []byte("meta")
-	bucketUsers          = []byte("users")
-	bucketUsersByEmail   = []byte("users_by_email")
-	bucketSessions       = []byte("sessions")
-	bucketSessionsByID   = []byte("sessions_by_id")
-	bucketSessionsByUser = []byte("sessions_by_user")
-	bucketNotes          = []byte("notes")
-	bucketNotesByOwner   = []byte("notes_by_owner")
-	bucketGroups         = []byte("groups")
-	bucketRules          = []byte("rules")
-	bucketRulesByKey     = []byte("rules_by_key")
-	bucketRulesByValue   = []byte("rules_by_value")
-	bucketAudit          = []byte("audit")
-	bucketAuthFailures   = []byte("auth_failures")
+	bucketMeta         = []byte("meta")
+	bucketUsers        = []byte("users")
+	bucketUsersByEmail = []byte("users_by_email")
+	// bucketUsersByIdentity maps a linked provider identity (issuer and
+	// subject, length-prefixed) to its user. A file made before it
+	// existed gets it on the next writable open.
+	bucketUsersByIdentity = []byte("users_by_identity")
+	bucketSessions        = []byte("sessions")
+	bucketSessionsByID    = []byte("sessions_by_id")
+	bucketSessionsByUser  = []byte("sessions_by_user")
+	bucketNotes           = []byte("notes")
+	bucketNotesByOwner    = []byte("notes_by_owner")
+	bucketGroups          = []byte("groups")
+	bucketRules           = []byte("rules")
+	bucketRulesByKey      = []byte("rules_by_key")
+	bucketRulesByValue    = []byte("rules_by_value")
+	bucketAudit           = []byte("audit")
+	bucketAuthFailures    = []byte("auth_failures")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketUsersByEmail, bucketSessions,
 		bucketSessionsByID, bucketSessionsByUser, bucketNotes, bucketNotesByOwner,
 		bucketGroups, bucketRules, bucketRulesByKey, bucketRulesByValue,
-		bucketAudit, bucketAuthFailures,
+		bucketAudit, bucketAuthFailures, bucketUsersByIdentity,
 	}
 
 	keySchema        = []byte("schema")

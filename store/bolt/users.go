@@ -6,15 +6,30 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse/store"
+	"go.etcd.io/bbolt"
 )
 
-// users implements store.Users over the users bucket and its email index.
+// users implements store.Users over the users bucket and its email and
+// provider-identity indexes, kept in the same transaction.
 type users struct{ *Tx }
+
+// identityKey is the index key of a linked provider identity: both parts
+// length-prefixed, so no issuer and subject can collide with another pair.
+func identityKey(u *store.User) []byte {
+	return []byte(store.RuleKey(u.Issuer, []string{u.Subject}))
+}
+
+// identityIndex is the identity index, nil in a file opened read-only that
+// was made before the index existed (it then holds no linked user).
+func (tx users) identityIndex() *bbolt.Bucket { return tx.bucket(bucketUsersByIdentity) }
 
 func (tx users) Create(u *store.User) error {
 	email := []byte(store.NormalizeEmail(u.Email))
 	if tx.bucket(bucketUsersByEmail).Get(email) != nil {
 		return fmt.Errorf("store: email %s: %w", u.Email, store.ErrConflict)
+	}
+	if u.Linked() && tx.identityIndex().Get(identityKey(u)) != nil {
+		return fmt.Errorf("store: identity %s %s: %w", u.Issuer, u.Subject, store.ErrConflict)
 	}
 	id, err := tx.bucket(bucketUsers).NextSequence()
 	if err != nil {
@@ -24,7 +39,23 @@ func (tx users) Create(u *store.User) error {
 	if err := tx.bucket(bucketUsersByEmail).Put(email, itob(id)); err != nil {
 		return err
 	}
+	if u.Linked() {
+		if err := tx.identityIndex().Put(identityKey(u), itob(id)); err != nil {
+			return err
+		}
+	}
 	return tx.putJSON(bucketUsers, itob(id), u)
+}
+
+func (tx users) ByIdentity(issuer, subject string) (store.User, error) {
+	var id []byte
+	if idx := tx.identityIndex(); idx != nil && (issuer != "" || subject != "") {
+		id = idx.Get(identityKey(&store.User{Issuer: issuer, Subject: subject}))
+	}
+	if id == nil {
+		return store.User{}, fmt.Errorf("store: identity %s %s: %w", issuer, subject, store.ErrNotFound)
+	}
+	return tx.Get(btoi(id))
 }
 
 func (tx users) Get(id uint64) (store.User, error) {
@@ -60,6 +91,22 @@ func (tx users) Update(u *store.User) error {
 			return err
 		}
 	}
+	if oldKey, newKey := identityKey(&old), identityKey(u); old.Linked() != u.Linked() || string(oldKey) != string(newKey) {
+		idx := tx.identityIndex()
+		if u.Linked() && idx.Get(newKey) != nil {
+			return fmt.Errorf("store: identity %s %s: %w", u.Issuer, u.Subject, store.ErrConflict)
+		}
+		if old.Linked() {
+			if err := idx.Delete(oldKey); err != nil {
+				return err
+			}
+		}
+		if u.Linked() {
+			if err := idx.Put(newKey, itob(u.ID)); err != nil {
+				return err
+			}
+		}
+	}
 	u.CreatedAt, u.UpdatedAt = old.CreatedAt, tx.now
 	return tx.putJSON(bucketUsers, itob(u.ID), u)
 }
@@ -77,6 +124,11 @@ func (tx users) Delete(id uint64) error {
 	}
 	if err := tx.bucket(bucketUsersByEmail).Delete([]byte(store.NormalizeEmail(u.Email))); err != nil {
 		return err
+	}
+	if u.Linked() {
+		if err := tx.identityIndex().Delete(identityKey(&u)); err != nil {
+			return err
+		}
 	}
 	return tx.bucket(bucketUsers).Delete(itob(id))
 }

@@ -53,6 +53,8 @@ func Run(t *testing.T, open OpenFunc) {
 	}{
 		{"Users", testUsers},
 		{"UsersList", testUsersList},
+		{"UserIdentities", testUserIdentities},
+		{"ConcurrentFirstUse", testConcurrentFirstUse},
 		{"UserDeleteCascades", testUserDeleteCascades},
 		{"Sessions", testSessions},
 		{"SessionsExpired", testSessionsExpired},
@@ -1458,6 +1460,147 @@ func testConcurrentSignUps(t *testing.T, s store.Store) {
 	all = pageAll(t, s, 100, func(tx store.Tx, p store.Page) ([]store.User, string, error) { return tx.Users().List("", p) })
 	if len(all) != 10 {
 		t.Fatalf("%d accounts after 10 rounds, want 10", len(all))
+	}
+}
+
+// testUserIdentities: a provider identity (issuer and subject, compared
+// exactly) reaches one user; a second user with the same identity is
+// refused by Create and Update; a changed email keeps the link; unlinking
+// or deleting frees the identity; local users share the empty identity.
+func testUserIdentities(t *testing.T, s store.Store) {
+	const iss = "https://id.example.com/realms/acme"
+	ada := store.User{Email: "ada@example.com", Issuer: iss, Subject: "f3a1"}
+	mustUpdate(t, s, func(tx store.Tx) error { return tx.Users().Create(&ada) })
+	if !ada.Linked() {
+		t.Fatalf("%+v: Linked = false", ada)
+	}
+	local1, local2 := mustUser(t, s, "local1@example.com"), mustUser(t, s, "local2@example.com")
+	if local1.Linked() || local2.Linked() {
+		t.Fatalf("local users %+v %+v report Linked", local1, local2)
+	}
+	// The same identity for another email; the same subject at another
+	// issuer and a subject that only differs in case are other identities.
+	err := s.Update(ctx, func(tx store.Tx) error {
+		return tx.Users().Create(&store.User{Email: "other@example.com", Issuer: iss, Subject: "f3a1"})
+	})
+	wantErr(t, "a second user with a linked identity", err, store.ErrConflict)
+	other := store.User{Email: "other@example.com", Issuer: iss + "/", Subject: "f3a1"}
+	upper := store.User{Email: "upper@example.com", Issuer: iss, Subject: "F3A1"}
+	// Length-prefixed keys: moving a character from issuer to subject is
+	// another identity.
+	shifted := store.User{Email: "shifted@example.com", Issuer: iss + "f", Subject: "3a1"}
+	mustUpdate(t, s, func(tx store.Tx) error {
+		for _, u := range []*store.User{&other, &upper, &shifted} {
+			if err := tx.Users().Create(u); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	mustView(t, s, func(tx store.Tx) error {
+		for _, want := range []store.User{ada, other, upper, shifted} {
+			got, err := tx.Users().ByIdentity(want.Issuer, want.Subject)
+			if err != nil || got.ID != want.ID || got.Issuer != want.Issuer || got.Subject != want.Subject {
+				t.Errorf("ByIdentity(%q, %q) = %+v, %v; want user %d", want.Issuer, want.Subject, got, err, want.ID)
+			}
+		}
+		_, err := tx.Users().ByIdentity(iss, "nobody")
+		wantErr(t, "ByIdentity of an unknown subject", err, store.ErrNotFound)
+		_, err = tx.Users().ByIdentity("", "")
+		wantErr(t, "ByIdentity of the empty identity", err, store.ErrNotFound)
+		return nil
+	})
+
+	// A changed email keeps the link.
+	ada.Email = "ada.lovelace@example.com"
+	mustUpdate(t, s, func(tx store.Tx) error { return tx.Users().Update(&ada) })
+	mustView(t, s, func(tx store.Tx) error {
+		got, err := tx.Users().ByIdentity(iss, "f3a1")
+		if err != nil || got.ID != ada.ID || got.Email != "ada.lovelace@example.com" {
+			t.Errorf("after an email change: %+v, %v", got, err)
+		}
+		return nil
+	})
+	// Linking a local user to a taken identity is refused.
+	err = s.Update(ctx, func(tx store.Tx) error {
+		u := local1
+		u.Issuer, u.Subject = iss, "f3a1"
+		return tx.Users().Update(&u)
+	})
+	wantErr(t, "Update to a taken identity", err, store.ErrConflict)
+	// Unlinking frees the identity for another user.
+	mustUpdate(t, s, func(tx store.Tx) error {
+		u := ada
+		u.Issuer, u.Subject = "", ""
+		if err := tx.Users().Update(&u); err != nil {
+			return err
+		}
+		if _, err := tx.Users().ByIdentity(iss, "f3a1"); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("unlinked identity still found: %v", err)
+		}
+		u = local1
+		u.Issuer, u.Subject = iss, "f3a1"
+		return tx.Users().Update(&u)
+	})
+	// Deleting the user frees it too.
+	mustUpdate(t, s, func(tx store.Tx) error { return tx.Users().Delete(local1.ID) })
+	mustView(t, s, func(tx store.Tx) error {
+		_, err := tx.Users().ByIdentity(iss, "f3a1")
+		wantErr(t, "ByIdentity of a deleted user", err, store.ErrNotFound)
+		return nil
+	})
+	mustUpdate(t, s, func(tx store.Tx) error {
+		return tx.Users().Create(&store.User{Email: "again@example.com", Issuer: iss, Subject: "f3a1"})
+	})
+}
+
+// testConcurrentFirstUse: many transactions at once each look up an
+// identity and create its user when it is missing, as a provider token's
+// first use does. Exactly one user is created per identity; the others see
+// it (or fail with ErrConflict, to be retried).
+func testConcurrentFirstUse(t *testing.T, s store.Store) {
+	const iss = "https://id.example.com"
+	for round := range 10 {
+		const n = 8
+		sub := fmt.Sprint("subject-", round)
+		var wg sync.WaitGroup
+		got := make([]uint64, n)
+		errs := make([]error, n)
+		for i := range n {
+			wg.Go(func() {
+				errs[i] = s.Update(ctx, func(tx store.Tx) error {
+					u, err := tx.Users().ByIdentity(iss, sub)
+					if errors.Is(err, store.ErrNotFound) {
+						// Each racer brings another email: only the
+						// identity can make them one user.
+						u = store.User{Email: fmt.Sprintf("r%d-%d@example.com", round, i), Issuer: iss, Subject: sub}
+						err = tx.Users().Create(&u)
+					}
+					got[i] = u.ID
+					return err
+				})
+			})
+		}
+		wg.Wait()
+		var id uint64
+		for i, err := range errs {
+			switch {
+			case errors.Is(err, store.ErrConflict):
+			case err != nil:
+				t.Fatalf("round %d: first use %d: %v, want nil or ErrConflict", round, i, err)
+			case id == 0:
+				id = got[i]
+			case got[i] != id:
+				t.Fatalf("round %d: first uses reached users %d and %d", round, id, got[i])
+			}
+		}
+		if id == 0 {
+			t.Fatalf("round %d: no first use succeeded", round)
+		}
+	}
+	all := pageAll(t, s, 100, func(tx store.Tx, p store.Page) ([]store.User, string, error) { return tx.Users().List("", p) })
+	if len(all) != 10 {
+		t.Fatalf("%d users after 10 identities' first uses, want 10", len(all))
 	}
 }
 
