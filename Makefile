@@ -55,6 +55,7 @@ BENCH_HTTP ?= -duration 3s -rounds 3
 
 bench: ## measure and print the performance table (a few minutes)
 	@mkdir -p bin/bench
+	@command -v wrk >/dev/null || echo "make bench: wrk missing (apt-get install wrk): the wrk ratio of the request path is not measured"
 	$(GO) build -o bin/ ./cmd/gatehouse ./cmd/gatehouse-bench
 	$(GO) test -run='^$$' -bench='^Benchmark(Decide|DecideParallel|CasbinCached|Load)$$' -benchmem \
 		-count=$(BENCH_COUNT) -benchtime=$(BENCH_TIME) ./rbac > bin/bench/decisions.txt

@@ -202,8 +202,10 @@ func (s *Server) showLimit(c echo.Context, lc limiter.Context) {
 		return
 	}
 	c.Set(ctxRateShown, lc)
+	// Assigned under their canonical names, what Header.Set would store:
+	// Set would canonicalize (and allocate) each name on every request.
 	h := c.Response().Header()
-	h.Set("X-RateLimit-Limit", strconv.FormatInt(lc.Limit, 10))
-	h.Set("X-RateLimit-Remaining", strconv.FormatInt(lc.Remaining, 10))
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(lc.Reset, 10))
+	h["X-Ratelimit-Limit"] = []string{strconv.FormatInt(lc.Limit, 10)}
+	h["X-Ratelimit-Remaining"] = []string{strconv.FormatInt(lc.Remaining, 10)}
+	h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(lc.Reset, 10)}
 }

@@ -26,6 +26,7 @@ type reportOptions struct {
 	conns        int           // load generator connections
 	duration     time.Duration // of each load run
 	rounds       int           // of the HTTP comparison
+	wrk          bool          // measure the HTTP comparison with wrk too
 	startups     int           // start-up runs
 	changes      int           // of each kind of policy change
 	logins       int           // concurrent logins
@@ -45,6 +46,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.IntVar(&o.conns, "conns", 16, "connections of the load generator")
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of each load run")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds of the HTTP comparison (medians are reported)")
+	fs.BoolVar(&o.wrk, "wrk", true, "measure the HTTP comparison with wrk too (when it is installed)")
 	fs.IntVar(&o.startups, "startups", 3, "start-up runs (the median is reported)")
 	fs.IntVar(&o.changes, "changes", 5, "policy changes of each kind")
 	fs.IntVar(&o.logins, "logins", 200, "concurrent logins")
@@ -143,13 +145,22 @@ func report(ctx context.Context, o reportOptions, progress io.Writer) (*table, e
 	t.note("Policy changes were made through " + cv.via + ", at the full size; the time runs from sending the change to the answer of the next request, which must already reflect it (no retry).")
 
 	fmt.Fprintln(progress, "HTTP comparison...")
-	cmp, err := compareHTTP(ctx, srv, g, o.conns, o.duration, o.rounds)
+	cmp, err := compareHTTP(ctx, srv, g, o.conns, o.duration, o.rounds, o.wrk)
 	if err != nil {
 		return nil, err
 	}
 	ghRPS, bareRPS := medianOf(cmp.gatehouse, loadResult.rps), medianOf(cmp.bare, loadResult.rps)
 	t.add("GET /api/notes/:id as its owner, requests/s (baseline: bare Echo from memory)", fmt.Sprintf("%.0f", ghRPS), fmt.Sprintf("%.0f", bareRPS),
 		fmt.Sprintf("%.0f%%; %s", 100*ghRPS/bareRPS, target(ghRPS >= 0.6*bareRPS, ">= 60%")))
+	const wrkFigure = "GET /api/notes/:id as its owner, measured with wrk, requests/s (baseline: bare Echo serving the same bytes)"
+	if cmp.wrk != nil {
+		gh, bare := median(cmp.wrk.gatehouse), median(cmp.wrk.bare)
+		t.add(wrkFigure, fmt.Sprintf("%.0f", gh), fmt.Sprintf("%.0f", bare),
+			fmt.Sprintf("ratio %.2f; %s", gh/bare, target(gh >= 0.6*bare, ">= 0.6")))
+		t.note(fmt.Sprintf("wrk: -t1 -c%d, a login session's Bearer token (gatehouse_sess_...), %d rounds of %s per side, alternating; medians of the rounds; every answer 2xx.", wrkConns, len(cmp.wrk.gatehouse), o.duration))
+	} else {
+		t.add(wrkFigure, "not measured", "", cmp.wrkErr.Error())
+	}
 	for _, p := range []float64{0.5, 0.99} {
 		gh := medianOf(cmp.gatehouse, func(r loadResult) float64 { return float64(r.percentile(p)) })
 		bare := medianOf(cmp.bare, func(r loadResult) float64 { return float64(r.percentile(p)) })

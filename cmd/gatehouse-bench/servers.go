@@ -107,15 +107,28 @@ func (p *inProcess) hasRoute(method, path string) bool {
 // baseline of the HTTP comparison, the least a Go service can do to answer
 // the same JSON.
 func startBare(notes map[string]api.Note) (url string, stop func() error, err error) {
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.GET("/api/notes/:id", func(c echo.Context) error {
+	return serveBare(func(c echo.Context) error {
 		n, ok := notes[c.Param("id")]
 		if !ok {
 			return echo.ErrNotFound
 		}
 		return c.JSON(http.StatusOK, n)
 	})
+}
+
+// startBlob serves body, JSON encoded already, as every GET
+// /api/notes/:id with a bare Echo: the baseline of the wrk comparison,
+// which encodes nothing per request.
+func startBlob(body []byte) (url string, stop func() error, err error) {
+	return serveBare(func(c echo.Context) error { return c.JSONBlob(http.StatusOK, body) })
+}
+
+// serveBare serves h as GET /api/notes/:id with a bare Echo on a loopback
+// port.
+func serveBare(h echo.HandlerFunc) (url string, stop func() error, err error) {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.GET("/api/notes/:id", h)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err

@@ -112,6 +112,11 @@ func (tx docs) Get(kind string, id uint64) (store.Doc, error) {
 	if err != nil {
 		return store.Doc{}, err
 	}
+	key := docKey{kind, id}
+	if d, ok := tx.cache.docs.get(tx.tx, key); ok {
+		d.Data = append(json.RawMessage(nil), d.Data...)
+		return d, nil
+	}
 	var v []byte
 	if data != nil {
 		v = data.Get(itob(id))
@@ -119,7 +124,14 @@ func (tx docs) Get(kind string, id uint64) (store.Doc, error) {
 	if v == nil {
 		return store.Doc{}, fmt.Errorf("store: %s %d: %w", kind, id, store.ErrNotFound)
 	}
-	return read(kind, id, v)
+	d, err := read(kind, id, v)
+	if err != nil {
+		return d, err
+	}
+	tx.cache.docs.put(tx.tx, key, d, len(v))
+	// What is kept is never handed out: the caller may change its copy.
+	d.Data = append(json.RawMessage(nil), d.Data...)
+	return d, nil
 }
 
 func (tx docs) Update(kind string, d *store.Doc) error {

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -34,9 +35,24 @@ func (tx sessions) Create(s *store.Session, hash []byte) error {
 }
 
 func (tx sessions) ByHash(hash []byte) (store.Session, error) {
+	var key [sha256.Size]byte
+	cacheable := len(hash) == len(key)
+	if cacheable {
+		copy(key[:], hash)
+		if s, ok := tx.cache.sessions.get(tx.tx, key); ok {
+			return s, nil
+		}
+	}
 	var s store.Session
-	if err := tx.getJSON(bucketSessions, hash, &s); err != nil {
+	data := tx.bucket(bucketSessions).Get(hash)
+	if data == nil {
+		return s, fmt.Errorf("store: session: %w", store.ErrNotFound)
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
 		return s, fmt.Errorf("store: session: %w", err)
+	}
+	if cacheable {
+		tx.cache.sessions.put(tx.tx, key, s, len(data))
 	}
 	return s, nil
 }

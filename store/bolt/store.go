@@ -93,6 +93,8 @@ type Options struct {
 type DB struct {
 	bolt *bbolt.DB
 	path string
+	// cache keeps decoded records per committed state (cache.go).
+	cache *caches
 }
 
 // Open opens (and on first use creates) the database at path, creating its
@@ -123,7 +125,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{bolt: b, path: path}
+	db := &DB{bolt: b, path: path, cache: &caches{}}
 	if err := db.init(opts.ReadOnly); err != nil {
 		b.Close()
 		return nil, err
@@ -226,6 +228,7 @@ func (db *DB) WriteTo(ctx context.Context, w io.Writer) (int64, error) {
 type Tx struct {
 	tx      *bbolt.Tx
 	now     time.Time
+	cache   *caches
 	changes []store.RuleChange
 	// version is the policy version this transaction commits as, set on
 	// its first rule change.
@@ -245,7 +248,7 @@ func (db *DB) View(ctx context.Context, fn func(tx store.Tx) error) error {
 		return err
 	}
 	return db.bolt.View(func(btx *bbolt.Tx) error {
-		return fn(&Tx{tx: btx, now: txTime()})
+		return fn(&Tx{tx: btx, now: txTime(), cache: db.cache})
 	})
 }
 
@@ -259,7 +262,7 @@ func (db *DB) Update(ctx context.Context, fn func(tx store.Tx) error) error {
 	}
 	fnFailed := false
 	err := db.bolt.Update(func(btx *bbolt.Tx) error {
-		err := fn(&Tx{tx: btx, now: txTime()})
+		err := fn(&Tx{tx: btx, now: txTime(), cache: db.cache})
 		fnFailed = err != nil
 		return err
 	})

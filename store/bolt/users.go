@@ -59,10 +59,18 @@ func (tx users) ByIdentity(issuer, subject string) (store.User, error) {
 }
 
 func (tx users) Get(id uint64) (store.User, error) {
+	if u, ok := tx.cache.users.get(tx.tx, id); ok {
+		return u, nil
+	}
 	var u store.User
-	if err := tx.getJSON(bucketUsers, itob(id), &u); err != nil {
+	data := tx.bucket(bucketUsers).Get(itob(id))
+	if data == nil {
+		return u, fmt.Errorf("store: user %d: %w", id, store.ErrNotFound)
+	}
+	if err := json.Unmarshal(data, &u); err != nil {
 		return u, fmt.Errorf("store: user %d: %w", id, err)
 	}
+	tx.cache.users.put(tx.tx, id, u, len(data))
 	return u, nil
 }
 

@@ -1,0 +1,140 @@
+package bolt
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// TestKeptRecordsFollowCommits: the decoded records a read keeps are those
+// of the state it read, so a change committed after them (a revoked
+// credential, a disabled user, an edited or deleted resource) is what the
+// next read sees; what a read hands out is the caller's to change.
+func TestKeptRecordsFollowCommits(t *testing.T) {
+	t.Parallel()
+	db := mustOpen(t)
+	ctx := context.Background()
+	u := store.User{Email: "kept@example.com", Name: "kept"}
+	hash := sha256.Sum256([]byte("a secret"))
+	n := testNote{Title: "one"}
+	mustUpdate(t, db, func(tx store.Tx) error {
+		if err := tx.Users().Create(&u); err != nil {
+			return err
+		}
+		if err := tx.Sessions().Create(&store.Session{UserID: u.ID, Kind: store.KindToken, Name: "t"}, hash[:]); err != nil {
+			return err
+		}
+		n.OwnerID = u.ID
+		return testNotes.Create(tx, &n)
+	})
+	// read returns what a read transaction finds, twice in a row so that
+	// the second answer comes from what the first kept.
+	type found struct {
+		user     store.User
+		userErr  error
+		sessErr  error
+		note     testNote
+		noteErr  error
+		noteData string
+	}
+	read := func() found {
+		t.Helper()
+		var f found
+		for range 2 {
+			err := db.View(ctx, func(tx store.Tx) error {
+				f.user, f.userErr = tx.Users().Get(u.ID)
+				_, f.sessErr = tx.Sessions().ByHash(hash[:])
+				f.note, f.noteErr = testNotes.Get(tx, n.ID)
+				d, err := tx.Docs().Get("notes", n.ID)
+				if err == nil {
+					f.noteData = string(d.Data)
+					// A caller changing its copy changes nothing kept.
+					for i := range d.Data {
+						d.Data[i] = 'x'
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		return f
+	}
+
+	f := read()
+	if f.userErr != nil || f.sessErr != nil || f.noteErr != nil || f.note.Title != "one" || !strings.Contains(f.noteData, `"title":"one"`) {
+		t.Fatalf("first reads: %+v", f)
+	}
+
+	mustUpdate(t, db, func(tx store.Tx) error {
+		u.Disabled = true
+		if err := tx.Users().Update(&u); err != nil {
+			return err
+		}
+		s, err := tx.Sessions().ByHash(hash[:])
+		if err != nil {
+			return err
+		}
+		if err := tx.Sessions().Delete(s.ID); err != nil {
+			return err
+		}
+		n.Title = "two"
+		return testNotes.Update(tx, &n)
+	})
+	f = read()
+	if !f.user.Disabled || !errors.Is(f.sessErr, store.ErrNotFound) || f.note.Title != "two" || !strings.Contains(f.noteData, `"title":"two"`) {
+		t.Fatalf("reads after the change: %+v", f)
+	}
+	mustUpdate(t, db, func(tx store.Tx) error { return testNotes.Delete(tx, n.ID) })
+	if f = read(); !errors.Is(f.noteErr, store.ErrNotFound) {
+		t.Fatalf("a deleted note: %+v", f)
+	}
+}
+
+// TestKeptRecordsAreBounded: one state of the file keeps at most
+// cacheBytes of records; beyond that, reads decode as before.
+func TestKeptRecordsAreBounded(t *testing.T) {
+	t.Parallel()
+	db := mustOpen(t)
+	ctx := context.Background()
+	u := store.User{Email: "bounded@example.com", Name: "b"}
+	body := strings.Repeat("n", 40000)
+	var ids []uint64
+	mustUpdate(t, db, func(tx store.Tx) error {
+		if err := tx.Users().Create(&u); err != nil {
+			return err
+		}
+		for range cacheBytes/len(body) + 10 {
+			n := testNote{Owned: store.Owned{OwnerID: u.ID}, Title: "t", Body: body}
+			if err := testNotes.Create(tx, &n); err != nil {
+				return err
+			}
+			ids = append(ids, n.ID)
+		}
+		return nil
+	})
+	err := db.View(ctx, func(tx store.Tx) error {
+		for _, id := range ids {
+			n, err := testNotes.Get(tx, id)
+			if err != nil {
+				return err
+			}
+			if n.Body != body {
+				t.Fatalf("note %d: body of %d bytes", id, len(n.Body))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := db.cache.docs.cur.Load()
+	if s == nil || s.size > cacheBytes || len(s.m) >= len(ids) || len(s.m) == 0 {
+		t.Fatalf("kept %d of %d notes, %d bytes (bound %d)", len(s.m), len(ids), s.size, cacheBytes)
+	}
+}
