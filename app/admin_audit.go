@@ -19,15 +19,13 @@ import (
 // actorOf is the caller of c as the access service knows them: who the
 // audit log names, and whether they may grant the admin role (grants.go).
 func (s *Server) actorOf(c echo.Context) access.Actor {
-	// A grant is decided by the policy for every caller, anonymous too: a
-	// nil MayGrant would let any grant through (it is for the operator's
-	// tools), and a policy that opens a users route to anonymous must not
-	// open the policy with it.
 	mayGrant := func() error { return s.authorizeGrant(c) }
 	cl := callerOf(c)
 	if cl == nil {
-		// Routes that change things need a caller; a record without one
-		// would hide who did it.
+		// The routes that change things are marked signedIn (routes.go)
+		// and never get here without a caller: a record without one would
+		// hide who did it. Should one ever do, its grants are still
+		// decided, as anonymous's: a nil MayGrant would let them through.
 		return access.Actor{Name: "anonymous", MayGrant: mayGrant}
 	}
 	who := access.UserActor(cl.user)

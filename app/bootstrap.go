@@ -15,6 +15,13 @@ func (s *Server) Bootstrap(ctx context.Context, seed []rbac.CSVRule, email, pass
 	return s.access.Bootstrap(ctx, seed, email, password)
 }
 
+// UpgradePolicy replaces the rules of an older seed policy that the
+// current one superseded (access.Service.UpgradePolicy), as one audited
+// policy change, and returns what it replaced.
+func (s *Server) UpgradePolicy(ctx context.Context) ([]access.PolicyUpgrade, error) {
+	return s.access.UpgradePolicy(ctx)
+}
+
 // CreateUser creates an account holding roles (bare names) through the one
 // account-creation path, recorded as made by the offline tools. For tools
 // and tests that need accounts without going through the API.

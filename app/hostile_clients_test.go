@@ -284,6 +284,31 @@ func (l *failureLog) subscribers() int {
 	return len(l.subs)
 }
 
+// dialSmallReadBuffer connects to addr with a receive buffer of bytes, set
+// before the connection is made. Set after it (TCPConn.SetReadBuffer), the
+// buffer shrinks below the window already announced to the server, whose
+// data then overflows it and is dropped: the server retransmits with an
+// exponential backoff that, after seconds of a client not reading, keeps
+// the rest of the data and the close back for as long again once the
+// client does read. Set before, the window never exceeds the buffer, the
+// server's writes stop at a zero window instead, and the client's reads
+// reopen it at once.
+func dialSmallReadBuffer(t *testing.T, addr string, bytes int) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var err error
+		if cerr := c.Control(func(fd uintptr) { err = setReceiveBuffer(fd, bytes) }); cerr != nil {
+			return cerr
+		}
+		return err
+	}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
 // TestNeverReadingStreamClientIsDropped opens the auth-failure stream over
 // a connection that never reads, and a second one that does, then makes
 // failures until the first is dropped. Meanwhile every other request is
@@ -302,12 +327,8 @@ func TestNeverReadingStreamClientIsDropped(t *testing.T) {
 	ls := serveLiveOn(t, srv, db, logs, smallBufferListener{l})
 	_, admin := mustUser(t, srv, "admin@example.com", "admin")
 
-	conn, err := net.Dial("tcp", strings.TrimPrefix(ls.url, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialSmallReadBuffer(t, strings.TrimPrefix(ls.url, "http://"), 2<<10)
 	defer conn.Close()
-	_ = conn.(*net.TCPConn).SetReadBuffer(2 << 10)
 	fmt.Fprintf(conn, "GET /api/admin/auth-failures/stream HTTP/1.1\r\nHost: gatehouse\r\nAuthorization: Bearer %s\r\n\r\n", admin)
 	deadline := time.Now().Add(5 * time.Second)
 	for srv.failures.subscribers() != 1 {
@@ -316,11 +337,31 @@ func TestNeverReadingStreamClientIsDropped(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// The reading stream is read all along, as a console would. Left unread
+	// while thousands of failures are made, it would fall behind in turn and
+	// could be dropped soon after the never-reading one.
 	lines, _ := openStream(t, ls, admin, "")
+	var mu sync.Mutex
+	seen := map[string]bool{} // request ids of the events read
+	go func() {
+		for l := range lines {
+			data, ok := strings.CutPrefix(l, "data: ")
+			if !ok {
+				continue
+			}
+			var f api.AuthFailure
+			if json.Unmarshal([]byte(data), &f) == nil {
+				mu.Lock()
+				seen[f.RequestID] = true
+				mu.Unlock()
+			}
+		}
+	}()
 
 	start := time.Now()
 	deadline = start.Add(streamWriteTimeout + 10*time.Second)
 	sent := 0
+	var lastID string
 	for srv.failures.subscribers() == 2 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the never-reading stream was still fed after %d failures", sent)
@@ -334,22 +375,25 @@ func TestNeverReadingStreamClientIsDropped(t *testing.T) {
 		if a.status != http.StatusUnauthorized || a.err.Code != api.CodeUnauthorized {
 			t.Fatalf("after %d failures: %d %q", sent, a.status, a.err.Code)
 		}
+		lastID = a.err.RequestID
 		sent++
 	}
 	t.Logf("dropped after %d failures and %s", sent, time.Since(start).Round(time.Millisecond))
-	// The reading stream still works.
-	for drained := false; !drained; {
-		select {
-		case <-lines:
-		default:
-			drained = true
-		}
-	}
+	// The reading stream got the failures made meanwhile, and still gets
+	// new ones.
 	a := ls.do(t, request{path: "/api/auth/me", headers: []string{xff("192.0.2.77")}})
+	deadline = time.Now().Add(10 * time.Second)
 	for {
-		if f := nextEvent(t, lines, 5*time.Second); f.RequestID == a.err.RequestID {
+		mu.Lock()
+		got := seen[lastID] && seen[a.err.RequestID]
+		mu.Unlock()
+		if got {
 			break
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reading stream did not get the failures %s (the last before the drop) and %s (one after)", lastID, a.err.RequestID)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	// And the server lets go of the dropped connection.
 	readUntilClosed(t, conn, streamWriteTimeout+5*time.Second)

@@ -88,6 +88,10 @@ func (s *Server) secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// reasonSignInRequired is the failure reason of an anonymous request that
+// the policy allows on a route that needs a signed-in caller.
+const reasonSignInRequired = "sign_in_required"
+
 // ownerFunc resolves the owner of the resource a route acts on. It returns
 // store.ErrNotFound when there is no such resource.
 type ownerFunc func(c echo.Context) (uint64, error)
@@ -101,6 +105,17 @@ func (s *Server) authorize(r route) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			cl := callerOf(c)
 			req := rbac.Request{Sub: cl.subject(), Obj: r.path, Act: r.method, MFA: cl.mfa(), Groups: cl.groups()}
+			if cl == nil && r.signedIn {
+				// The handler acts as its caller, and there is none: even
+				// when a rule grants anonymous this route, nothing can be
+				// done for nobody. Refused before any resource is looked
+				// up, so that anonymous learns nothing of what exists.
+				c.Set(ctxDenied, req)
+				if s.authz.Decide(req).Allowed {
+					c.Set(ctxFailReason, reasonSignInRequired)
+				}
+				return errUnauthorized
+			}
 			if r.owner != nil {
 				owner, err := r.owner(c)
 				switch {

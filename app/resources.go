@@ -78,8 +78,8 @@ func (r *OwnedResource[T, P, In, Out]) newBody() any { return new(In) }
 // resolver; the policy decides who may use them (owner rules for users).
 func (r *OwnedResource[T, P, In, Out]) register(s *Server) {
 	owner := r.ownerOf(s)
-	s.add(http.MethodGet, r.listPath(), r.handleList(s), nil)
-	s.add(http.MethodPost, r.listPath(), r.handleCreate(s), nil)
+	s.add(http.MethodGet, r.listPath(), r.handleList(s), nil, signedIn)
+	s.add(http.MethodPost, r.listPath(), r.handleCreate(s), nil, signedIn)
 	s.add(http.MethodGet, r.itemPath(), r.handleGet, owner)
 	s.add(http.MethodPatch, r.itemPath(), r.handleUpdate(s), owner)
 	s.add(http.MethodDelete, r.itemPath(), r.handleDelete(s), owner)

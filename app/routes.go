@@ -17,7 +17,19 @@ type route struct {
 	// the decision; nil means the route has none, and owner-only rules can
 	// then never grant it.
 	owner ownerFunc
+	// signedIn: the handler acts as its caller (their account, second
+	// factor, tokens or resources, or a change the audit log must name
+	// them for), so without one the route answers 401 unauthorized
+	// whatever the policy grants anonymous (authorize).
+	signedIn bool
 }
+
+// routeFlag marks a route of the table beyond its method, path, handler
+// and owner resolver.
+type routeFlag int
+
+// signedIn marks a route whose handler needs a signed-in caller.
+const signedIn routeFlag = iota + 1
 
 // registerRoutes is the whole API surface in one place.
 func (s *Server) registerRoutes() {
@@ -36,9 +48,9 @@ func (s *Server) registerRoutes() {
 
 	s.add(http.MethodPost, "/api/auth/register", s.handleRegister, nil)
 	s.add(http.MethodPost, "/api/auth/login", s.handleLogin, nil)
-	s.add(http.MethodPost, "/api/auth/logout", s.handleLogout, nil)
-	s.add(http.MethodGet, "/api/auth/me", s.handleMeGet, nil)
-	s.add(http.MethodPatch, "/api/auth/me", s.handleMeUpdate, nil)
+	s.add(http.MethodPost, "/api/auth/logout", s.handleLogout, nil, signedIn)
+	s.add(http.MethodGet, "/api/auth/me", s.handleMeGet, nil, signedIn)
+	s.add(http.MethodPatch, "/api/auth/me", s.handleMeUpdate, nil, signedIn)
 
 	// Owned resources (resources.go): each adds GET and POST /api/<name>,
 	// and GET, PATCH and DELETE /api/<name>/:id with its owner resolver.
@@ -47,42 +59,42 @@ func (s *Server) registerRoutes() {
 	// Second factor and personal API tokens (mfa.go, tokens.go,
 	// admin_mfa.go). Tokens and the second factor are managed only from a
 	// login session; an admin can reset anyone's second factor.
-	s.add(http.MethodPost, "/api/auth/mfa/setup", s.handleMFASetup, nil)
-	s.add(http.MethodPost, "/api/auth/mfa/enable", s.handleMFAEnable, nil)
-	s.add(http.MethodDelete, "/api/auth/mfa", s.handleMFADisable, nil)
-	s.add(http.MethodGet, "/api/auth/tokens", s.handleTokenList, nil)
-	s.add(http.MethodPost, "/api/auth/tokens", s.handleTokenCreate, nil)
-	s.add(http.MethodDelete, "/api/auth/tokens/:id", s.handleTokenDelete, s.ownerOfToken)
-	s.add(http.MethodDelete, "/api/admin/users/:id/mfa", s.handleAdminMFAReset, nil)
+	s.add(http.MethodPost, "/api/auth/mfa/setup", s.handleMFASetup, nil, signedIn)
+	s.add(http.MethodPost, "/api/auth/mfa/enable", s.handleMFAEnable, nil, signedIn)
+	s.add(http.MethodDelete, "/api/auth/mfa", s.handleMFADisable, nil, signedIn)
+	s.add(http.MethodGet, "/api/auth/tokens", s.handleTokenList, nil, signedIn)
+	s.add(http.MethodPost, "/api/auth/tokens", s.handleTokenCreate, nil, signedIn)
+	s.add(http.MethodDelete, "/api/auth/tokens/:id", s.handleTokenDelete, s.ownerOfToken, signedIn)
+	s.add(http.MethodDelete, "/api/admin/users/:id/mfa", s.handleAdminMFAReset, nil, signedIn)
 
 	// Administration (admin_*.go): users, groups, policies, the audit log,
 	// the route inventory and backups. Guarded by the role:admin rules of
 	// policy.csv; the auditors group reads the audit log.
 	s.add(http.MethodGet, "/api/admin/users", s.handleUserList, nil)
-	s.add(http.MethodPost, "/api/admin/users", s.handleUserCreate, nil)
+	s.add(http.MethodPost, "/api/admin/users", s.handleUserCreate, nil, signedIn)
 	s.add(http.MethodGet, "/api/admin/users/:id", s.handleUserGet, nil)
-	s.add(http.MethodPatch, "/api/admin/users/:id", s.handleUserUpdate, nil)
-	s.add(http.MethodDelete, "/api/admin/users/:id", s.handleUserDelete, nil)
+	s.add(http.MethodPatch, "/api/admin/users/:id", s.handleUserUpdate, nil, signedIn)
+	s.add(http.MethodDelete, "/api/admin/users/:id", s.handleUserDelete, nil, signedIn)
 	s.add(http.MethodGet, "/api/admin/users/:id/sessions", s.handleUserSessionList, nil)
-	s.add(http.MethodDelete, "/api/admin/users/:id/sessions", s.handleUserSessionsEnd, nil)
-	s.add(http.MethodPut, "/api/admin/users/:id/roles/:role", s.handleUserRolePut, nil)
-	s.add(http.MethodDelete, "/api/admin/users/:id/roles/:role", s.handleUserRoleDelete, nil)
+	s.add(http.MethodDelete, "/api/admin/users/:id/sessions", s.handleUserSessionsEnd, nil, signedIn)
+	s.add(http.MethodPut, "/api/admin/users/:id/roles/:role", s.handleUserRolePut, nil, signedIn)
+	s.add(http.MethodDelete, "/api/admin/users/:id/roles/:role", s.handleUserRoleDelete, nil, signedIn)
 	s.add(http.MethodGet, "/api/admin/groups", s.handleGroupList, nil)
-	s.add(http.MethodPost, "/api/admin/groups", s.handleGroupCreate, nil)
+	s.add(http.MethodPost, "/api/admin/groups", s.handleGroupCreate, nil, signedIn)
 	s.add(http.MethodGet, "/api/admin/groups/:name", s.handleGroupGet, nil)
-	s.add(http.MethodPatch, "/api/admin/groups/:name", s.handleGroupUpdate, nil)
-	s.add(http.MethodDelete, "/api/admin/groups/:name", s.handleGroupDelete, nil)
-	s.add(http.MethodPut, "/api/admin/groups/:name/members/:user_id", s.handleGroupMemberPut, nil)
-	s.add(http.MethodDelete, "/api/admin/groups/:name/members/:user_id", s.handleGroupMemberDelete, nil)
+	s.add(http.MethodPatch, "/api/admin/groups/:name", s.handleGroupUpdate, nil, signedIn)
+	s.add(http.MethodDelete, "/api/admin/groups/:name", s.handleGroupDelete, nil, signedIn)
+	s.add(http.MethodPut, "/api/admin/groups/:name/members/:user_id", s.handleGroupMemberPut, nil, signedIn)
+	s.add(http.MethodDelete, "/api/admin/groups/:name/members/:user_id", s.handleGroupMemberDelete, nil, signedIn)
 	s.add(http.MethodGet, "/api/admin/policies", s.handlePolicyList, nil)
-	s.add(http.MethodPost, "/api/admin/policies", s.handlePolicyAdd, nil)
-	s.add(http.MethodDelete, "/api/admin/policies/:id", s.handlePolicyRemove, nil)
+	s.add(http.MethodPost, "/api/admin/policies", s.handlePolicyAdd, nil, signedIn)
+	s.add(http.MethodDelete, "/api/admin/policies/:id", s.handlePolicyRemove, nil, signedIn)
 	s.add(http.MethodPost, "/api/admin/policies/check", s.handlePolicyCheck, nil)
-	s.add(http.MethodPost, "/api/admin/policies/import", s.handlePolicyImport, nil)
+	s.add(http.MethodPost, "/api/admin/policies/import", s.handlePolicyImport, nil, signedIn)
 	s.add(http.MethodGet, "/api/admin/policies/export", s.handlePolicyExport, nil)
 	s.add(http.MethodGet, "/api/admin/audit", s.handleAuditList, nil)
 	s.add(http.MethodGet, "/api/admin/routes", s.handleRouteList, nil)
-	s.add(http.MethodGet, "/api/admin/backup", s.handleBackup, nil)
+	s.add(http.MethodGet, "/api/admin/backup", s.handleBackup, nil, signedIn)
 
 	// The auth-failure log: recorded 401, 403 and 429 answers, and the same
 	// live as Server-Sent Events (failures.go, failures_http.go).
@@ -98,8 +110,15 @@ func (s *Server) addOwned(r ownedRoutes) { r.register(s) }
 // the same decision, made as the GET's (the rule's method is GET), and
 // net/http sends no body to a HEAD. The HEAD twin is not a row of the
 // table: it is the GET route.
-func (s *Server) add(method, path string, h echo.HandlerFunc, owner ownerFunc) {
+//
+// flags mark the route further: signedIn for a handler that needs a caller.
+func (s *Server) add(method, path string, h echo.HandlerFunc, owner ownerFunc, flags ...routeFlag) {
 	r := route{method: method, path: path, handler: h, owner: owner}
+	for _, f := range flags {
+		if f == signedIn {
+			r.signedIn = true
+		}
+	}
 	s.routes = append(s.routes, r)
 	s.echo.Add(method, path, h, s.authorize(r))
 	if method == http.MethodGet {

@@ -153,23 +153,3 @@ func TestStepUpCoversEveryPolicyManager(t *testing.T) {
 	expect(t, ts.do(http.MethodPatch, opsPath, &verified, api.UpdateUserRequest{Password: ptr("a brand new password")}, nil), http.StatusOK, "")
 	expect(t, ts.do(http.MethodPut, erinPath+"/roles/ops2", &verified, nil, nil), http.StatusOK, "")
 }
-
-// TestAnonymousCannotGrant: when a policy opens a users route to anonymous,
-// a grant through it is still decided as the policy change it is, and
-// anonymous may not change the policy: 403 forbidden, nothing granted.
-func TestAnonymousCannotGrant(t *testing.T) {
-	t.Parallel()
-	ts := newTestServer(t)
-	expect(t, ts.do(http.MethodPost, "/api/admin/policies", &ts.admin,
-		api.RuleInput{Type: "p", Rule: []string{"anonymous", "/api/admin/users/:id/roles/:role", "PUT", "*"}}, nil), http.StatusCreated, "")
-	erin := ts.mustUser([]string{"user"})
-	erinPath := "/api/admin/users/" + itoa(int64(erin.ID))
-	expect(t, ts.do(http.MethodPut, erinPath+"/roles/admin", nil, nil, nil), http.StatusForbidden, api.CodeForbidden)
-	var e api.User
-	expect(t, ts.do(http.MethodGet, erinPath, &ts.admin, nil, &e), http.StatusOK, "")
-	if len(e.Roles) != 1 || e.Roles[0] != "user" {
-		t.Fatalf("erin after the refused grant: roles %v", e.Roles)
-	}
-	// A role that grants nothing over the policy goes through.
-	expect(t, ts.do(http.MethodPut, erinPath+"/roles/editor", nil, nil, nil), http.StatusOK, "")
-}

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 
+	"github.com/gatehouse/gatehouse/access"
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store"
@@ -68,6 +70,20 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	}
 	if password != "" {
 		fmt.Fprintf(env.stdout, "Created the first admin: %s with password %s\nThis password is shown only once. Sign in and change it.\n", cfg.AdminEmail, password)
+	}
+	// A database seeded by an older policy.csv keeps the seed rules later
+	// releases tightened: each is replaced once, audited, before serving.
+	upgrades, err := srv.UpgradePolicy(ctx)
+	if err != nil {
+		return fmt.Errorf("upgrade the rules of an older seed policy: %w (fix the policy with `gatehouse policy import`, README: Upgrading)", err)
+	}
+	for _, u := range upgrades {
+		added := make([]string, len(u.Added))
+		for i, r := range u.Added {
+			added[i] = access.RuleText(r)
+		}
+		log.Warn("policy upgraded: a rule of an older seed policy was replaced (audit log: policy.migrate)",
+			"migration", u.Name, "removed", access.RuleText(u.Removed), "added", strings.Join(added, "; "))
 	}
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
