@@ -3,12 +3,12 @@ package access
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/rbac"
+	"github.com/gatehouse/gatehouse/rbac/rbactest"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/store/bolt"
 )
@@ -47,19 +47,7 @@ func mustService(t *testing.T, db store.Store) *Service {
 
 func mustSeed(t *testing.T) []rbac.CSVRule {
 	t.Helper()
-	m, err := rbac.LoadModel("../model.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open("../policy.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rules, err := rbac.ParseCSV(f, m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, rules := rbactest.MustSeed(t, "..")
 	return rules
 }
 

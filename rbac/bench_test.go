@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"testing"
 
@@ -72,20 +71,7 @@ func mustBenchPolicy(tb testing.TB, users int) *benchPolicy {
 
 func mustSeed(tb testing.TB) (*rbac.Model, []rbac.CSVRule) {
 	tb.Helper()
-	m, err := rbac.LoadModel("../model.conf")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	f, err := os.Open("../policy.csv")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	seed, err := rbac.ParseCSV(f, m)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return m, seed
+	return rbactest.MustSeed(tb, "..")
 }
 
 // mustEngine is the authorizer the server runs, routes indexed (unless

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
+	"github.com/gatehouse/gatehouse/rbac/rbactest"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/store/bolt"
 )
@@ -46,19 +46,7 @@ func newRealServer(t *testing.T) *realServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	model, err := rbac.LoadModel("../model.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open("../policy.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	seed, err := rbac.ParseCSV(f, model)
-	if err != nil {
-		t.Fatal(err)
-	}
+	model, seed := rbactest.MustSeed(t, "..")
 	authz, err := rbac.New(context.Background(), db, model)
 	if err != nil {
 		t.Fatal(err)

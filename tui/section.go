@@ -74,15 +74,6 @@ func fail(err error) tea.Cmd {
 	return func() tea.Msg { return noticeMsg{err: err} }
 }
 
-// report is the command that ends a change: the footer shows err if the
-// change failed, text (what was done) if not.
-func report(text string, err error) tea.Cmd {
-	if err != nil {
-		return fail(err)
-	}
-	return notify(text)
-}
-
 // ask is a command that asks for a confirmation naming exactly what changes.
 func ask(prompt string, yes tea.Cmd) tea.Cmd {
 	return func() tea.Msg { return askMsg{prompt: prompt, yes: yes} }
