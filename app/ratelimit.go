@@ -42,13 +42,17 @@ const (
 type rateLimits struct {
 	api   *limiter.Limiter
 	login *limiter.Limiter
-	// redis is the shared counters' connection, nil without Redis.
-	redis *redisCounters
+	// redis is the shared counters' connection, nil without Redis; batched
+	// counts the general limit in front of it (ratebatch.go).
+	redis   *redisCounters
+	batched *batchedStore
 }
 
-// close releases the Redis connection, if any.
+// close adds the counts still pending to Redis and releases the
+// connection, if any.
 func (l *rateLimits) close() {
 	if l.redis != nil {
+		l.batched.close()
 		l.redis.client.Close()
 	}
 }
@@ -68,10 +72,12 @@ func newRateLimits(log *slog.Logger, apiRate, loginRate, redisURL string) (*rate
 			return nil, err
 		}
 	}
+	if l.redis != nil {
+		l.batched = newBatchedStore(l.redis.store("api"), batchEvery)
+		l.api, l.login = limiter.New(l.batched, ar), limiter.New(l.redis.store("login"), lr)
+		return l, nil
+	}
 	mk := func(prefix string, r limiter.Rate) *limiter.Limiter {
-		if l.redis != nil {
-			return limiter.New(l.redis.store(prefix), r)
-		}
 		st := memory.NewStoreWithOptions(limiter.StoreOptions{Prefix: prefix, CleanUpInterval: limiter.DefaultCleanUpInterval})
 		return limiter.New(st, r)
 	}
