@@ -93,11 +93,11 @@ type caller struct {
 
 // readResource returns the resource of ref read with the caller's
 // credential, if it was.
-func (cl *caller) readResource(ref store.DocRef) (store.Doc, error, bool) {
+func (cl *caller) readResource(ref store.DocRef) (*store.Doc, error, bool) {
 	if cl == nil || cl.resource.Kind == "" || cl.resource != ref {
-		return store.Doc{}, nil, false
+		return nil, nil, false
 	}
-	return cl.resourceDoc, cl.resourceErr, true
+	return &cl.resourceDoc, cl.resourceErr, true
 }
 
 func callerOf(c echo.Context) *caller {

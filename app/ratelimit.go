@@ -31,7 +31,6 @@ const (
 	reasonRateLimited      = "rate_limited"
 	reasonLoginLimitIP     = "login_rate_limited_ip"
 	reasonLoginLimitEmail  = "login_rate_limited_email"
-	ctxRateShown           = "gatehouse.rate_shown"
 	ctxLoginAttemptCounted = "gatehouse.login_attempt_counted"
 )
 
@@ -46,6 +45,8 @@ type rateLimits struct {
 	// counts the general limit in front of it (ratebatch.go).
 	redis   *redisCounters
 	batched *batchedStore
+	// apiLimitValue is the header value of the general limit.
+	apiLimitValue []string
 }
 
 // close adds the counts still pending to Redis and releases the
@@ -66,7 +67,7 @@ func newRateLimits(log *slog.Logger, apiRate, loginRate, redisURL string) (*rate
 	if err != nil {
 		return nil, fmt.Errorf("app: login rate limit: %w", err)
 	}
-	l := &rateLimits{}
+	l := &rateLimits{apiLimitValue: []string{strconv.FormatInt(ar.Limit, 10)}}
 	if redisURL != "" {
 		if l.redis, err = newRedisCounters(log, redisURL); err != nil {
 			return nil, err
@@ -204,14 +205,24 @@ func (s *Server) applyLimit(c echo.Context, lc limiter.Context, reason string) e
 // showLimit sets X-RateLimit-Limit, -Remaining and -Reset (a Unix time in
 // seconds) from lc, unless a tighter limit is shown already.
 func (s *Server) showLimit(c echo.Context, lc limiter.Context) {
-	if shown, ok := c.Get(ctxRateShown).(limiter.Context); ok && shown.Remaining < lc.Remaining {
-		return
-	}
-	c.Set(ctxRateShown, lc)
 	// Assigned under their canonical names, what Header.Set would store:
 	// Set would canonicalize (and allocate) each name on every request.
 	h := c.Response().Header()
-	h["X-Ratelimit-Limit"] = []string{strconv.FormatInt(lc.Limit, 10)}
+	if shown := h["X-Ratelimit-Remaining"]; len(shown) == 1 {
+		if n, err := strconv.ParseInt(shown[0], 10, 64); err == nil && n < lc.Remaining {
+			return
+		}
+	}
+	h["X-Ratelimit-Limit"] = s.limitValue(lc.Limit)
 	h["X-Ratelimit-Remaining"] = []string{strconv.FormatInt(lc.Remaining, 10)}
 	h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(lc.Reset, 10)}
+}
+
+// limitValue is the X-RateLimit-Limit value of limit: the general limit's
+// is made once and shared by every answer (never changed in place).
+func (s *Server) limitValue(limit int64) []string {
+	if limit == s.limits.api.Rate.Limit {
+		return s.limits.apiLimitValue
+	}
+	return []string{strconv.FormatInt(limit, 10)}
 }

@@ -112,8 +112,9 @@ func (r *OwnedResource[T, P, In, Out]) ownerOf(s *Server) ownerFunc {
 		}
 		d, err, read := callerOf(c).readResource(ref)
 		if !read {
+			d = new(store.Doc)
 			err = s.db.View(c.Request().Context(), func(tx store.Tx) (err error) {
-				d, err = tx.Docs().Get(ref.Kind, ref.ID)
+				*d, err = tx.Docs().Get(ref.Kind, ref.ID)
 				return err
 			})
 		}
@@ -183,18 +184,18 @@ func (r *OwnedResource[T, P, In, Out]) handleCreate(s *Server) echo.HandlerFunc 
 // again. A query (?pretty) is answered through Echo's encoder, as is a
 // resource declared without declare.
 func (r *OwnedResource[T, P, In, Out]) handleGet(c echo.Context) error {
-	d, ok := resourceOf[store.Doc](c)
+	d, ok := resourceOf[*store.Doc](c)
 	if !ok {
 		return errNotFound
 	}
 	if r.answers == nil || c.Request().URL.RawQuery != "" {
-		v, err := r.collection().FromDoc(d)
+		v, err := r.collection().FromDoc(*d)
 		if err != nil {
 			return err
 		}
 		return c.JSON(http.StatusOK, r.View(&v))
 	}
-	b, err := r.answers.answer(d, func(d store.Doc) (any, error) {
+	b, err := r.answers.answer(*d, func(d store.Doc) (any, error) {
 		v, err := r.collection().FromDoc(d)
 		return r.View(&v), err
 	})
@@ -208,7 +209,7 @@ func (r *OwnedResource[T, P, In, Out]) handleGet(c echo.Context) error {
 // in the transaction that writes it.
 func (r *OwnedResource[T, P, In, Out]) handleUpdate(s *Server) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		loaded, ok := resourceOf[store.Doc](c)
+		loaded, ok := resourceOf[*store.Doc](c)
 		if !ok {
 			return errNotFound
 		}
@@ -236,7 +237,7 @@ func (r *OwnedResource[T, P, In, Out]) handleUpdate(s *Server) echo.HandlerFunc 
 
 func (r *OwnedResource[T, P, In, Out]) handleDelete(s *Server) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		d, ok := resourceOf[store.Doc](c)
+		d, ok := resourceOf[*store.Doc](c)
 		if !ok {
 			return errNotFound
 		}

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // credentialQuery reads a request's credential in one statement, so in one
@@ -39,10 +39,11 @@ func (db *DB) ReadCredential(ctx context.Context, hash []byte, doc store.DocRef)
 	defer cancel()
 	var c store.Credential
 	s, u := &c.Session, &c.User
-	var expires *time.Time
-	var docID, owner *uint64
-	var data *string
-	var docCreated, docUpdated *time.Time
+	// The columns that may be NULL scan into values, not pointers, so that
+	// a row costs no allocation per column.
+	var expires, docCreated, docUpdated pgtype.Timestamptz
+	var docID, owner pgtype.Int8
+	var data pgtype.Text
 	err := db.pool.QueryRow(ctx, credentialQuery, hash, doc.Kind, doc.ID).Scan(
 		&s.ID, &s.UserID, &s.Kind, &s.Name, &s.ReadOnly, &s.MFA, &s.CreatedAt, &expires,
 		&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Disabled, &u.MFA.Enabled, &u.MFA.Secret, &u.MFA.Pending, &u.MFA.LastStep,
@@ -56,18 +57,18 @@ func (db *DB) ReadCredential(ctx context.Context, hash []byte, doc store.DocRef)
 		return store.Credential{}, unavailable("credential", err)
 	}
 	s.CreatedAt = utc(s.CreatedAt)
-	if expires != nil {
-		s.ExpiresAt = utc(*expires)
+	if expires.Valid {
+		s.ExpiresAt = utc(expires.Time)
 	}
 	u.CreatedAt, u.UpdatedAt = utc(u.CreatedAt), utc(u.UpdatedAt)
 	switch {
 	case doc.Kind == "":
-	case docID == nil:
+	case !docID.Valid:
 		c.DocErr = fmt.Errorf("store: %s %d: %w", doc.Kind, doc.ID, store.ErrNotFound)
 	default:
 		c.Doc = store.Doc{
-			Owned: store.Owned{ID: *docID, OwnerID: *owner, CreatedAt: utc(*docCreated), UpdatedAt: utc(*docUpdated)},
-			Data:  json.RawMessage(*data),
+			Owned: store.Owned{ID: uint64(docID.Int64), OwnerID: uint64(owner.Int64), CreatedAt: utc(docCreated.Time), UpdatedAt: utc(docUpdated.Time)},
+			Data:  json.RawMessage(data.String),
 		}
 	}
 	return c, nil
