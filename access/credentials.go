@@ -25,32 +25,29 @@ const (
 )
 
 // Authenticate finds the live credential whose secret hashes to hash and
-// its enabled user, in one read transaction. An unknown, expired or
-// disabled one is store.ErrNotFound.
+// its enabled user, and the resource doc when the request names one, all
+// read in one go (store.CredentialReader: one read transaction on bbolt,
+// one statement on PostgreSQL). An unknown, expired or disabled credential
+// is store.ErrNotFound.
 //
-// The same transaction brings the policy in memory up to the version it
-// reads (rbac.Authorizer.CatchUp): when several instances share the store,
-// the request is never decided on a policy older than one committed before
-// it began.
-func (s *Service) Authenticate(ctx context.Context, hash []byte) (store.User, store.Session, error) {
-	var u store.User
-	var sess store.Session
-	err := s.db.View(ctx, func(tx store.Tx) (err error) {
-		if sess, err = tx.Sessions().ByHash(hash); err != nil {
-			return err
-		}
-		if u, err = tx.Users().Get(sess.UserID); err != nil || s.authz == nil {
-			return err
-		}
-		return s.authz.CatchUp(tx)
-	})
+// The policy in memory is brought up to the version read with it
+// (rbac.Authorizer.CatchUpTo): when several instances share the store, the
+// request is never decided on a policy older than one committed before it
+// began.
+func (s *Service) Authenticate(ctx context.Context, hash []byte, doc store.DocRef) (store.Credential, error) {
+	c, err := s.db.ReadCredential(ctx, hash, doc)
 	if err != nil {
-		return u, sess, err
+		return store.Credential{}, err
 	}
-	if sess.Expired(s.now()) || u.Disabled {
-		return store.User{}, store.Session{}, store.ErrNotFound
+	if c.Session.Expired(s.now()) || c.User.Disabled {
+		return store.Credential{}, store.ErrNotFound
 	}
-	return u, sess, nil
+	if s.authz != nil {
+		if err := s.authz.CatchUpTo(ctx, c.Version); err != nil {
+			return store.Credential{}, err
+		}
+	}
+	return c, nil
 }
 
 // CatchUp brings the policy in memory up to the store's current version,

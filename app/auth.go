@@ -82,6 +82,22 @@ type caller struct {
 	// identity is set when the credential is a provider token; session is
 	// then zero (provider.go).
 	identity *providerIdentity
+	// resource is the owned resource the route acts on, read with the
+	// credential (Server.resourceRef): what the owner resolver decides on
+	// and the handler answers with, without reading it again. Its zero
+	// ref means none was read.
+	resource    store.DocRef
+	resourceDoc store.Doc
+	resourceErr error
+}
+
+// readResource returns the resource of ref read with the caller's
+// credential, if it was.
+func (cl *caller) readResource(ref store.DocRef) (store.Doc, error, bool) {
+	if cl == nil || cl.resource.Kind == "" || cl.resource != ref {
+		return store.Doc{}, nil, false
+	}
+	return cl.resourceDoc, cl.resourceErr, true
 }
 
 func callerOf(c echo.Context) *caller {
@@ -199,7 +215,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 		if present {
-			found, err := s.lookupCaller(req.Context(), secret)
+			found, err := s.lookupCaller(req.Context(), secret, s.resourceRef(c))
 			switch {
 			case errors.Is(err, store.ErrNotFound) && fromCookie:
 				// A stale cookie: anonymous.
@@ -224,19 +240,20 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// lookupCaller finds the live session of secret and its enabled user (and
-// brings the policy up to date: access.Service.Authenticate).
-func (s *Server) lookupCaller(ctx context.Context, secret string) (*caller, error) {
+// lookupCaller finds the live session of secret and its enabled user, with
+// the resource of ref when the route names one, in one read (and brings
+// the policy up to date: access.Service.Authenticate).
+func (s *Server) lookupCaller(ctx context.Context, secret string, ref store.DocRef) (*caller, error) {
 	hash, ok := parseSecret(secret)
 	if !ok {
 		return nil, store.ErrNotFound
 	}
-	cl := &caller{secret: secret}
-	var err error
-	if cl.user, cl.session, err = s.access.Authenticate(ctx, hash); err != nil {
+	cred, err := s.access.Authenticate(ctx, hash, ref)
+	if err != nil {
 		return nil, err
 	}
-	return cl, nil
+	return &caller{secret: secret, user: cred.User, session: cred.Session,
+		resource: ref, resourceDoc: cred.Doc, resourceErr: cred.DocErr}, nil
 }
 
 func (s *Server) handleRegister(c echo.Context) error {

@@ -127,6 +127,10 @@ func (s *Server) handleAuthFailureStream(c echo.Context) error {
 	h.Set(echo.HeaderContentType, "text/event-stream")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	h.Set(headerFailuresShed, strconv.FormatUint(s.failures.shed.Load(), 10))
+	// When the stream ends, so does the connection: a client dropped for
+	// falling behind is not reading, and should not keep it open by
+	// keep-alive either.
+	h.Set(echo.HeaderConnection, "close")
 	w.WriteHeader(http.StatusOK)
 	if c.Request().Method == http.MethodHead {
 		return nil // the headers say it all: a HEAD has no body to stream
@@ -203,7 +207,7 @@ func (s *Server) streamStillAllowed(c echo.Context) bool {
 	// The route's own method: a stream is a GET (a HEAD never streams).
 	req := rbac.Request{Sub: rbac.Anonymous, Obj: c.Path(), Act: http.MethodGet, MFA: rbac.MFANone}
 	if cl != nil {
-		fresh, err := s.lookupCaller(c.Request().Context(), cl.secret)
+		fresh, err := s.lookupCaller(c.Request().Context(), cl.secret, store.DocRef{})
 		if err != nil {
 			return false
 		}

@@ -107,7 +107,7 @@ func TestMFALifecycle(t *testing.T) {
 	if cks := resp.Cookies(); len(cks) != 2 || cks[0].Name != cookieName || cks[1].Name != csrfCookieName {
 		t.Fatalf("login with code set cookies %q", resp.Header.Values("Set-Cookie"))
 	}
-	if cl, err := ts.lookupCaller(context.Background(), login.Token); err != nil || !cl.session.MFA {
+	if cl, err := ts.lookupCaller(context.Background(), login.Token, store.DocRef{}); err != nil || !cl.session.MFA {
 		t.Fatalf("session of a login with a code: err %v; want it to prove the second factor", err)
 	}
 	expect(t, ts.tryLogin(alice.Email, testPassword, fresh), http.StatusUnauthorized, api.CodeInvalidCredentials)

@@ -50,7 +50,8 @@ func (s *Server) assignRequestID(next echo.HandlerFunc) echo.HandlerFunc {
 		_, _ = rand.Read(b[:])
 		id := hex.EncodeToString(b[:])
 		c.Set(ctxRequestID, id)
-		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		// Under its canonical name, what Header.Set would store.
+		c.Response().Header()["X-Request-Id"] = []string{id}
 		return next(c)
 	}
 }

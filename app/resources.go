@@ -35,6 +35,9 @@ type OwnedResource[T any, P interface {
 	Apply func(v P, in *In)
 	// View is v as the API shows it.
 	View func(v P) Out
+
+	// answers are the answers of GET by stored document (answers.go).
+	answers *answerMemo
 }
 
 // ownedRoutes is what the server needs of a declared resource.
@@ -60,6 +63,7 @@ func declare[T any, P interface {
 	if err := store.CheckKind(r.Name); err != nil {
 		panic(fmt.Sprintf("app: owned resource %q: %v", r.Name, err))
 	}
+	r.answers = newAnswerMemo()
 	declaredResources = append(declaredResources, r)
 	return r
 }
@@ -80,29 +84,44 @@ func (r *OwnedResource[T, P, In, Out]) register(s *Server) {
 	owner := r.ownerOf(s)
 	s.add(http.MethodGet, r.listPath(), r.handleList(s), nil, signedIn)
 	s.add(http.MethodPost, r.listPath(), r.handleCreate(s), nil, signedIn)
-	s.add(http.MethodGet, r.itemPath(), r.handleGet, owner)
-	s.add(http.MethodPatch, r.itemPath(), r.handleUpdate(s), owner)
-	s.add(http.MethodDelete, r.itemPath(), r.handleDelete(s), owner)
+	for _, item := range []route{
+		{method: http.MethodGet, handler: r.handleGet},
+		{method: http.MethodPatch, handler: r.handleUpdate(s)},
+		{method: http.MethodDelete, handler: r.handleDelete(s)},
+	} {
+		item.path, item.owner, item.resource = r.itemPath(), owner, r.ref
+		s.addRoute(item)
+	}
 }
 
-// ownerOf loads the resource of the route's :id for the authorization
-// middleware, which decides on its owner, and keeps it for the handler.
+// ref names the resource of the route's :id.
+func (r *OwnedResource[T, P, In, Out]) ref(c echo.Context) (store.DocRef, error) {
+	id, err := store.ParseID(c.Param("id"))
+	return store.DocRef{Kind: r.Name, ID: id}, err
+}
+
+// ownerOf loads the stored resource of the route's :id for the
+// authorization middleware, which decides on its owner, and keeps it for
+// the handler. A signed-in caller's request read it with their credential
+// already.
 func (r *OwnedResource[T, P, In, Out]) ownerOf(s *Server) ownerFunc {
 	return func(c echo.Context) (uint64, error) {
-		id, err := store.ParseID(c.Param("id"))
+		ref, err := r.ref(c)
 		if err != nil {
 			return 0, err
 		}
-		var v T
-		err = s.db.View(c.Request().Context(), func(tx store.Tx) (err error) {
-			v, err = r.collection().Get(tx, id)
-			return err
-		})
+		d, err, read := callerOf(c).readResource(ref)
+		if !read {
+			err = s.db.View(c.Request().Context(), func(tx store.Tx) (err error) {
+				d, err = tx.Docs().Get(ref.Kind, ref.ID)
+				return err
+			})
+		}
 		if err != nil {
 			return 0, err
 		}
-		c.Set(ctxResource, &v)
-		return P(&v).Meta().OwnerID, nil
+		c.Set(ctxResource, d)
+		return d.OwnerID, nil
 	}
 }
 
@@ -159,19 +178,37 @@ func (r *OwnedResource[T, P, In, Out]) handleCreate(s *Server) echo.HandlerFunc 
 	}
 }
 
+// handleGet answers with the resource as stored: the same stored document
+// gets the same answer, kept (answerMemo) rather than decoded and encoded
+// again. A query (?pretty) is answered through Echo's encoder, as is a
+// resource declared without declare.
 func (r *OwnedResource[T, P, In, Out]) handleGet(c echo.Context) error {
-	v, ok := resourceOf[*T](c)
+	d, ok := resourceOf[store.Doc](c)
 	if !ok {
 		return errNotFound
 	}
-	return c.JSON(http.StatusOK, r.View(P(v)))
+	if r.answers == nil || c.Request().URL.RawQuery != "" {
+		v, err := r.collection().FromDoc(d)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, r.View(&v))
+	}
+	b, err := r.answers.answer(d, func(d store.Doc) (any, error) {
+		v, err := r.collection().FromDoc(d)
+		return r.View(&v), err
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSONBlob(http.StatusOK, b)
 }
 
 // handleUpdate applies the body to the resource as stored now, read again
 // in the transaction that writes it.
 func (r *OwnedResource[T, P, In, Out]) handleUpdate(s *Server) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		loaded, ok := resourceOf[*T](c)
+		loaded, ok := resourceOf[store.Doc](c)
 		if !ok {
 			return errNotFound
 		}
@@ -184,7 +221,7 @@ func (r *OwnedResource[T, P, In, Out]) handleUpdate(s *Server) echo.HandlerFunc 
 		}
 		var v T
 		err := s.db.Update(c.Request().Context(), func(tx store.Tx) (err error) {
-			if v, err = r.collection().Get(tx, P(loaded).Meta().ID); err != nil {
+			if v, err = r.collection().Get(tx, loaded.ID); err != nil {
 				return err
 			}
 			r.Apply(P(&v), &in)
@@ -199,11 +236,11 @@ func (r *OwnedResource[T, P, In, Out]) handleUpdate(s *Server) echo.HandlerFunc 
 
 func (r *OwnedResource[T, P, In, Out]) handleDelete(s *Server) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		v, ok := resourceOf[*T](c)
+		d, ok := resourceOf[store.Doc](c)
 		if !ok {
 			return errNotFound
 		}
-		err := s.db.Update(c.Request().Context(), func(tx store.Tx) error { return r.collection().Delete(tx, P(v).Meta().ID) })
+		err := s.db.Update(c.Request().Context(), func(tx store.Tx) error { return r.collection().Delete(tx, d.ID) })
 		if err != nil {
 			return err
 		}

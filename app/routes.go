@@ -3,6 +3,7 @@ package app
 import (
 	"net/http"
 
+	"github.com/gatehouse/gatehouse/store"
 	"github.com/labstack/echo/v4"
 )
 
@@ -22,7 +23,15 @@ type route struct {
 	// them for), so without one the route answers 401 unauthorized
 	// whatever the policy grants anonymous (authorize).
 	signedIn bool
+	// resource names the owned resource the route acts on, for reading it
+	// with the caller's credential (authenticate) before owner resolves
+	// it; nil when the route names none.
+	resource func(c echo.Context) (store.DocRef, error)
 }
+
+// routeKey finds a route of the table by the method and template Echo
+// matched.
+type routeKey struct{ method, path string }
 
 // routeFlag marks a route of the table beyond its method, path, handler
 // and owner resolver.
@@ -119,11 +128,32 @@ func (s *Server) add(method, path string, h echo.HandlerFunc, owner ownerFunc, f
 			r.signedIn = true
 		}
 	}
-	s.routes = append(s.routes, r)
-	s.echo.Add(method, path, h, s.authorize(r))
-	if method == http.MethodGet {
-		s.echo.Add(http.MethodHead, path, h, s.authorize(r))
+	s.addRoute(r)
+}
+
+// addRoute adds r to the table and to Echo, with its authorization; every
+// GET route answers HEAD too.
+func (s *Server) addRoute(r route) {
+	if s.routeIndex == nil {
+		s.routeIndex = map[routeKey]*route{}
 	}
+	s.routes = append(s.routes, r)
+	s.routeIndex[routeKey{r.method, r.path}] = &r
+	s.echo.Add(r.method, r.path, r.handler, s.authorize(r))
+	if r.method == http.MethodGet {
+		s.routeIndex[routeKey{http.MethodHead, r.path}] = &r
+		s.echo.Add(http.MethodHead, r.path, r.handler, s.authorize(r))
+	}
+}
+
+// resourceRef is the owned resource the request's route acts on, if any.
+func (s *Server) resourceRef(c echo.Context) store.DocRef {
+	if r := s.routeIndex[routeKey{c.Request().Method, c.Path()}]; r != nil && r.resource != nil {
+		if ref, err := r.resource(c); err == nil {
+			return ref
+		}
+	}
+	return store.DocRef{}
 }
 
 func (s *Server) handleHealth(c echo.Context) error {

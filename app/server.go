@@ -39,6 +39,8 @@ type Server struct {
 	now         func() time.Time
 	// routes is the table every route is registered from; see routes.go.
 	routes []route
+	// routeIndex finds a route of the table by method and template.
+	routeIndex map[routeKey]*route
 	// closing is closed when shutdown starts, ending long-lived streams.
 	closing   chan struct{}
 	closeOnce sync.Once

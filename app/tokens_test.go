@@ -153,7 +153,7 @@ func TestTokens(t *testing.T) {
 		expect(t, ts.do(http.MethodGet, "/api/auth/me", asToken(full.Secret), nil, nil), http.StatusUnauthorized, api.CodeUnauthorized)
 		expect(t, ts.do(http.MethodDelete, path, &dave, nil, nil), http.StatusNotFound, api.CodeNotFound)
 		// A login session's id is not a token's.
-		cl, err := ts.lookupCaller(context.Background(), dave.Token)
+		cl, err := ts.lookupCaller(context.Background(), dave.Token, store.DocRef{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -320,6 +320,20 @@ func (a *Authorizer) Refresh(ctx context.Context) error {
 	return a.db.View(ctx, a.CatchUp)
 }
 
+// CatchUpTo brings the in-memory policy to at least version, the one a
+// request's credential was read with (store.Credential): nothing to do when
+// it holds that one or a newer one already, else a catch-up from a read
+// transaction of its own (Refresh).
+func (a *Authorizer) CatchUpTo(ctx context.Context, version uint64) error {
+	a.mu.RLock()
+	held := a.version
+	a.mu.RUnlock()
+	if version <= held {
+		return nil
+	}
+	return a.Refresh(ctx)
+}
+
 // CatchUp brings the in-memory policy to the version tx sees when it is
 // behind: by the changes committed since, in version order, when the store
 // keeps a log of them (store.PolicyLog), else by loading the whole policy

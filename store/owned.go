@@ -86,8 +86,10 @@ type Collection[T any, P interface {
 	Kind string
 }
 
-// decode makes a T of a stored document, with the store's meta data.
-func (c Collection[T, P]) decode(d Doc) (T, error) {
+// FromDoc makes a T of a stored document of this kind, with the store's
+// meta data: for a document read some other way than Get (a request's
+// resource read with its credential, store.Credential).
+func (c Collection[T, P]) FromDoc(d Doc) (T, error) {
 	var v T
 	if err := json.Unmarshal(d.Data, &v); err != nil {
 		return v, fmt.Errorf("store: %s %d: %w", c.Kind, d.ID, err)
@@ -117,7 +119,7 @@ func (c Collection[T, P]) Get(tx Tx, id uint64) (T, error) {
 		var zero T
 		return zero, err
 	}
-	return c.decode(d)
+	return c.FromDoc(d)
 }
 
 // Update stores v over the resource with its ID; its owner and creation
@@ -149,7 +151,7 @@ func (c Collection[T, P]) List(tx Tx, owner uint64, p Page) ([]T, string, error)
 	}
 	out := make([]T, len(docs))
 	for i, d := range docs {
-		if out[i], err = c.decode(d); err != nil {
+		if out[i], err = c.FromDoc(d); err != nil {
 			return nil, "", err
 		}
 	}

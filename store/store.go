@@ -57,6 +57,8 @@ type Store interface {
 	// have no effect outside tx (compute hashes and such before Update).
 	// A failure to store the change is ErrWriteFailed.
 	Update(ctx context.Context, fn func(tx Tx) error) error
+	// CredentialReader reads a request's credential in one go.
+	CredentialReader
 	// Close releases the database.
 	Close() error
 }

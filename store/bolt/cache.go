@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"sync"
 	"sync/atomic"
 
@@ -26,6 +27,8 @@ type caches struct {
 	sessions readCache[[sha256.Size]byte, store.Session]
 	users    readCache[uint64, store.User]
 	docs     readCache[docKey, store.Doc]
+	// version is the policy version of the state (one entry).
+	version readCache[struct{}, uint64]
 }
 
 // docKey names one owned resource.
@@ -86,6 +89,48 @@ func (c *readCache[K, V]) get(tx *bbolt.Tx, k K) (V, bool) {
 	v, ok := s.m[k]
 	s.mu.RUnlock()
 	return v, ok
+}
+
+// getAt returns the record of k kept for the state with id txid, without a
+// transaction (DB.ReadCredential, which knows the newest committed state).
+func (c *readCache[K, V]) getAt(txid int, k K) (V, bool) {
+	s := c.cur.Load()
+	if s == nil || s.txid != txid {
+		var zero V
+		return zero, false
+	}
+	s.mu.RLock()
+	v, ok := s.m[k]
+	s.mu.RUnlock()
+	return v, ok
+}
+
+// kept returns a request's credential as kept for the state with id txid,
+// when every record of it is kept there.
+func (c *caches) kept(txid int, hash []byte, doc store.DocRef) (store.Credential, bool) {
+	var cred store.Credential
+	var key [sha256.Size]byte
+	if len(hash) != len(key) {
+		return cred, false
+	}
+	copy(key[:], hash)
+	var ok bool
+	if cred.Session, ok = c.sessions.getAt(txid, key); !ok {
+		return cred, false
+	}
+	if cred.User, ok = c.users.getAt(txid, cred.Session.UserID); !ok {
+		return cred, false
+	}
+	if cred.Version, ok = c.version.getAt(txid, struct{}{}); !ok {
+		return cred, false
+	}
+	if doc.Kind != "" {
+		if cred.Doc, ok = c.docs.getAt(txid, docKey{doc.Kind, doc.ID}); !ok {
+			return cred, false
+		}
+		cred.Doc.Data = append(json.RawMessage(nil), cred.Doc.Data...)
+	}
+	return cred, true
 }
 
 // put keeps v, decoded from size stored bytes in tx's state of the file,

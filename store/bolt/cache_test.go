@@ -138,3 +138,74 @@ func TestKeptRecordsAreBounded(t *testing.T) {
 		t.Fatalf("kept %d of %d notes, %d bytes (bound %d)", len(s.m), len(ids), s.size, cacheBytes)
 	}
 }
+
+// TestKeptCredentialFollowsCommits: a request's credential read again in
+// the same state comes from what was kept, without a transaction (bbolt's
+// count of read transactions stays), and the first read after any commit
+// returns until then (Update has returned) sees that commit.
+func TestKeptCredentialFollowsCommits(t *testing.T) {
+	t.Parallel()
+	db := mustOpen(t)
+	ctx := context.Background()
+	u := store.User{Email: "cred@example.com", Name: "cred"}
+	hash := sha256.Sum256([]byte("a secret"))
+	n := testNote{Title: "one"}
+	var sess store.Session
+	mustUpdate(t, db, func(tx store.Tx) error {
+		if err := tx.Users().Create(&u); err != nil {
+			return err
+		}
+		sess = store.Session{UserID: u.ID, Kind: store.KindSession}
+		if err := tx.Sessions().Create(&sess, hash[:]); err != nil {
+			return err
+		}
+		n.OwnerID = u.ID
+		return testNotes.Create(tx, &n)
+	})
+	ref := store.DocRef{Kind: "notes", ID: n.ID}
+	read := func() (store.Credential, int) {
+		t.Helper()
+		before := db.bolt.Stats().TxN
+		c, err := db.ReadCredential(ctx, hash[:], ref)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		return c, db.bolt.Stats().TxN - before
+	}
+	if _, txs := read(); txs != 1 {
+		t.Fatalf("the first read opened %d transactions, want 1", txs)
+	}
+	c, txs := read()
+	if txs != 0 || c.User.Disabled || c.Session.ID != sess.ID {
+		t.Fatalf("the second read: %d transactions, %+v; want the kept credential", txs, c)
+	}
+	c.Doc.Data[0] = 'x' // the caller's copy
+	changes := []struct {
+		name   string
+		change func(tx store.Tx) error
+		seen   func(c store.Credential) bool
+	}{
+		{"disabled", func(tx store.Tx) error { u.Disabled = true; return tx.Users().Update(&u) },
+			func(c store.Credential) bool { return c.User.Disabled }},
+		{"policy", func(tx store.Tx) error {
+			_, err := tx.Rules().Add("p", []string{"role:x", "/x", "GET", "allow"})
+			return err
+		},
+			func(c store.Credential) bool { return c.Version == 1 }},
+		{"note edited", func(tx store.Tx) error { n.Title = "two"; return testNotes.Update(tx, &n) },
+			func(c store.Credential) bool { return strings.Contains(string(c.Doc.Data), `"title":"two"`) }},
+	}
+	for _, ch := range changes {
+		mustUpdate(t, db, ch.change)
+		if c, _ := read(); !ch.seen(c) {
+			t.Errorf("%s: the next read %+v", ch.name, c)
+		}
+		if c, txs := read(); txs != 0 || !ch.seen(c) {
+			t.Errorf("%s: read again with %d transactions: %+v", ch.name, txs, c)
+		}
+	}
+	mustUpdate(t, db, func(tx store.Tx) error { return tx.Sessions().Delete(sess.ID) })
+	if _, err := db.ReadCredential(ctx, hash[:], ref); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a revoked session read: %v", err)
+	}
+}

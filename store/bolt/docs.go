@@ -108,14 +108,15 @@ func (tx docs) Create(kind string, d *store.Doc) error {
 }
 
 func (tx docs) Get(kind string, id uint64) (store.Doc, error) {
-	data, _, err := tx.buckets(kind, false)
-	if err != nil {
-		return store.Doc{}, err
-	}
+	// A kept record was read under a kind already checked.
 	key := docKey{kind, id}
 	if d, ok := tx.cache.docs.get(tx.tx, key); ok {
 		d.Data = append(json.RawMessage(nil), d.Data...)
 		return d, nil
+	}
+	data, _, err := tx.buckets(kind, false)
+	if err != nil {
+		return store.Doc{}, err
 	}
 	var v []byte
 	if data != nil {

@@ -52,14 +52,19 @@ func (tx rules) Version() (uint64, error) {
 	if tx.version != 0 {
 		return tx.version, nil
 	}
-	v := tx.bucket(bucketMeta).Get(keyPolicyVersion)
-	if v == nil {
-		return 0, nil
+	if v, ok := tx.cache.version.get(tx.tx, struct{}{}); ok {
+		return v, nil
 	}
-	if len(v) != 8 {
+	var version uint64
+	switch v := tx.bucket(bucketMeta).Get(keyPolicyVersion); {
+	case v == nil: // no change yet
+	case len(v) != 8:
 		return 0, fmt.Errorf("store: policy version of %d bytes", len(v))
+	default:
+		version = btoi(v)
 	}
-	return btoi(v), nil
+	tx.cache.version.put(tx.tx, struct{}{}, version, 8)
+	return version, nil
 }
 
 func (tx rules) Changes() []store.RuleChange { return tx.changes }

@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/store"
@@ -95,6 +96,10 @@ type DB struct {
 	path string
 	// cache keeps decoded records per committed state (cache.go).
 	cache *caches
+	// committed is the id of the newest committed state of the file: this
+	// process is its only writer (bbolt's lock), and Update sets it when
+	// a commit succeeds, before Update returns.
+	committed atomic.Int64
 }
 
 // Open opens (and on first use creates) the database at path, creating its
@@ -130,6 +135,7 @@ func Open(path string, opts Options) (*DB, error) {
 		b.Close()
 		return nil, err
 	}
+	_ = b.View(func(tx *bbolt.Tx) error { db.committed.Store(int64(tx.ID())); return nil })
 	return db, nil
 }
 
@@ -252,6 +258,25 @@ func (db *DB) View(ctx context.Context, fn func(tx store.Tx) error) error {
 	})
 }
 
+// ReadCredential reads a request's credential: from the records kept for
+// the newest committed state when they all are (cache.go), without opening
+// a transaction, else in one read transaction (store.ReadCredentialIn).
+// A commit sets the newest state before its Update returns, so a request
+// that begins after a change was answered never gets records of before it.
+func (db *DB) ReadCredential(ctx context.Context, hash []byte, doc store.DocRef) (c store.Credential, err error) {
+	if err := ctx.Err(); err != nil {
+		return c, err
+	}
+	if c, ok := db.cache.kept(int(db.committed.Load()), hash, doc); ok {
+		return c, nil
+	}
+	err = db.View(ctx, func(tx store.Tx) error {
+		c, err = store.ReadCredentialIn(tx, hash, doc)
+		return err
+	})
+	return c, err
+}
+
 // Update runs fn in a read-write transaction, committed when fn returns nil.
 // bbolt allows one writer at a time, so fn runs once and alone. When Update
 // returns nil the change is on disk (fsynced, unless NoSync); a failure to
@@ -262,6 +287,10 @@ func (db *DB) Update(ctx context.Context, fn func(tx store.Tx) error) error {
 	}
 	fnFailed := false
 	err := db.bolt.Update(func(btx *bbolt.Tx) error {
+		// The handler runs once the transaction is closed, when it no
+		// longer knows its id.
+		id := int64(btx.ID())
+		btx.OnCommit(func() { db.committed.Store(id) })
 		err := fn(&Tx{tx: btx, now: txTime(), cache: db.cache})
 		fnFailed = err != nil
 		return err

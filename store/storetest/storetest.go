@@ -58,6 +58,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"UserDeleteCascades", testUserDeleteCascades},
 		{"Sessions", testSessions},
 		{"SessionsExpired", testSessionsExpired},
+		{"Credential", testCredential},
 		{"Groups", testGroups},
 		{"Rules", testRules},
 		{"RulesForEachWhileChanging", testRulesForEachWhileChanging},
