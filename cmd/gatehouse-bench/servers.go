@@ -135,17 +135,13 @@ func startOneQuery(ctx context.Context, dbURL string, body []byte) (url string, 
 	if err != nil {
 		return "", nil, err
 	}
-	for _, q := range []struct {
-		sql  string
-		args []any
-	}{
-		{"CREATE TABLE bare_docs (id bigint PRIMARY KEY, doc bytea NOT NULL)", nil},
-		{"INSERT INTO bare_docs VALUES (1, $1)", []any{body}},
-	} {
-		if _, err := pool.Exec(ctx, q.sql, q.args...); err != nil {
-			pool.Close()
-			return "", nil, err
-		}
+	_, err = pool.Exec(ctx, "CREATE TABLE bare_docs (id bigint PRIMARY KEY, doc bytea NOT NULL)")
+	if err == nil {
+		_, err = pool.Exec(ctx, "INSERT INTO bare_docs VALUES (1, $1)", body)
+	}
+	if err != nil {
+		pool.Close()
+		return "", nil, err
 	}
 	url, stopServer, err := serveBare(func(c echo.Context) error {
 		var b []byte
