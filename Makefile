@@ -46,7 +46,9 @@ fmt: ## gofmt every file
 # The decision benchmarks (gatehouse's engine against plain Casbin Enforce,
 # at 1k, 10k and 100k users), then gatehouse-bench report: a generated
 # database of BENCH_USERS users, start-up, policy changes, the HTTP
-# comparison with a bare Echo, concurrent logins and an auth-failure flood.
+# comparison with a bare Echo (and, with wrk, on PostgreSQL and Redis
+# against a one-query Echo; -postgres=false in BENCH_HTTP leaves it out),
+# concurrent logins and an auth-failure flood.
 # Raw outputs go to bin/bench/; the summary table is printed at the end.
 BENCH_COUNT ?= 5
 BENCH_TIME ?= 200ms

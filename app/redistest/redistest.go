@@ -56,7 +56,7 @@ func Main(m *testing.M) int {
 // It skips t (fails it under CI=true) when redis-server is not installed.
 func Shared(t testing.TB) *Server {
 	t.Helper()
-	bin := binary(t)
+	bin := Binary(t)
 	sharedOnce.Do(func() { shared, sharedErr = Start(bin) })
 	if sharedErr != nil {
 		t.Fatalf("redistest: %v", sharedErr)
@@ -69,7 +69,7 @@ func Shared(t testing.TB) *Server {
 // starts in milliseconds.)
 func New(t testing.TB) *Server {
 	t.Helper()
-	s, err := Start(binary(t))
+	s, err := Start(Binary(t))
 	if err != nil {
 		t.Fatalf("redistest: %v", err)
 	}
@@ -81,19 +81,29 @@ func New(t testing.TB) *Server {
 	return s
 }
 
-// binary is the path of redis-server; without one it skips t, or fails it
+// Binary is the path of redis-server; without one it skips t, or fails it
 // under CI=true.
-func binary(t testing.TB) string {
+func Binary(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
+	bin, err := FindBinary()
 	if err != nil {
-		msg := "redis-server is not installed (apt-get install redis-server; .ci/run installs it)"
+		msg := err.Error() + " (apt-get install redis-server; .ci/run installs it)"
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
 	}
 	return bin
+}
+
+// FindBinary returns the path of redis-server on PATH, for a program that
+// starts its own server (Start) outside of tests.
+func FindBinary() (string, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", errors.New("redis-server is not installed")
+	}
+	return bin, nil
 }
 
 // NewPrefix returns a key prefix no other test of this binary uses.

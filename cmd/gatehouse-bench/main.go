@@ -9,8 +9,9 @@
 //	    handler answering the same JSON from memory;
 //	gatehouse-bench report -gatehouse BIN -gobench FILE
 //	    everything `make bench` prints: a fresh database, start-up time,
-//	    change visibility, the HTTP comparison, concurrent logins, an
-//	    auth-failure flood, and the decision benchmarks of FILE, as one
+//	    change visibility, the HTTP comparison (on bbolt, and on
+//	    PostgreSQL and Redis against a one-query Echo), concurrent logins,
+//	    an auth-failure flood, and the decision benchmarks of FILE, as one
 //	    table.
 package main
 

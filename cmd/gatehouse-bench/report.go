@@ -27,6 +27,7 @@ type reportOptions struct {
 	duration     time.Duration // of each load run
 	rounds       int           // of the HTTP comparison
 	wrk          bool          // measure the HTTP comparison with wrk too
+	postgres     bool          // measure the request path on PostgreSQL and Redis with wrk too
 	startups     int           // start-up runs
 	changes      int           // of each kind of policy change
 	logins       int           // concurrent logins
@@ -47,6 +48,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of each load run")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds of the HTTP comparison (medians are reported)")
 	fs.BoolVar(&o.wrk, "wrk", true, "measure the HTTP comparison with wrk too (when it is installed)")
+	fs.BoolVar(&o.postgres, "postgres", true, "measure the request path on PostgreSQL and Redis with wrk too (needs -gatehouse, wrk, PostgreSQL and redis-server)")
 	fs.IntVar(&o.startups, "startups", 3, "start-up runs (the median is reported)")
 	fs.IntVar(&o.changes, "changes", 5, "policy changes of each kind")
 	fs.IntVar(&o.logins, "logins", 200, "concurrent logins")
@@ -100,7 +102,7 @@ func report(ctx context.Context, o reportOptions, progress io.Writer) (*table, e
 	size := fmt.Sprintf("%s users, %d rules", count(g.size.Users), g.rules)
 	t.add("generate the database ("+size+")", seconds(g.took), "", "")
 	if o.gatehouseBin != "" {
-		env := benchEnv(g.path, o.model, o.policy)
+		env := benchEnv(o.model, o.policy, "GATEHOUSE_DB="+g.path)
 		fmt.Fprintln(progress, "start-up...")
 		times, rss, err := measureStartup(ctx, o.gatehouseBin, env, o.startups)
 		if err != nil {
@@ -160,6 +162,10 @@ func report(ctx context.Context, o reportOptions, progress io.Writer) (*table, e
 		t.note(fmt.Sprintf("wrk: -t1 -c%d, a login session's Bearer token (gatehouse_sess_...), %d rounds of %s per side, alternating; medians of the rounds; every answer 2xx.", wrkConns, len(cmp.wrk.gatehouse), o.duration))
 	} else {
 		t.add(wrkFigure, "not measured", "", cmp.wrkErr.Error())
+	}
+	if o.postgres {
+		fmt.Fprintln(progress, "HTTP comparison on PostgreSQL and Redis...")
+		addPostgres(ctx, t, o, progress)
 	}
 	for _, p := range []float64{0.5, 0.99} {
 		gh := medianOf(cmp.gatehouse, func(r loadResult) float64 { return float64(r.percentile(p)) })

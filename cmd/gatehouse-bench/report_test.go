@@ -1,13 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/app/redistest"
+	"github.com/gatehouse/gatehouse/store/postgres/pgtest"
 )
 
 // TestReportEndToEnd runs the in-process part of `make bench` on a small
@@ -52,5 +59,52 @@ func TestReportEndToEnd(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("the table lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestPostgresComparison runs the comparison on PostgreSQL of `make bench`
+// end to end, for one short round, against real servers: gatehouse serve
+// built from this module on PostgreSQL and Redis, the one-query baseline
+// on the same PostgreSQL, and wrk. Its row must hold two positive figures
+// and their ratio against the goal, and its note must say how they were
+// measured. (The ratio itself means nothing here: the baseline runs in
+// this test binary, built with -race under make test.)
+func TestPostgresComparison(t *testing.T) {
+	t.Parallel()
+	pgtest.Binaries(t)
+	redistest.Binary(t)
+	if _, err := exec.LookPath("wrk"); err != nil {
+		msg := "wrk is not installed (apt-get install wrk; .ci/run installs it)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bin := filepath.Join(t.TempDir(), "gatehouse")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../gatehouse").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	o := reportOptions{
+		genOptions:   genOptions{model: "../../model.conf", policy: "../../policy.csv"},
+		gatehouseBin: bin, duration: time.Second, rounds: 1, wrk: true,
+	}
+	tbl := &table{}
+	var progress bytes.Buffer
+	addPostgres(ctx, tbl, o, &progress)
+	out := tbl.String()
+	row := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(pgFigure) + ` \| ([0-9]+) \| ([0-9]+) \| ratio ([0-9.]+); target >= 0\.5: (met|NOT MET) \|$`).FindStringSubmatch(out)
+	if row == nil {
+		t.Fatalf("no measured row on PostgreSQL in the table:\n%s\n%s", out, progress.String())
+	}
+	t.Log(row[0])
+	for _, figure := range row[1:3] {
+		if n, _ := strconv.Atoi(figure); n <= 0 {
+			t.Errorf("requests/s %d, want more than 0:\n%s", n, out)
+		}
+	}
+	if want := "-t1 -c32, a login session's Bearer token, 1 rounds of 1s per side, alternating; medians of the rounds; every answer 2xx."; !strings.Contains(out, want) {
+		t.Errorf("the note lacks %q:\n%s", want, out)
 	}
 }

@@ -114,6 +114,12 @@ func compareHTTP(ctx context.Context, srv *inProcess, g *generated, conns int, d
 
 // fetch makes one request that must answer 200 and returns the body.
 func fetch(client *http.Client, req *http.Request) ([]byte, error) {
+	return fetchStatus(client, req, http.StatusOK)
+}
+
+// fetchStatus makes one request that must answer want and returns the
+// body.
+func fetchStatus(client *http.Client, req *http.Request, want int) ([]byte, error) {
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
@@ -123,8 +129,8 @@ func fetch(client *http.Client, req *http.Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status %d: %s", resp.StatusCode, body)
+	if resp.StatusCode != want {
+		return nil, fmt.Errorf("%s %s: status %d: %s", req.Method, req.URL.Path, resp.StatusCode, body)
 	}
 	return body, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/store/bolt"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 )
 
@@ -38,12 +39,14 @@ func benchConfig() app.Config {
 	return cfg
 }
 
-// benchEnv is benchConfig for a gatehouse serve process.
-func benchEnv(dbPath, modelPath, policyPath string) []string {
-	return append(os.Environ(),
-		"GATEHOUSE_DB="+dbPath, "GATEHOUSE_MODEL="+modelPath, "GATEHOUSE_POLICY="+policyPath,
+// benchEnv is benchConfig for a gatehouse serve process, whose store is
+// named by storeEnv (GATEHOUSE_DB=..., or GATEHOUSE_DATABASE_URL=... and
+// GATEHOUSE_REDIS_URL=...).
+func benchEnv(modelPath, policyPath string, storeEnv ...string) []string {
+	return append(append(os.Environ(),
+		"GATEHOUSE_MODEL="+modelPath, "GATEHOUSE_POLICY="+policyPath,
 		"GATEHOUSE_ADDR=127.0.0.1:0", "GATEHOUSE_RATE_LIMIT=100000000-M", "GATEHOUSE_LOGIN_RATE_LIMIT=100000000-M",
-		"GATEHOUSE_TRUSTED_PROXIES=127.0.0.1/32")
+		"GATEHOUSE_TRUSTED_PROXIES=127.0.0.1/32"), storeEnv...)
 }
 
 // inProcess is the real server in this process on a loopback port, over
@@ -121,6 +124,41 @@ func startBare(notes map[string]api.Note) (url string, stop func() error, err er
 // which encodes nothing per request.
 func startBlob(body []byte) (url string, stop func() error, err error) {
 	return serveBare(func(c echo.Context) error { return c.JSONBlob(http.StatusOK, body) })
+}
+
+// startOneQuery serves GET /api/notes/:id with a bare Echo that reads
+// body, stored once in the PostgreSQL database at dbURL, with one indexed
+// query per request through a pgx pool: the baseline of the comparison on
+// PostgreSQL, the least a request can do that must look something up there.
+func startOneQuery(ctx context.Context, dbURL string, body []byte) (url string, stop func() error, err error) {
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return "", nil, err
+	}
+	_, err = pool.Exec(ctx, "CREATE TABLE bare_docs (id bigint PRIMARY KEY, doc bytea NOT NULL)")
+	if err == nil {
+		_, err = pool.Exec(ctx, "INSERT INTO bare_docs VALUES (1, $1)", body)
+	}
+	if err != nil {
+		pool.Close()
+		return "", nil, err
+	}
+	url, stopServer, err := serveBare(func(c echo.Context) error {
+		var b []byte
+		if err := pool.QueryRow(c.Request().Context(), "SELECT doc FROM bare_docs WHERE id = 1").Scan(&b); err != nil {
+			return err
+		}
+		return c.JSONBlob(http.StatusOK, b)
+	})
+	if err != nil {
+		pool.Close()
+		return "", nil, err
+	}
+	return url, func() error {
+		err := stopServer()
+		pool.Close()
+		return err
+	}, nil
 }
 
 // serveBare serves h as GET /api/notes/:id with a bare Echo on a loopback

@@ -58,9 +58,9 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("%v (apt-get install postgresql)", err)
 	}
-	redisBin, err := exec.LookPath("redis-server")
+	redisBin, err := redistest.FindBinary()
 	if err != nil {
-		return errors.New("redis-server is not installed (apt-get install redis-server)")
+		return fmt.Errorf("%v (apt-get install redis-server)", err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

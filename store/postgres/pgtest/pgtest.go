@@ -63,10 +63,7 @@ func Main(m *testing.M) int {
 // and fails t when the server cannot start.
 func Shared(t testing.TB) *Server {
 	t.Helper()
-	bin, err := FindBinaries()
-	if err != nil {
-		missing(t, err)
-	}
+	bin := Binaries(t)
 	sharedOnce.Do(func() { shared, sharedErr = Start(bin) })
 	if sharedErr != nil {
 		t.Fatalf("pgtest: %v", sharedErr)
@@ -79,10 +76,7 @@ func Shared(t testing.TB) *Server {
 // binary's server. (It takes initdb's second or two.)
 func New(t testing.TB) *Server {
 	t.Helper()
-	bin, err := FindBinaries()
-	if err != nil {
-		missing(t, err)
-	}
+	bin := Binaries(t)
 	s, err := Start(bin)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
@@ -95,15 +89,20 @@ func New(t testing.TB) *Server {
 	return s
 }
 
-// missing skips t, or fails it when CI=true: a CI run must not pass by
+// Binaries returns the folder of FindBinaries; when PostgreSQL is not
+// installed it skips t, or fails it when CI=true: a CI run must not pass by
 // skipping what it was meant to test.
-func missing(t testing.TB, err error) {
+func Binaries(t testing.TB) string {
 	t.Helper()
-	msg := fmt.Sprintf("%v (apt-get install postgresql; .ci/run installs it)", err)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
+	bin, err := FindBinaries()
+	if err != nil {
+		msg := fmt.Sprintf("%v (apt-get install postgresql; .ci/run installs it)", err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
 	}
-	t.Skip(msg)
+	return bin
 }
 
 // NewDatabase creates an empty database for t on the shared server and
