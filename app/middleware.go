@@ -63,27 +63,31 @@ func requestID(c echo.Context) string {
 
 // secureHeaders sets the headers a JSON API answers with.
 func (s *Server) secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	headers := http.Header{
-		"X-Content-Type-Options":       {"nosniff"},
-		"Referrer-Policy":              {"no-referrer"},
-		"Content-Security-Policy":      {"default-src 'none'; frame-ancestors 'none'"},
-		"X-Frame-Options":              {"DENY"},
-		"Cross-Origin-Resource-Policy": {"same-origin"},
+	type header struct {
+		name  string
+		value []string
+	}
+	headers := []header{
+		{"X-Content-Type-Options", []string{"nosniff"}},
+		{"Referrer-Policy", []string{"no-referrer"}},
+		{"Content-Security-Policy", []string{"default-src 'none'; frame-ancestors 'none'"}},
+		{"X-Frame-Options", []string{"DENY"}},
+		{"Cross-Origin-Resource-Policy", []string{"same-origin"}},
 		// Answers are per caller and often secret: no cache, shared or
 		// private, may keep one. Set on every answer, not only on
 		// authenticated ones, so that no route can forget it.
-		"Cache-Control": {"no-store"},
+		{"Cache-Control", []string{"no-store"}},
 	}
 	if s.cfg.CookieSecure {
-		headers["Strict-Transport-Security"] = []string{"max-age=63072000; includeSubDomains"}
+		headers = append(headers, header{"Strict-Transport-Security", []string{"max-age=63072000; includeSubDomains"}})
 	}
 	return func(c echo.Context) error {
 		// The names are canonical and the values are never changed in
 		// place (Set and Add replace or copy a one-element slice), so
 		// every answer shares them: no allocation per request.
 		h := c.Response().Header()
-		for k, v := range headers {
-			h[k] = v
+		for _, x := range headers {
+			h[x.name] = x.value
 		}
 		return next(c)
 	}
