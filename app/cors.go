@@ -31,7 +31,7 @@ var (
 // browser's budget) and before any authorization (a preflight carries no
 // credentials by design). It is only installed when origins are listed.
 func (s *Server) allowCORS(next echo.HandlerFunc) echo.HandlerFunc {
-	origins := slices.Clone(s.cfg.CORSOrigins)
+	origins := s.cfg.CORSOrigins
 	return func(c echo.Context) error {
 		req := c.Request()
 		h := c.Response().Header()

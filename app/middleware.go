@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"sync/atomic"
 
 	"github.com/gatehouse/gatehouse/app/api"
 	"github.com/gatehouse/gatehouse/rbac"
@@ -41,14 +42,41 @@ func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// requestIDs make request ids: a random prefix drawn once per process
+// and a counter, so that ids are unique across instances and restarts
+// without a random draw per request. An id names a request in logs; it is
+// no secret and grants nothing.
+type requestIDs struct {
+	prefix [6]byte
+	n      atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	r := &requestIDs{}
+	_, _ = rand.Read(r.prefix[:])
+	return r
+}
+
+// next returns a new id: 24 hex digits, 12 of the prefix (48 random bits)
+// and 12 of the counter (2^48 requests before it wraps).
+func (r *requestIDs) next() string {
+	var b [24]byte
+	hex.Encode(b[:12], r.prefix[:])
+	n := r.n.Add(1)
+	const digits = "0123456789abcdef"
+	for i := 23; i >= 12; i-- {
+		b[i] = digits[n&15]
+		n >>= 4
+	}
+	return string(b[:])
+}
+
 // assignRequestID gives every request a fresh id, in the X-Request-ID
 // answer header, every error body and every log line. An id sent by the
 // client is not taken: clients must not be able to forge log entries.
 func (s *Server) assignRequestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		var b [12]byte
-		_, _ = rand.Read(b[:])
-		id := hex.EncodeToString(b[:])
+		id := s.requestIDs.next()
 		c.Set(ctxRequestID, id)
 		// Under its canonical name, what Header.Set would store.
 		c.Response().Header()["X-Request-Id"] = []string{id}
@@ -61,12 +89,14 @@ func requestID(c echo.Context) string {
 	return id
 }
 
-// secureHeaders sets the headers a JSON API answers with.
-func (s *Server) secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	type header struct {
-		name  string
-		value []string
-	}
+// header is one header an answer carries, under its canonical name.
+type header struct {
+	name  string
+	value []string
+}
+
+// securityHeaders are the headers every answer carries.
+func securityHeaders(cookieSecure bool) []header {
 	headers := []header{
 		{"X-Content-Type-Options", []string{"nosniff"}},
 		{"Referrer-Policy", []string{"no-referrer"}},
@@ -78,15 +108,24 @@ func (s *Server) secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		// authenticated ones, so that no route can forget it.
 		{"Cache-Control", []string{"no-store"}},
 	}
-	if s.cfg.CookieSecure {
+	if cookieSecure {
 		headers = append(headers, header{"Strict-Transport-Security", []string{"max-age=63072000; includeSubDomains"}})
 	}
+	return headers
+}
+
+// secureHeaders sets the headers a JSON API answers with.
+//
+// Echo calls the middleware of Use for every request (to wrap the handler
+// of the route found), so this and the other global middleware make
+// nothing there: what they need is made once, in registerRoutes.
+func (s *Server) secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		// The names are canonical and the values are never changed in
 		// place (Set and Add replace or copy a one-element slice), so
 		// every answer shares them: no allocation per request.
 		h := c.Response().Header()
-		for _, x := range headers {
+		for _, x := range s.headers {
 			h[x.name] = x.value
 		}
 		return next(c)

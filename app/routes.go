@@ -47,6 +47,7 @@ func (s *Server) registerRoutes() {
 	// limit counts them and before any authorization); the per-IP rate
 	// limit, before any database work; then the caller and CSRF checks.
 	// Authorization is per route (s.add).
+	s.headers, s.requestIDs = securityHeaders(s.cfg.CookieSecure), newRequestIDs()
 	s.echo.Use(s.recoverPanic, s.assignRequestID, s.secureHeaders)
 	if len(s.cfg.CORSOrigins) > 0 {
 		s.echo.Use(s.allowCORS)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -41,6 +42,10 @@ type Server struct {
 	routes []route
 	// routeIndex finds a route of the table by method and template.
 	routeIndex map[routeKey]*route
+	// headers are the security headers of every answer; requestIDs make
+	// the requests' ids (middleware.go).
+	headers    []header
+	requestIDs *requestIDs
 	// closing is closed when shutdown starts, ending long-lived streams.
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -58,6 +63,8 @@ func NewServer(log *slog.Logger, cfg Config, db store.Store, authz *rbac.Authori
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	// The server's own copy: the caller may reuse its slice.
+	cfg.CORSOrigins = slices.Clone(cfg.CORSOrigins)
 	if cfg.FailureMaxRecords <= 0 {
 		cfg.FailureMaxRecords = DefaultConfig().FailureMaxRecords
 	}
