@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/app/api"
@@ -45,8 +46,10 @@ type rateLimits struct {
 	// counts the general limit in front of it (ratebatch.go).
 	redis   *redisCounters
 	batched *batchedStore
-	// apiLimitValue is the header value of the general limit.
+	// apiLimitValue is the header value of the general limit; lastReset
+	// the last X-RateLimit-Reset value made (resetValue).
 	apiLimitValue []string
+	lastReset     atomic.Pointer[sharedValue]
 }
 
 // close adds the counts still pending to Redis and releases the
@@ -215,7 +218,25 @@ func (s *Server) showLimit(c echo.Context, lc limiter.Context) {
 	}
 	h["X-Ratelimit-Limit"] = s.limitValue(lc.Limit)
 	h["X-Ratelimit-Remaining"] = []string{strconv.FormatInt(lc.Remaining, 10)}
-	h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(lc.Reset, 10)}
+	h["X-Ratelimit-Reset"] = s.limits.resetValue(lc.Reset)
+}
+
+// resetValue is the X-RateLimit-Reset value of reset: the last one made is
+// kept and shared (never changed in place), since a client's window, and
+// often many clients' windows, end in the same second.
+func (l *rateLimits) resetValue(reset int64) []string {
+	if v := l.lastReset.Load(); v != nil && v.reset == reset {
+		return v.value
+	}
+	v := &sharedValue{reset, []string{strconv.FormatInt(reset, 10)}}
+	l.lastReset.Store(v)
+	return v.value
+}
+
+// sharedValue is a header value made for reset.
+type sharedValue struct {
+	reset int64
+	value []string
 }
 
 // limitValue is the X-RateLimit-Limit value of limit: the general limit's
