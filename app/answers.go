@@ -23,8 +23,8 @@ import (
 // starts again empty.
 type answerMemo struct {
 	seed maphash.Seed
-	mu   sync.RWMutex
-	m    map[uint64]memoEntry
+	m    sync.Map // key to memoEntry; read without a lock by every request
+	mu   sync.Mutex
 	size int
 }
 
@@ -37,7 +37,7 @@ type memoEntry struct {
 }
 
 func newAnswerMemo() *answerMemo {
-	return &answerMemo{seed: maphash.MakeSeed(), m: map[uint64]memoEntry{}}
+	return &answerMemo{seed: maphash.MakeSeed()}
 }
 
 func (m *answerMemo) key(d store.Doc) uint64 {
@@ -66,11 +66,10 @@ func sameTime(a, b time.Time) bool { return a.Equal(b) && a.Location() == b.Loca
 // ends it with), computing it with view the first time.
 func (m *answerMemo) answer(d store.Doc, view func(store.Doc) (any, error)) ([]byte, error) {
 	k := m.key(d)
-	m.mu.RLock()
-	e, ok := m.m[k]
-	m.mu.RUnlock()
-	if ok && sameDoc(e.doc, d) {
-		return e.answer, nil
+	if v, ok := m.m.Load(k); ok {
+		if e := v.(memoEntry); sameDoc(e.doc, d) {
+			return e.answer, nil
+		}
 	}
 	v, err := view(d)
 	if err != nil {
@@ -82,15 +81,14 @@ func (m *answerMemo) answer(d store.Doc, view func(store.Doc) (any, error)) ([]b
 	}
 	b = append(b, '\n')
 	// The entry owns its copy of the document: the caller's may change.
-	e = memoEntry{doc: d, answer: b}
+	e := memoEntry{doc: d, answer: b}
 	e.doc.Data = bytes.Clone(d.Data)
 	m.mu.Lock()
 	if m.size+len(e.doc.Data)+len(b) > answerMemoBytes {
-		clear(m.m)
+		m.m.Clear()
 		m.size = 0
 	}
-	if _, ok := m.m[k]; !ok {
-		m.m[k] = e
+	if _, loaded := m.m.LoadOrStore(k, e); !loaded {
 		m.size += len(e.doc.Data) + len(b)
 	}
 	m.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/model"
@@ -59,8 +60,10 @@ type Authorizer struct {
 	eng *engine
 	// enf enforces a model the engine does not understand.
 	enf *casbin.SyncedEnforcer
-	// version is the policy version (store.Rules.Version) the memory holds.
-	version uint64
+	// version is the policy version (store.Rules.Version) the memory holds:
+	// changed under mu held for writing, read without it by CatchUpTo
+	// (every request) so that requests do not contend on mu for it.
+	version atomic.Uint64
 }
 
 // New loads the policy stored in db.
@@ -78,9 +81,11 @@ func New(ctx context.Context, db store.Store, m *Model) (*Authorizer, error) {
 	// version names exactly the policy loaded.
 	err := db.View(ctx, func(tx store.Tx) error {
 		var err error
-		if a.version, err = tx.Rules().Version(); err != nil {
+		v, err := tx.Rules().Version()
+		if err != nil {
 			return err
 		}
+		a.version.Store(v)
 		return tx.Rules().ForEach(func(r store.Rule) error {
 			a.eng.apply(true, r.ID, r.Type, r.Values)
 			return nil
@@ -96,9 +101,7 @@ func New(ctx context.Context, db store.Store, m *Model) (*Authorizer, error) {
 // Version is the policy version the decisions are made on: the store's
 // version as of the last change this process applied (or loaded).
 func (a *Authorizer) Version() uint64 {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	return a.version
+	return a.version.Load()
 }
 
 // Model is the model decisions are made under.
@@ -325,10 +328,7 @@ func (a *Authorizer) Refresh(ctx context.Context) error {
 // it holds that one or a newer one already, else a catch-up from a read
 // transaction of its own (Refresh).
 func (a *Authorizer) CatchUpTo(ctx context.Context, version uint64) error {
-	a.mu.RLock()
-	held := a.version
-	a.mu.RUnlock()
-	if version <= held {
+	if version <= a.version.Load() {
 		return nil
 	}
 	return a.Refresh(ctx)
@@ -346,7 +346,7 @@ func (a *Authorizer) CatchUp(tx store.Tx) error {
 		return err
 	}
 	a.mu.RLock()
-	held := a.version
+	held := a.version.Load()
 	a.mu.RUnlock()
 	if current <= held {
 		return nil
@@ -367,7 +367,7 @@ func (a *Authorizer) CatchUp(tx store.Tx) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.version >= current {
+	if a.version.Load() >= current {
 		return nil // another request caught up meanwhile
 	}
 	if !whole {
@@ -377,7 +377,8 @@ func (a *Authorizer) CatchUp(tx store.Tx) error {
 			eng.apply(true, r.ID, r.Type, r.Values)
 		}
 		eng.reindex()
-		a.eng, a.version = eng, current
+		a.eng = eng
+		a.version.Store(current)
 		if a.enf != nil {
 			a.enf.ClearPolicy()
 			for _, r := range rules {
@@ -389,12 +390,12 @@ func (a *Authorizer) CatchUp(tx store.Tx) error {
 	}
 	var batch []store.RuleChange
 	for _, c := range changes {
-		if c.Version > a.version {
+		if c.Version > a.version.Load() {
 			batch = append(batch, c.RuleChange)
 		}
 	}
 	a.applyLocked(batch)
-	a.version = current
+	a.version.Store(current)
 	return nil
 }
 
@@ -425,13 +426,13 @@ func (a *Authorizer) apply(changes []store.RuleChange, version uint64) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
-	case a.version >= version:
+	case a.version.Load() >= version:
 		return true // a catch-up already brought it
-	case a.version+1 != version:
+	case a.version.Load()+1 != version:
 		return false
 	}
 	a.applyLocked(changes)
-	a.version = version
+	a.version.Store(version)
 	return true
 }
 

@@ -272,7 +272,7 @@ func (a *Authorizer) managers(tx store.Tx, base uint64, changes []store.RuleChan
 // the transaction's own.
 func (a *Authorizer) withWhatIf(tx store.Tx, base uint64, changes []store.RuleChange, fn func(w *whatIf) error) error {
 	a.mu.RLock()
-	if a.version == base {
+	if a.version.Load() == base {
 		defer a.mu.RUnlock()
 		return fn(newWhatIf(a.eng, changes))
 	}

@@ -47,11 +47,12 @@ type readCache[K comparable, V any] struct {
 }
 
 // cacheState is what was decoded in the state with id txid; size counts the
-// stored bytes of its records.
+// stored bytes of its records. Reads take no lock (a sync.Map: records are
+// put once and read by every request, from both CPUs at once).
 type cacheState[K comparable, V any] struct {
 	txid int
-	mu   sync.RWMutex
-	m    map[K]V
+	m    sync.Map // K to V
+	mu   sync.Mutex
 	size int
 }
 
@@ -71,7 +72,7 @@ func (c *readCache[K, V]) state(tx *bbolt.Tx) *cacheState[K, V] {
 		case s != nil && s.txid > id:
 			return nil
 		}
-		fresh := &cacheState[K, V]{txid: id, m: map[K]V{}}
+		fresh := &cacheState[K, V]{txid: id}
 		if c.cur.CompareAndSwap(s, fresh) {
 			return fresh
 		}
@@ -85,10 +86,17 @@ func (c *readCache[K, V]) get(tx *bbolt.Tx, k K) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	s.mu.RLock()
-	v, ok := s.m[k]
-	s.mu.RUnlock()
-	return v, ok
+	return s.load(k)
+}
+
+// load returns the record of k kept in s.
+func (s *cacheState[K, V]) load(k K) (V, bool) {
+	v, ok := s.m.Load(k)
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	return v.(V), true
 }
 
 // getAt returns the record of k kept for the state with id txid, without a
@@ -99,10 +107,7 @@ func (c *readCache[K, V]) getAt(txid int, k K) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	s.mu.RLock()
-	v, ok := s.m[k]
-	s.mu.RUnlock()
-	return v, ok
+	return s.load(k)
 }
 
 // kept returns a request's credential as kept for the state with id txid,
@@ -141,8 +146,8 @@ func (c *readCache[K, V]) put(tx *bbolt.Tx, k K, v V, size int) {
 		return
 	}
 	s.mu.Lock()
-	if _, ok := s.m[k]; !ok && s.size+size <= cacheBytes {
-		s.m[k] = v
+	if _, ok := s.m.Load(k); !ok && s.size+size <= cacheBytes {
+		s.m.Store(k, v)
 		s.size += size
 	}
 	s.mu.Unlock()
