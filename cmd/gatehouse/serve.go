@@ -28,6 +28,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(env.stderr, nil))
+	defer keepHeapFloor(env.getenv, heapFloor)()
 
 	model, err := rbac.LoadModel(cfg.Model)
 	if err != nil {
