@@ -38,7 +38,7 @@ func runHTTP(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	g := &generated{path: *dbPath, password: *password, size: rbactest.SizeFor(users)}
-	cmp, err := compareHTTP(ctx, srv, g, *conns, *d, *rounds, false)
+	cmp, err := compareHTTP(ctx, srv, g, *conns, *d, *rounds)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -170,19 +172,57 @@ func call(ctx context.Context, method, url, token string, in any, want int) ([]b
 	return fetchStatus(http.DefaultClient, req, want)
 }
 
-// pgFigure names the row of the comparison on PostgreSQL.
-const pgFigure = "GET /api/notes/:id as its owner on PostgreSQL and Redis, measured with wrk, requests/s (baseline: bare Echo making one indexed pgx query per request on the same PostgreSQL)"
+// Rows of the comparisons measured with wrk.
+const (
+	wrkFigure = "GET /api/notes/:id as its owner, measured with wrk, requests/s (baseline: bare Echo serving the same bytes)"
+	pgFigure  = "GET /api/notes/:id as its owner on PostgreSQL and Redis, measured with wrk, requests/s (baseline: bare Echo making one indexed pgx query per request on the same PostgreSQL)"
+)
 
-// addPostgres measures the comparison on PostgreSQL and puts its row and
-// note in t. A missing program or a failure is the row's one-line reason
-// (the full error goes to progress): the rest of the report stands.
-func addPostgres(ctx context.Context, t *table, o reportOptions, progress io.Writer) {
-	cmp, err := func() (*wrkComparison, error) {
+// addWrk measures the comparisons with wrk, on bbolt and (unless
+// -postgres=false) on PostgreSQL and Redis, and puts their rows and notes
+// in t. A missing program or a failure is the row's one-line reason (the
+// full error goes to progress): the rest of the report stands.
+func addWrk(ctx context.Context, t *table, o reportOptions, work string, progress io.Writer) {
+	precondition := func() error {
 		switch {
 		case o.gatehouseBin == "":
-			return nil, errors.New("needs the gatehouse binary (-gatehouse)")
+			return errors.New("needs the gatehouse binary (-gatehouse)")
 		case !o.wrk:
-			return nil, errors.New("skipped (-wrk=false)")
+			return errors.New("skipped (-wrk=false)")
+		}
+		if _, err := exec.LookPath("wrk"); err != nil {
+			return errNoWrk
+		}
+		return nil
+	}
+	row := func(figure string, goal float64, cmp *wrkComparison, err error) bool {
+		if err != nil {
+			fmt.Fprintln(progress, figure+":", err)
+			reason, _, _ := strings.Cut(err.Error(), "\n")
+			t.add(figure, "not measured", "", reason)
+			return false
+		}
+		gh, base := median(cmp.gatehouse), median(cmp.bare)
+		t.add(figure, fmt.Sprintf("%.0f", gh), fmt.Sprintf("%.0f", base),
+			fmt.Sprintf("ratio %.2f; %s", gh/base, target(gh >= goal*base, fmt.Sprintf(">= %.1f", goal))))
+		return true
+	}
+	cmp, err := func() (*wrkComparison, error) {
+		if err := precondition(); err != nil {
+			return nil, err
+		}
+		return compareBolt(ctx, o.gatehouseBin, o.model, o.policy, filepath.Join(work, "wrk.db"), o.duration, o.rounds)
+	}()
+	if row(wrkFigure, 0.6, cmp, err) {
+		t.note(fmt.Sprintf("wrk: gatehouse serve in its own process on a fresh database file (one user's note) against a bare Echo in this process serving the same bytes; "+
+			"-t1 -c%d, a login session's Bearer token (gatehouse_sess_...), %d rounds of %s per side, alternating; medians of the rounds; every answer 2xx.", wrkConns, len(cmp.gatehouse), o.duration))
+	}
+	if !o.postgres {
+		return
+	}
+	cmp, err = func() (*wrkComparison, error) {
+		if err := precondition(); err != nil {
+			return nil, err
 		}
 		progs, err := findPgPrograms()
 		if err != nil {
@@ -190,17 +230,33 @@ func addPostgres(ctx context.Context, t *table, o reportOptions, progress io.Wri
 		}
 		return comparePostgres(ctx, progs, o.gatehouseBin, o.model, o.policy, o.duration, o.rounds)
 	}()
-	if err != nil {
-		fmt.Fprintln(progress, "comparison on PostgreSQL:", err)
-		reason, _, _ := strings.Cut(err.Error(), "\n")
-		t.add(pgFigure, "not measured", "", reason)
-		return
+	if row(pgFigure, 0.5, cmp, err) {
+		t.note(fmt.Sprintf("wrk on PostgreSQL: gatehouse serve with GATEHOUSE_DATABASE_URL and GATEHOUSE_REDIS_URL on a PostgreSQL server and a redis-server started in temporary folders on loopback "+
+			"(durability off, as in the tests: the measured requests only read), a database of its own, one user's note; "+
+			"the baseline reads that note's answer bytes from a table of another database of the same server (SELECT doc ... WHERE id = 1, its primary key, through a pgx pool of default size); "+
+			"-t1 -c%d, a login session's Bearer token, %d rounds of %s per side, alternating; medians of the rounds; every answer 2xx.", wrkConns, len(cmp.gatehouse), o.duration))
 	}
-	gh, base := median(cmp.gatehouse), median(cmp.bare)
-	t.add(pgFigure, fmt.Sprintf("%.0f", gh), fmt.Sprintf("%.0f", base),
-		fmt.Sprintf("ratio %.2f; %s", gh/base, target(gh >= 0.5*base, ">= 0.5")))
-	t.note(fmt.Sprintf("wrk on PostgreSQL: gatehouse serve with GATEHOUSE_DATABASE_URL and GATEHOUSE_REDIS_URL on a PostgreSQL server and a redis-server started in temporary folders on loopback "+
-		"(durability off, as in the tests: the measured requests only read), a database of its own, one user's note; "+
-		"the baseline reads that note's answer bytes from a table of another database of the same server (SELECT doc ... WHERE id = 1, its primary key, through a pgx pool of default size); "+
-		"-t1 -c%d, a login session's Bearer token, %d rounds of %s per side, alternating; medians of the rounds; every answer 2xx.", wrkConns, len(cmp.gatehouse), o.duration))
+}
+
+// compareBolt runs gatehouseBin serve on a new database file at dbPath,
+// has a new user create a note, and measures the owner reading it with a
+// session's Bearer token against a bare Echo answering the same bytes
+// from memory, with wrk in alternating rounds of d.
+func compareBolt(ctx context.Context, gatehouseBin, modelPath, policyPath, dbPath string, d time.Duration, rounds int) (*wrkComparison, error) {
+	defer os.Remove(dbPath)
+	srv, err := startProcess(ctx, gatehouseBin, benchEnv(modelPath, policyPath, "GATEHOUSE_DB="+dbPath))
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	token, path, body, err := ownNote(ctx, srv.url)
+	if err != nil {
+		return nil, err
+	}
+	baseURL, stopBase, err := startBlob(body)
+	if err != nil {
+		return nil, err
+	}
+	defer stopBase()
+	return compareWrk(ctx, srv.url+path, token, baseURL+path, d, rounds)
 }

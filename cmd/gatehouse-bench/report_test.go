@@ -62,14 +62,14 @@ func TestReportEndToEnd(t *testing.T) {
 	}
 }
 
-// TestPostgresComparison runs the comparison on PostgreSQL of `make bench`
-// end to end, for one short round, against real servers: gatehouse serve
-// built from this module on PostgreSQL and Redis, the one-query baseline
-// on the same PostgreSQL, and wrk. Its row must hold two positive figures
-// and their ratio against the goal, and its note must say how they were
-// measured. (The ratio itself means nothing here: the baseline runs in
+// TestWrkComparisons runs the comparisons with wrk of `make bench` end to
+// end, for one short round, against real servers: gatehouse serve built
+// from this module, on a database file and on PostgreSQL and Redis, the
+// bare and one-query baselines, and wrk. Each row must hold two positive
+// figures and their ratio against its goal, and its note must say how
+// they were measured. (The ratios mean nothing here: the baselines run in
 // this test binary, built with -race under make test.)
-func TestPostgresComparison(t *testing.T) {
+func TestWrkComparisons(t *testing.T) {
 	t.Parallel()
 	pgtest.Binaries(t)
 	redistest.Binary(t)
@@ -88,23 +88,28 @@ func TestPostgresComparison(t *testing.T) {
 	}
 	o := reportOptions{
 		genOptions:   genOptions{model: "../../model.conf", policy: "../../policy.csv"},
-		gatehouseBin: bin, duration: time.Second, rounds: 1, wrk: true,
+		gatehouseBin: bin, duration: time.Second, rounds: 1, wrk: true, postgres: true,
 	}
 	tbl := &table{}
 	var progress bytes.Buffer
-	addPostgres(ctx, tbl, o, &progress)
+	addWrk(ctx, tbl, o, t.TempDir(), &progress)
 	out := tbl.String()
-	row := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(pgFigure) + ` \| ([0-9]+) \| ([0-9]+) \| ratio ([0-9.]+); target >= 0\.5: (met|NOT MET) \|$`).FindStringSubmatch(out)
-	if row == nil {
-		t.Fatalf("no measured row on PostgreSQL in the table:\n%s\n%s", out, progress.String())
-	}
-	t.Log(row[0])
-	for _, figure := range row[1:3] {
-		if n, _ := strconv.Atoi(figure); n <= 0 {
-			t.Errorf("requests/s %d, want more than 0:\n%s", n, out)
+	for _, c := range []struct{ figure, goal, note string }{
+		{wrkFigure, `0\.6`, "-t1 -c32, a login session's Bearer token (gatehouse_sess_...), 1 rounds of 1s per side, alternating; medians of the rounds; every answer 2xx."},
+		{pgFigure, `0\.5`, "-t1 -c32, a login session's Bearer token, 1 rounds of 1s per side, alternating; medians of the rounds; every answer 2xx."},
+	} {
+		row := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(c.figure) + ` \| ([0-9]+) \| ([0-9]+) \| ratio ([0-9.]+); target >= ` + c.goal + `: (met|NOT MET) \|$`).FindStringSubmatch(out)
+		if row == nil {
+			t.Fatalf("no measured row %q in the table:\n%s\n%s", c.figure, out, progress.String())
 		}
-	}
-	if want := "-t1 -c32, a login session's Bearer token, 1 rounds of 1s per side, alternating; medians of the rounds; every answer 2xx."; !strings.Contains(out, want) {
-		t.Errorf("the note lacks %q:\n%s", want, out)
+		t.Log(row[0])
+		for _, figure := range row[1:3] {
+			if n, _ := strconv.Atoi(figure); n <= 0 {
+				t.Errorf("requests/s %d, want more than 0:\n%s", n, out)
+			}
+		}
+		if !strings.Contains(out, c.note) {
+			t.Errorf("the note lacks %q:\n%s", c.note, out)
+		}
 	}
 }

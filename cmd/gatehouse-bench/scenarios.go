@@ -35,17 +35,13 @@ func getNote(base string, id int, token string) *http.Request {
 // httpComparison is the real server against a bare Echo, round by round.
 type httpComparison struct {
 	gatehouse, bare []loadResult
-	// wrk is the same comparison measured with wrk and a login session;
-	// nil with wrkErr set when wrk is missing or failed.
-	wrk    *wrkComparison
-	wrkErr error
 }
 
 // compareHTTP serves GET /api/notes/:id to owners sending a personal API
 // token as a Bearer token, from the real server and from a bare Echo
 // answering the same JSON from memory, in alternating rounds of d each, so
 // that both see the same noise.
-func compareHTTP(ctx context.Context, srv *inProcess, g *generated, conns int, d time.Duration, rounds int, withWrk bool) (*httpComparison, error) {
+func compareHTTP(ctx context.Context, srv *inProcess, g *generated, conns int, d time.Duration, rounds int) (*httpComparison, error) {
 	owners := min(conns, 8, g.size.Users-1)
 	tokens := make([]string, owners)
 	notes := map[string]api.Note{}
@@ -95,20 +91,6 @@ func compareHTTP(ctx context.Context, srv *inProcess, g *generated, conns int, d
 			return nil, err
 		}
 	}
-	if !withWrk {
-		cmp.wrkErr = errors.New("skipped (-wrk=false)")
-		return cmp, nil
-	}
-	session, err := login(ctx, srv.url, g, 2)
-	if err != nil {
-		return nil, err
-	}
-	blobURL, stopBlob, err := startBlob(want)
-	if err != nil {
-		return nil, err
-	}
-	defer stopBlob()
-	cmp.wrk, cmp.wrkErr = compareWrk(ctx, srv.url+"/api/notes/2", session, blobURL+"/api/notes/2", d, rounds)
 	return cmp, nil
 }
 
