@@ -78,30 +78,31 @@ func Rename(dir, module string) (old string, changed int, err error) {
 	if old == module {
 		return old, 0, fmt.Errorf("the module is %s already", module)
 	}
-	// The old path, where it is a whole path or the start of one: not where
-	// it is the start of a longer name (github.com/x/gatehouse-extra).
-	mention := regexp.MustCompile(regexp.QuoteMeta(old) + "(?:$|[^A-Za-z0-9._~-])")
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
-			switch d.Name() {
-			case ".git", "bin", "data", "node_modules":
+			switch {
+			case d.Name() == ".git", d.Name() == "node_modules":
+				return filepath.SkipDir
+			case (d.Name() == "bin" || d.Name() == "data") && filepath.Dir(path) == filepath.Clean(dir):
+				// The module's builds and databases (.gitignore): a
+				// package of that name deeper down is renamed.
 				return filepath.SkipDir
 			}
 			return nil
 		}
-		if !renamed(path) {
+		// Regular files only: a symbolic link may lead out of the module,
+		// and what it leads to is not this module's to change.
+		if !d.Type().IsRegular() || !renamed(path) {
 			return nil
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return err
 		}
-		out := mention.ReplaceAllFunc(data, func(m []byte) []byte {
-			return append([]byte(module), m[len(old):]...)
-		})
+		out := replaceMentions(data, old, module)
 		if bytes.Equal(out, data) {
 			return nil
 		}
@@ -113,6 +114,44 @@ func Rename(dir, module string) (old string, changed int, err error) {
 		return os.WriteFile(path, out, info.Mode().Perm())
 	})
 	return old, changed, err
+}
+
+// replaceMentions returns data with old replaced by module where old is a
+// whole path or the start of one: not where it is the start of a longer
+// name (github.com/x/gatehouse-extra) or the end of one
+// (mirror.example/github.com/x/gatehouse).
+func replaceMentions(data []byte, old, module string) []byte {
+	inName := func(c byte, slash bool) bool {
+		return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("._~-", c) >= 0 || slash && c == '/'
+	}
+	var out []byte
+	rest := data
+	for {
+		i := bytes.Index(rest, []byte(old))
+		if i < 0 {
+			return append(out, rest...)
+		}
+		end := i + len(old)
+		before := len(out) + i
+		whole := (before == 0 || !inName(prevByte(out, rest, i), true)) &&
+			(end == len(rest) || !inName(rest[end], false))
+		out = append(out, rest[:i]...)
+		if whole {
+			out = append(out, module...)
+		} else {
+			out = append(out, old...)
+		}
+		rest = rest[end:]
+	}
+}
+
+// prevByte is the byte before rest[i] in out followed by rest.
+func prevByte(out, rest []byte, i int) byte {
+	if i > 0 {
+		return rest[i-1]
+	}
+	return out[len(out)-1]
 }
 
 // renamed says whether a file may name the module: Go sources and go.mod,

@@ -137,3 +137,50 @@ func TestRenameRefusesBadPaths(t *testing.T) {
 		t.Errorf("a.go after rename:\n%s\nwant the import renamed and the longer name kept", a)
 	}
 }
+
+// TestRenameKeepsToTheModule: only whole mentions of the module path are
+// renamed (not the end of a longer path, not the start of a longer name,
+// next to each other too); a package named data or bin below the root is
+// renamed while the root's data and bin folders (databases, builds) are
+// not; a symbolic link is not followed out of the module.
+func TestRenameKeepsToTheModule(t *testing.T) {
+	t.Parallel()
+	dir, outside := t.TempDir(), t.TempDir()
+	write := func(path, text string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(dir, "go.mod"), "module example.com/old\n\ngo 1.26\n")
+	write(filepath.Join(dir, "a.go"), "package a\n\n// example.com/old example.com/old,example.com/old\nconst (\n"+
+		"\tmirror = \"proxy.example/example.com/old\"\n\tlonger = \"example.com/old-extra\"\n\tsub = \"example.com/old/x\"\n)\n")
+	write(filepath.Join(dir, "internal", "data", "d.go"), "package data\n\nimport _ \"example.com/old/x\"\n")
+	write(filepath.Join(dir, "data", "d.go"), "package data\n\nimport _ \"example.com/old/x\"\n")
+	write(filepath.Join(dir, "bin", "b.go"), "package bin\n\nimport _ \"example.com/old/x\"\n")
+	elsewhere := filepath.Join(outside, "elsewhere.go")
+	write(elsewhere, "package elsewhere\n\nimport _ \"example.com/old/x\"\n")
+	if err := os.Symlink(elsewhere, filepath.Join(dir, "link.go")); err != nil {
+		t.Fatal(err)
+	}
+	if _, n, err := Rename(dir, "example.com/new"); err != nil || n != 3 {
+		t.Fatalf("rename: %d files, %v; want go.mod, a.go and internal/data/d.go", n, err)
+	}
+	want := map[string]string{
+		filepath.Join(dir, "a.go"): "package a\n\n// example.com/new example.com/new,example.com/new\nconst (\n" +
+			"\tmirror = \"proxy.example/example.com/old\"\n\tlonger = \"example.com/old-extra\"\n\tsub = \"example.com/new/x\"\n)\n",
+		filepath.Join(dir, "internal", "data", "d.go"): "package data\n\nimport _ \"example.com/new/x\"\n",
+		filepath.Join(dir, "data", "d.go"):             "package data\n\nimport _ \"example.com/old/x\"\n",
+		filepath.Join(dir, "bin", "b.go"):              "package bin\n\nimport _ \"example.com/old/x\"\n",
+		elsewhere:                                      "package elsewhere\n\nimport _ \"example.com/old/x\"\n",
+	}
+	for path, text := range want {
+		got, err := os.ReadFile(path)
+		if err != nil || string(got) != text {
+			t.Errorf("%s after rename:\n%s\nwant\n%s", path, got, text)
+		}
+	}
+}
