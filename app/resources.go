@@ -36,7 +36,8 @@ type OwnedResource[T any, P interface {
 	// View is v as the API shows it.
 	View func(v P) Out
 
-	// answers are the answers of GET by stored document (answers.go).
+	// answers are the answers of GET by stored document (answers.go),
+	// made by declare, which every resource goes through.
 	answers *answerMemo
 }
 
@@ -181,28 +182,33 @@ func (r *OwnedResource[T, P, In, Out]) handleCreate(s *Server) echo.HandlerFunc 
 
 // handleGet answers with the resource as stored: the same stored document
 // gets the same answer, kept (answerMemo) rather than decoded and encoded
-// again. A query (?pretty) is answered through Echo's encoder, as is a
-// resource declared without declare.
+// again. A query (?pretty) is answered through Echo's encoder.
 func (r *OwnedResource[T, P, In, Out]) handleGet(c echo.Context) error {
 	d, ok := resourceOf[*store.Doc](c)
 	if !ok {
 		return errNotFound
 	}
-	if r.answers == nil || c.Request().URL.RawQuery != "" {
-		v, err := r.collection().FromDoc(*d)
+	if c.Request().URL.RawQuery != "" {
+		v, err := r.viewOf(*d)
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, r.View(&v))
+		return c.JSON(http.StatusOK, v)
 	}
-	b, err := r.answers.answer(*d, func(d store.Doc) (any, error) {
-		v, err := r.collection().FromDoc(d)
-		return r.View(&v), err
-	})
+	b, err := r.answers.answer(*d, r.viewOf)
 	if err != nil {
 		return err
 	}
 	return c.JSONBlob(http.StatusOK, b)
+}
+
+// viewOf is a stored document as the API shows it.
+func (r *OwnedResource[T, P, In, Out]) viewOf(d store.Doc) (any, error) {
+	v, err := r.collection().FromDoc(d)
+	if err != nil {
+		return nil, err
+	}
+	return r.View(&v), nil
 }
 
 // handleUpdate applies the body to the resource as stored now, read again

@@ -3,7 +3,6 @@ package store
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"time"
 )
 
@@ -58,12 +57,16 @@ type Docs interface {
 	List(kind string, owner uint64, p Page) ([]Doc, string, error)
 }
 
-var kindPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
-
 // CheckKind refuses a kind that is not a lower-case name of at most 32
-// characters. Backends call it before they use a kind.
+// characters (^[a-z][a-z0-9_]{0,31}$). Backends call it before they use a
+// kind, on the request path too, so it is a loop rather than a regexp.
 func CheckKind(kind string) error {
-	if !kindPattern.MatchString(kind) {
+	ok := len(kind) >= 1 && len(kind) <= 32 && 'a' <= kind[0] && kind[0] <= 'z'
+	for i := 1; ok && i < len(kind); i++ {
+		c := kind[i]
+		ok = 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_'
+	}
+	if !ok {
 		return fmt.Errorf("store: %q is not a kind of resource: 1 to 32 lower case letters, digits or '_', starting with a letter", kind)
 	}
 	return nil
